@@ -1,0 +1,1 @@
+"""handshaker: what really happens on the wire."""

@@ -1,0 +1,3 @@
+from handshaker.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,225 @@
+"""The pipeline in one call: capture -> columns -> flows -> an :class:`Analysis`.
+
+The hot path decodes frames a batch at a time into numpy columns, finds each
+TCP/UDP packet's 4-tuple for the whole batch at once (``np.unique`` over the
+packed addresses and ports), and then feeds only plain integers to the flow
+trackers. Per-packet Python objects are made only for SYNs (their options)
+and for the streams a caller asks to keep in full.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from handshaker.capture import open_capture
+from handshaker.capture.model import LINKTYPE_NAMES, CaptureInfo, Frame
+from handshaker.dissect.columnar import decode_batch
+from handshaker.dissect.columns import (
+    SYN,
+    ST_MALFORMED,
+    ST_TRUNCATED,
+    ST_UNSUPPORTED_LINK,
+    halves_to_ip,
+)
+from handshaker.errors import Diagnostic
+from handshaker.flow.tcp import SynOptions, TcpStream, TcpSummary, TcpTracker, summarize
+from handshaker.flow.udp import UdpConversation, UdpTracker
+
+BATCH_SIZE = 65536
+IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6 = 6, 17, 1, 58
+
+
+@dataclass(slots=True)
+class Analysis:
+    """What one capture holds, connection by connection."""
+
+    path: str
+    info: CaptureInfo
+    frames: int = 0
+    captured_bytes: int = 0
+    first_ts_ns: int | None = None
+    last_ts_ns: int | None = None
+    tcp: list[TcpSummary] = field(default_factory=list)
+    udp: list[UdpConversation] = field(default_factory=list)
+    kept: dict[int, TcpStream] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def connections(self) -> list[TcpSummary | UdpConversation]:
+        """TCP and UDP conversations in order of their first frame."""
+        both: list[TcpSummary | UdpConversation] = [*self.tcp, *self.udp]
+        both.sort(key=lambda c: c.first_frame)
+        return both
+
+
+def _syn_options(frame: Frame) -> SynOptions | None:
+    """Options of a SYN or SYN+ACK, from the per-packet decoder."""
+    from handshaker.dissect.packet import decode
+
+    try:
+        pkt = decode(frame)
+    except Exception:  # the decoder must not raise; never let one SYN stop the analysis
+        return None
+    opts = SynOptions()
+    for opt in getattr(pkt, "tcp_options", ()):
+        name = getattr(opt, "name", "")
+        value = getattr(opt, "value", None)
+        kind = getattr(opt, "kind", -1)
+        if kind == 2 and isinstance(value, int):
+            opts.mss = value
+        elif kind == 3 and isinstance(value, int):
+            opts.wscale = value
+        elif kind == 4:
+            opts.sack_permitted = True
+        elif kind == 8:
+            opts.timestamps = True
+        elif kind == 34 or name == "tfo":
+            opts.tfo = True
+    return opts
+
+
+def _tuple_keys(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
+    """For the given rows: (unique-key index per row, swap bit per row, unique keys)."""
+    shi, slo, sp = cols["src_hi"][rows], cols["src_lo"][rows], cols["sport"][rows].astype(np.uint64)
+    dhi, dlo, dp = cols["dst_hi"][rows], cols["dst_lo"][rows], cols["dport"][rows].astype(np.uint64)
+    swap = (shi > dhi) | ((shi == dhi) & ((slo > dlo) | ((slo == dlo) & (sp > dp))))
+    k = np.empty((len(rows), 5), dtype=np.uint64)
+    k[:, 0] = np.where(swap, dhi, shi)
+    k[:, 1] = np.where(swap, dlo, slo)
+    k[:, 2] = np.where(swap, shi, dhi)
+    k[:, 3] = np.where(swap, slo, dlo)
+    k[:, 4] = (np.where(swap, dp, sp) << np.uint64(16)) | np.where(swap, sp, dp)
+    void = np.ascontiguousarray(k).view(np.dtype((np.void, 40))).ravel()
+    uniq, inverse = np.unique(void, return_inverse=True)
+    return inverse.ravel(), swap.astype(np.int64), list(uniq)
+
+
+def analyze(
+    path: str | os.PathLike[str],
+    *,
+    keep_tcp: Callable[[int], bool] | None = None,
+    keep_udp: Callable[[int], bool] | None = None,
+    file_index: int = 0,
+) -> Analysis:
+    """Read a capture and follow every TCP and UDP conversation in it.
+
+    ``keep_tcp(n)`` / ``keep_udp(n)`` choose the streams whose every segment
+    is kept (for a ladder); the others keep only their summary. Raises
+    :class:`~handshaker.errors.CaptureError` when the file cannot be read at
+    all; damage later in the file becomes a diagnostic.
+    """
+    tcp = TcpTracker(keep_tcp)
+    udp = UdpTracker(keep_udp)
+    key_ids: dict[bytes, tuple[int, Any]] = {}
+    counts: Counter[str] = Counter()
+    with open_capture(path) as cap:
+        result = Analysis(path=cap.path, info=cap.info)
+        for batch in cap.batches(BATCH_SIZE):
+            n = len(batch)
+            if n == 0:
+                continue
+            result.frames += n
+            result.captured_bytes += int(batch.caplen.sum())
+            ts_all = batch.ts_ns
+            if result.first_ts_ns is None:
+                result.first_ts_ns = int(ts_all[0])
+            result.last_ts_ns = int(ts_all[-1])
+            cols = decode_batch(batch)
+            _count(cols, counts, batch)
+            proto = cols["ip_proto"]
+            l4ok = (cols["sport"] >= 0) & (cols["frag"] == 0)
+            for p, tracker_kind in ((IPPROTO_TCP, "tcp"), (IPPROTO_UDP, "udp")):
+                rows = np.nonzero((proto == p) & l4ok)[0]
+                if len(rows) == 0:
+                    continue
+                inverse, swap, uniq = _tuple_keys(cols, rows)
+                ids = []
+                for u in uniq:
+                    b = u.tobytes()
+                    ent = key_ids.get(b)
+                    if ent is None:
+                        a = np.frombuffer(b, dtype=np.uint64)
+                        eps = ((halves_to_ip(int(a[0]), int(a[1])), int(a[4] >> np.uint64(16))),
+                               (halves_to_ip(int(a[2]), int(a[3])), int(a[4] & np.uint64(0xFFFF))))
+                        ent = (len(key_ids), eps)
+                        key_ids[b] = ent
+                    ids.append(ent)
+                if tracker_kind == "tcp":
+                    _feed_tcp(tcp, cols, batch, rows, inverse, swap, ids, file_index)
+                else:
+                    _feed_udp(udp, cols, rows, inverse, swap, ids, file_index)
+        result.diagnostics.extend(cap.diagnostics)
+    result.tcp = [summarize(st) for st in tcp.streams]
+    result.kept = {st.number: st for st in tcp.streams if st.segments is not None}
+    result.udp = udp.conversations
+    result.counts = counts
+    return result
+
+
+def _count(cols: Any, counts: Counter[str], batch: Any) -> None:
+    status = cols["status"]
+    counts["truncated"] += int(np.count_nonzero(status == ST_TRUNCATED))
+    counts["malformed"] += int(np.count_nonzero(status == ST_MALFORMED))
+    unsupported = status == ST_UNSUPPORTED_LINK
+    if unsupported.any():
+        for lt, c in zip(*np.unique(batch.linktype[unsupported], return_counts=True), strict=True):
+            counts[f"skipped_linktype:{LINKTYPE_NAMES.get(int(lt), int(lt))}"] += int(c)
+    l3 = cols["l3"]
+    counts["ipv4"] += int(np.count_nonzero(l3 == 4))
+    counts["ipv6"] += int(np.count_nonzero(l3 == 6))
+    counts["non_ip"] += int(np.count_nonzero((l3 == 0) & ~unsupported))
+    proto = cols["ip_proto"]
+    for p, name in ((IPPROTO_TCP, "tcp"), (IPPROTO_UDP, "udp"), (IPPROTO_ICMP, "icmp"),
+                    (IPPROTO_ICMPV6, "icmpv6")):
+        counts[name] += int(np.count_nonzero(proto == p))
+    counts["ip_fragments"] += int(np.count_nonzero(cols["frag"] != 0))
+
+
+def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse: np.ndarray,
+              swap: np.ndarray, ids: list[Any], file_index: int) -> None:
+    number = cols["number"][rows].tolist()
+    ts = cols["ts_ns"][rows].tolist()
+    seq = cols["seq"][rows].tolist()
+    ack = cols["ack"][rows].tolist()
+    flags_arr = cols["tcp_flags"][rows]
+    flags = np.where(flags_arr < 0, 0, flags_arr).tolist()
+    plen = cols["payload_len"][rows].tolist()
+    win = cols["window"][rows].tolist()
+    wire = cols["wirelen"][rows].tolist()
+    inv = inverse.tolist()
+    sw = swap.tolist()
+    first = batch.first_number
+    segment = tcp.segment
+    for i in range(len(number)):
+        ent = ids[inv[i]]
+        f = flags[i]
+        opts = None
+        if f & SYN:
+            opts = _syn_options(batch.frame(number[i] - first))
+        segment(ent[0], sw[i], ent[1], number[i], ts[i], seq[i], ack[i], f, plen[i], win[i],
+                wire[i], opts, file_index)
+
+
+def _feed_udp(udp: UdpTracker, cols: Any, rows: np.ndarray, inverse: np.ndarray,
+              swap: np.ndarray, ids: list[Any], file_index: int) -> None:
+    number = cols["number"][rows].tolist()
+    ts = cols["ts_ns"][rows].tolist()
+    plen = cols["payload_len"][rows].tolist()
+    wire = cols["wirelen"][rows].tolist()
+    inv = inverse.tolist()
+    sw = swap.tolist()
+    datagram = udp.datagram
+    for i in range(len(number)):
+        ent = ids[inv[i]]
+        datagram(ent[0], sw[i], ent[1], number[i], ts[i], plen[i], wire[i], file_index)
+
+
+def analyze_many(paths: Iterable[str]) -> list[Analysis]:
+    return [analyze(p, file_index=i) for i, p in enumerate(paths)]

@@ -1,0 +1,229 @@
+"""Command line: argument parsing and wiring, no logic of its own.
+
+Exit codes: 0 ok, 1 the analysis found a problem the user asked to fail on,
+2 bad input or usage (one line naming the file, frame and offset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+
+from handshaker.errors import HandshakerError, UsageError
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _console(args: argparse.Namespace, stderr: bool = False) -> Console:
+    no_color = getattr(args, "no_color", False) or "NO_COLOR" in os.environ
+    return Console(stderr=stderr, no_color=no_color, highlight=False,
+                   color_system=None if no_color else "auto", soft_wrap=False)
+
+
+def _lang(args: argparse.Namespace) -> str:
+    from handshaker.explain.i18n import default_lang
+
+    return getattr(args, "lang", None) or default_lang()
+
+
+def _warn(args: argparse.Namespace, msg: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(f"handshaker: warning: {msg}", file=sys.stderr)
+
+
+def _report_diagnostics(args: argparse.Namespace, analysis: Any) -> None:
+    for d in analysis.diagnostics:
+        _warn(args, str(d))
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from handshaker.analysis import analyze
+    from handshaker.render.json_out import analysis_dict
+    from handshaker.render.text import render_connections
+
+    results = []
+    for i, path in enumerate(args.files):
+        a = analyze(path, file_index=i)
+        _report_diagnostics(args, a)
+        results.append(analysis_dict(a))
+    if args.format == "json":
+        out: Any = results[0] if len(results) == 1 else {"files": results}
+        json.dump(out, sys.stdout, ensure_ascii=False, separators=(",", ":"))
+        sys.stdout.write("\n")
+    elif args.format == "csv":
+        _write_csv(results)
+    else:
+        console = _console(args)
+        for r in results:
+            cap = r["capture"]
+            title = (f"{cap['path']}: {cap['frames']} frames, {cap['tcp_streams']} TCP and "
+                     f"{cap['udp_streams']} UDP conversations")
+            render_connections(r["connections"], console, title)
+    if args.fail_on_anomaly and any(c["anomalies"] for r in results for c in r["connections"]):
+        return EXIT_FAIL
+    return EXIT_OK
+
+
+CSV_COLUMNS = ("file", "proto", "stream", "client_ip", "client_port", "server_ip",
+               "server_port", "first_frame", "last_frame", "packets", "bytes_c2s", "bytes_s2c",
+               "handshake", "client_isn", "server_isn", "rtt_ms", "close", "close_initiator",
+               "conn_state", "history", "anomalies")
+
+
+def csv_safe(value: Any) -> Any:
+    """Defuse spreadsheet formulas in text cells (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _write_csv(results: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(CSV_COLUMNS)
+    for r in results:
+        for c in r["connections"]:
+            hs = c["handshake"] or {}
+            cl = c["close"] or {}
+            row = [r["capture"]["path"], c["proto"], c["stream"], c["client"]["ip"],
+                   c["client"]["port"], c["server"]["ip"], c["server"]["port"], c["first_frame"],
+                   c["last_frame"], c["packets"], c["bytes"]["c2s"], c["bytes"]["s2c"],
+                   hs.get("state", ""), hs.get("client_isn", ""), hs.get("server_isn", ""),
+                   hs.get("rtt_ms", ""), cl.get("kind", ""), cl.get("initiator", "") or "",
+                   c["conn_state"], c["history"],
+                   ";".join(f"{a['kind']}@{a['frame']}" for a in c["anomalies"])]
+            w.writerow([csv_safe(v) for v in row])
+    sys.stdout.write(buf.getvalue())
+
+
+def cmd_ladder(args: argparse.Namespace) -> int:
+    from handshaker.analysis import analyze
+    from handshaker.explain.ladder import build_ladder
+    from handshaker.render.text import render_ladder
+
+    a = analyze(args.file, keep_tcp=lambda n: n == args.stream)
+    _report_diagnostics(args, a)
+    st = a.kept.get(args.stream)
+    if st is None:
+        raise UsageError(
+            f"no TCP stream {args.stream} (the capture has {len(a.tcp)} TCP streams, "
+            f"numbered 0..{max(len(a.tcp) - 1, 0)})", file=args.file)
+    lang = _lang(args)
+    ladder = build_ladder(st, a.tcp[args.stream], lang)
+    if args.format == "json":
+        json.dump(ladder.as_dict(), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        console = _console(args)
+        render_ladder(ladder, console, absolute=args.absolute, notes=not args.no_notes,
+                      ascii_only=args.ascii or not console.is_terminal and args.ascii)
+    return EXIT_OK
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from handshaker.capture import open_capture
+    from handshaker.dissect.packet import decode
+    from handshaker.render.layers import layers_json, render_layers
+
+    if args.frame < 1:
+        raise UsageError("frames are numbered from 1", file=args.file)
+    with open_capture(args.file) as cap:
+        for frame in cap.frames():
+            if frame.number == args.frame:
+                pkt = decode(frame)
+                break
+        else:
+            for d in cap.diagnostics:
+                _warn(args, str(d))
+            raise UsageError(f"no frame {args.frame} (the capture has fewer frames)",
+                             file=args.file)
+    if args.format == "json":
+        json.dump(layers_json(pkt), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        render_layers(pkt, console=_console(args), lang=_lang(args))
+    return EXIT_OK
+
+
+def cmd_tour(args: argparse.Namespace) -> int:
+    from handshaker.tour import run_tour
+
+    return run_tour(console=_console(args), lang=_lang(args), chapter=args.chapter,
+                    pause=args.pause)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lang", choices=("en", "zh"), help="language (default: from locale)")
+    common.add_argument("--no-color", action="store_true", help="no colours")
+    common.add_argument("-q", "--quiet", action="store_true", help="no warnings")
+
+    p = argparse.ArgumentParser(
+        prog="handshaker",
+        description="See what really happens on the wire when connections are set up and "
+                    "torn down.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    a = sub.add_parser("analyze", parents=[common], help="one line per connection")
+    a.add_argument("files", nargs="+", metavar="FILE", help="pcap/pcapng (gzip ok), - = stdin")
+    a.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    a.add_argument("--fail-on-anomaly", action="store_true",
+                   help="exit 1 when any connection has an anomaly")
+    a.set_defaults(func=cmd_analyze)
+
+    lad = sub.add_parser("ladder", parents=[common], help="the ladder of one TCP connection")
+    lad.add_argument("file", metavar="FILE")
+    lad.add_argument("--stream", type=int, required=True, help="tcp.stream number")
+    lad.add_argument("--absolute", action="store_true", help="raw Seq/Ack, not relative")
+    lad.add_argument("--format", choices=("text", "json"), default="text")
+    lad.add_argument("--no-notes", action="store_true", help="arrows only, no explanations")
+    lad.add_argument("--ascii", action="store_true", help="plain ASCII arrows")
+    lad.set_defaults(func=cmd_ladder)
+
+    lay = sub.add_parser("layers", parents=[common], help="one packet, layer by layer")
+    lay.add_argument("file", metavar="FILE")
+    lay.add_argument("--frame", type=int, required=True, help="frame number (from 1)")
+    lay.add_argument("--format", choices=("text", "json"), default="text")
+    lay.set_defaults(func=cmd_layers)
+
+    tour = sub.add_parser("tour", parents=[common], help="a guided walk through real captures")
+    tour.add_argument("--chapter", help="only this chapter (name or number)")
+    tour.add_argument("--pause", action="store_true",
+                      help="wait for Enter between chapters (only on a terminal)")
+    tour.set_defaults(func=cmd_tour)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except HandshakerError as err:
+        print(f"handshaker: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # the reader went away (| head): not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # never a traceback for the user
+        if os.environ.get("HANDSHAKER_DEBUG"):
+            raise
+        where = getattr(args, "file", None) or ", ".join(getattr(args, "files", []) or [])
+        print(f"handshaker: internal error while handling {where or 'the command'}: "
+              f"{type(err).__name__}: {err} (set HANDSHAKER_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 3

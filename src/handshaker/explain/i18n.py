@@ -1,0 +1,137 @@
+"""Message catalogues: every label and explanation in English and Chinese.
+
+Messages are ``str.format`` templates keyed by id. A test checks that both
+languages have every key and the same placeholders. The Chinese follows the
+terms of the learner's notes: 三次握手, 四次挥手, 序号 Seq, 确认号 Ack,
+初始序列号 ISN.
+"""
+
+from __future__ import annotations
+
+import locale
+import os
+import string
+
+LANGS = ("en", "zh")
+
+CATALOG: dict[str, dict[str, str]] = {
+    # step labels
+    "hs_syn": {"en": "handshake 1/3: SYN", "zh": "第一次握手: SYN"},
+    "hs_synack": {"en": "handshake 2/3: SYN+ACK", "zh": "第二次握手: SYN+ACK"},
+    "hs_ack": {"en": "handshake 3/3: ACK", "zh": "第三次握手: ACK"},
+    "hs_syn_retx": {"en": "SYN again (retransmission)", "zh": "重传的 SYN"},
+    "hs_synack_retx": {"en": "SYN+ACK again (retransmission)", "zh": "重传的 SYN+ACK"},
+    "hs_sim_syn": {"en": "simultaneous open: SYN", "zh": "同时打开: SYN"},
+    "close4": {"en": "close {i}/4: {what}", "zh": "第{i_zh}次挥手: {what}"},
+    "close3": {"en": "close {i}/3: {what}", "zh": "挥手 {i}/3: {what}"},
+    "close_sim": {"en": "simultaneous close: {what}", "zh": "同时关闭: {what}"},
+    "close_fin": {"en": "FIN", "zh": "FIN"},
+    "data": {"en": "data", "zh": "数据"},
+    "ack": {"en": "ACK", "zh": "ACK"},
+    "rst": {"en": "reset: RST", "zh": "重置: RST"},
+    "segment": {"en": "segment", "zh": "报文段"},
+    # notes
+    "n_syn": {
+        "en": "SYN(Seq=x): the client picks a random initial sequence number x "
+              "(ISN {isn} on the wire, shown as relative 0). Ack=0: nothing to acknowledge yet.",
+        "zh": "SYN(Seq=x): 客户端随机选一个初始序列号 ISN x (线上的值是 {isn}, 相对值记为 0)。"
+              "Ack=0: 还没有要确认的数据。",
+    },
+    "n_synack": {
+        "en": "SYN+ACK(Seq=y, Ack=x+1): the server picks its own random ISN y ({isn}) and "
+              "acknowledges the SYN: x+1 = {ack}, because a SYN counts as one byte.",
+        "zh": "SYN+ACK(Seq=y, Ack=x+1): 服务器选自己的随机 ISN y ({isn}), 并确认 SYN: "
+              "x+1 = {ack}, 因为 SYN 占一个序号。",
+    },
+    "n_ack": {
+        "en": "ACK(Seq=x+1, Ack=y+1): Seq = {seq}, Ack = {ack}: the client acknowledges the "
+              "server's SYN. Both sides now know each other's ISN: the connection is established.",
+        "zh": "ACK(Seq=x+1, Ack=y+1): Seq = {seq}, Ack = {ack}: 客户端确认服务器的 SYN。"
+              "双方都知道了对方的 ISN, 连接建立。",
+    },
+    "n_data": {
+        "en": "{len} bytes of data, bytes {seq}..{end} of this direction's stream; "
+              "the next segment will start at Seq={nxt}.",
+        "zh": "{len} 字节数据, 本方向字节流的第 {seq}..{end} 字节; 下一个报文段从 Seq={nxt} 开始。",
+    },
+    "n_ack_data": {
+        "en": "Ack={ack}: everything before byte {ack} has arrived; the next byte expected is {ack}.",
+        "zh": "Ack={ack}: 第 {ack} 字节之前的数据都已收到, 期望的下一个字节是 {ack}。",
+    },
+    "n_fin1": {
+        "en": "FIN(Seq=u): the {who} has no more data to send (u = {seq}). "
+              "A FIN, like a SYN, takes one sequence number.",
+        "zh": "FIN(Seq=u): {who}没有数据要发了 (u = {seq})。FIN 和 SYN 一样占一个序号。",
+    },
+    "n_fin_ack": {
+        "en": "ACK(Ack=u+1): the {who} acknowledges the FIN: {ack} = u+1. "
+              "It may still send data (half-close).",
+        "zh": "ACK(Ack=u+1): {who}确认 FIN: {ack} = u+1。它仍可以继续发送数据 (半关闭)。",
+    },
+    "n_fin2": {
+        "en": "FIN(Seq=w): the {who} closes its direction too (w = {seq}).",
+        "zh": "FIN(Seq=w): {who}也关闭自己的方向 (w = {seq})。",
+    },
+    "n_fin2_ack": {
+        "en": "FIN+ACK(Seq=w, Ack=u+1): the {who} acknowledges the FIN and closes its own "
+              "direction in one segment (w = {seq}, Ack = {ack}).",
+        "zh": "FIN+ACK(Seq=w, Ack=u+1): {who}在一个报文段里确认 FIN 并关闭自己的方向 "
+              "(w = {seq}, Ack = {ack})。",
+    },
+    "n_last_ack": {
+        "en": "ACK(Ack=w+1): {ack} = w+1. The {who} closed first and now waits in TIME_WAIT (2 MSL).",
+        "zh": "ACK(Ack=w+1): {ack} = w+1。{who}先关闭, 现在进入 TIME_WAIT 等待 2MSL。",
+    },
+    "n_rst_syn": {
+        "en": "RST in answer to the SYN: nothing listens on port {port}; the connection is refused.",
+        "zh": "用 RST 回应 SYN: 端口 {port} 上没有程序在监听, 连接被拒绝。",
+    },
+    "n_rst": {
+        "en": "RST: the {who} aborts the connection at once; no FIN exchange, unread data is lost.",
+        "zh": "RST: {who}立即中止连接; 没有 FIN 交换, 未读的数据会丢失。",
+    },
+    "n_analysis": {"en": "tshark would flag this: {flags}.", "zh": "tshark 会标记: {flags}。"},
+    "n_syn_retx": {
+        "en": "The SYN was not answered, so the client sent it again with the same ISN "
+              "({gap} ms after the previous one: the retransmission timer backs off).",
+        "zh": "SYN 没有得到回应, 客户端用同一个 ISN 再发一次 (距上一次 {gap} 毫秒: 重传计时器退避)。",
+    },
+    # words
+    "client": {"en": "client", "zh": "客户端"},
+    "server": {"en": "server", "zh": "服务器"},
+    "time": {"en": "time", "zh": "时间"},
+    "relative": {"en": "relative", "zh": "相对"},
+    "absolute": {"en": "absolute", "zh": "绝对"},
+    "role_guess": {"en": "roles guessed: {why}", "zh": "角色是推测的: {why}"},
+    "stream_title": {
+        "en": "TCP stream {stream}: {client} → {server}",
+        "zh": "TCP 流 {stream}: {client} → {server}",
+    },
+    "hs_state": {"en": "handshake: {state}", "zh": "握手: {state}"},
+    "close_state": {"en": "close: {kind}", "zh": "关闭: {kind}"},
+}
+
+ZH_ORDINALS = {1: "一", 2: "二", 3: "三", 4: "四"}
+
+
+def default_lang() -> str:
+    """'zh' when the locale says Chinese, else 'en'."""
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        val = os.environ.get(var)
+        if val:
+            return "zh" if val.lower().startswith("zh") else "en"
+    loc = locale.getlocale()[0] or ""
+    return "zh" if loc.lower().startswith("zh") else "en"
+
+
+def t(key: str, lang: str = "en", **kw: object) -> str:
+    """The message ``key`` in ``lang``, formatted with ``kw``."""
+    entry = CATALOG[key]
+    text = entry.get(lang) or entry["en"]
+    if "i" in kw and "i_zh" not in kw:
+        kw["i_zh"] = ZH_ORDINALS.get(int(kw["i"]), str(kw["i"]))  # type: ignore[call-overload]
+    return text.format(**kw)
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}

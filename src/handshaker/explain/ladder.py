@@ -1,0 +1,194 @@
+"""The Ladder: one connection as arrows between two lanes, each explained.
+
+Built once from the flow stage's segments and summary; every renderer
+(terminal, JSON, later SVG/HTML/Mermaid) only draws it. Labels and notes
+come from :mod:`handshaker.explain.i18n`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from handshaker.dissect.columns import ACK, FIN, FLAG_NAMES, RST, SYN
+from handshaker.explain.i18n import t
+from handshaker.flow.tcp import (
+    ANY_RETRANSMISSION,
+    Segment,
+    TcpStream,
+    TcpSummary,
+    analysis_names,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    frame: int
+    time_ns: int  # from the connection's first packet
+    dir: str  # "c2s" / "s2c"
+    flags: tuple[str, ...]
+    seq: int
+    ack: int
+    seq_raw: int
+    ack_raw: int
+    len: int
+    window: int
+    analysis: tuple[str, ...]
+    phase: str  # "handshake", "data", "close", "reset"
+    label: str
+    note: str
+    tls: tuple[str, ...] = ()
+
+    @property
+    def has_ack(self) -> bool:
+        return "ack" in self.flags
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "frame": self.frame,
+            "time": round(self.time_ns / 1e9, 9),
+            "dir": self.dir,
+            "flags": list(self.flags),
+            "seq": self.seq,
+            "ack": self.ack,
+            "seq_raw": self.seq_raw,
+            "ack_raw": self.ack_raw,
+            "len": self.len,
+            "window": self.window,
+            "tls": list(self.tls),
+            "analysis": list(self.analysis),
+            "phase": self.phase,
+            "label": self.label,
+            "note": self.note,
+        }
+
+
+@dataclass(slots=True)
+class Ladder:
+    stream: int
+    client: tuple[str, int]
+    server: tuple[str, int]
+    steps: list[Step]
+    summary: TcpSummary
+    lang: str = "en"
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            "client": {"ip": self.client[0], "port": self.client[1]},
+            "server": {"ip": self.server[0], "port": self.server[1]},
+            "handshake": self.summary.handshake,
+            "close": self.summary.close,
+            "role_guess": self.summary.role_guess,
+            "steps": [s.as_dict() for s in self.steps],
+        }
+
+
+def flag_names(flags: int) -> tuple[str, ...]:
+    return tuple(name for bit, name in FLAG_NAMES if flags & bit)
+
+
+def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder:
+    """Turn a kept stream into a Ladder with labels and notes in ``lang``."""
+    segs: list[Segment] = st.segments or []
+    c = summary.client_dir
+    who = {0: t("client", lang), 1: t("server", lang)}  # by role: 0 client, 1 server
+    hs = summary.handshake
+    cl = summary.close
+    hs_frames = hs.get("frames", [])
+    role_of = {c: 0, 1 - c: 1}
+    close_frames: list[int] = list(cl.get("frames", [])) if cl.get("kind") not in (
+        "reset", "none") else []
+    steps: list[Step] = []
+    t0 = segs[0].ts_ns if segs else 0
+    prev_syn_ts: int | None = None
+    for seg in segs:
+        role = role_of[seg.sender]
+        direction = "c2s" if role == 0 else "s2c"
+        f = seg.flags
+        names = flag_names(f)
+        an = analysis_names(seg.analysis)
+        phase = "data"
+        label = t("data", lang) if seg.len else t("ack", lang)
+        note = ""
+        retx = bool(seg.analysis & ANY_RETRANSMISSION)
+        if f & SYN and not f & ACK:
+            phase = "handshake"
+            if retx or (hs_frames and seg.frame != hs_frames[0] and role == 0):
+                label = t("hs_syn_retx", lang)
+                gap = "?" if prev_syn_ts is None else f"{(seg.ts_ns - prev_syn_ts) / 1e6:.0f}"
+                note = t("n_syn_retx", lang, gap=gap)
+            elif hs.get("state") == "simultaneous_open":
+                label = t("hs_sim_syn", lang)
+                note = t("n_syn", lang, isn=seg.seq_raw)
+            else:
+                label = t("hs_syn", lang)
+                note = t("n_syn", lang, isn=seg.seq_raw)
+            prev_syn_ts = seg.ts_ns
+        elif f & SYN:
+            phase = "handshake"
+            if retx or (len(hs_frames) > 1 and seg.frame != hs_frames[1]):
+                label = t("hs_synack_retx", lang)
+            else:
+                label = t("hs_synack", lang)
+                note = t("n_synack", lang, isn=seg.seq_raw, ack=seg.ack)
+        elif f & RST:
+            phase = "reset"
+            label = t("rst", lang)
+            if hs.get("state") == "refused":
+                port = summary.server.port
+                note = t("n_rst_syn", lang, port=port)
+            else:
+                note = t("n_rst", lang, who=who[role])
+        elif seg.frame in close_frames:
+            phase = "close"
+            i = close_frames.index(seg.frame) + 1
+            kind = cl.get("kind")
+            what = "+".join(n.upper() for n in names if n in ("fin", "ack"))
+            if kind == "four_way" and len(close_frames) == 4:
+                label = t("close4", lang, i=i, what=what)
+            elif kind == "three_way":
+                label = t("close3", lang, i=i, what=what)
+            elif kind == "simultaneous":
+                label = t("close_sim", lang, what=what)
+            else:
+                label = t("close4", lang, i=i, what=what)
+            if i == 1:
+                note = t("n_fin1", lang, who=who[role], seq=seg.seq)
+            elif f & FIN and f & ACK and kind == "three_way":
+                note = t("n_fin2_ack", lang, who=who[role], seq=seg.seq, ack=seg.ack)
+            elif f & FIN:
+                note = t("n_fin2", lang, who=who[role], seq=seg.seq)
+            elif i == len(close_frames):
+                note = t("n_last_ack", lang, who=who[role], ack=seg.ack)
+            else:
+                note = t("n_fin_ack", lang, who=who[role], ack=seg.ack)
+        elif hs_frames and len(hs_frames) == 3 and seg.frame == hs_frames[2]:
+            phase = "handshake"
+            label = t("hs_ack", lang)
+            note = t("n_ack", lang, seq=seg.seq, ack=seg.ack)
+        elif f & FIN:
+            phase = "close"
+            label = t("close_fin", lang)
+        elif seg.len:
+            end = seg.seq + seg.len - 1
+            note = t("n_data", lang, len=seg.len, seq=seg.seq, end=end, nxt=seg.seq + seg.len)
+        elif f & ACK:
+            note = t("n_ack_data", lang, ack=seg.ack)
+        if an:
+            extra = t("n_analysis", lang, flags=", ".join(an))
+            note = f"{note} {extra}".strip()
+        steps.append(Step(
+            frame=seg.frame, time_ns=seg.ts_ns - t0, dir=direction, flags=names,
+            seq=seg.seq, ack=seg.ack, seq_raw=seg.seq_raw, ack_raw=seg.ack_raw, len=seg.len,
+            window=seg.window, analysis=tuple(an), phase=phase, label=label, note=note,
+        ))
+    client = (summary.client.ip, summary.client.port)
+    server = (summary.server.ip, summary.server.port)
+    notes = []
+    if summary.role_guess:
+        notes.append(t("role_guess", lang, why=summary.role_guess))
+    notes.append(t("hs_state", lang, state=hs.get("state")))
+    notes.append(t("close_state", lang, kind=cl.get("kind")))
+    return Ladder(summary.stream, client, server, steps, summary, lang, notes)

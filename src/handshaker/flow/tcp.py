@@ -1,0 +1,837 @@
+"""TCP conversations as an observer sees them.
+
+Theory of operation
+-------------------
+Segments arrive in capture order, already decoded into plain integers. The
+:class:`TcpTracker` finds each segment's conversation and keeps, per
+direction, what Wireshark's TCP analysis keeps (the base sequence number,
+the highest next-sequence seen, the last ACK and window, duplicate-ACK
+counts, the list of unacknowledged segments), so that relative numbers and
+analysis flags come out as ``tcp.seq`` / ``tcp.ack`` / ``tcp.analysis.*``
+do in tshark 4.0. On top it runs the RFC 9293 observer state machine
+(:mod:`handshaker.flow.state`) for both endpoints, Zeek's ``history``
+letters, and the classification of the handshake and the close.
+
+Streams are numbered in order of first appearance, like ``tcp.stream``: a
+SYN (without ACK) on a known 4-tuple whose sequence number differs from
+that direction's base sequence number starts a new stream (port reuse).
+
+Everything here is sans-I/O: integers in, events and summaries out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from handshaker.dissect.columns import ACK, FIN, RST, SYN
+from handshaker.flow.state import SYNCHRONIZED, Event, TcpState, step
+
+# tcp.analysis flags (bit values ours; names are tshark's field names)
+A_RETRANSMISSION = 0x0001
+A_LOST_SEGMENT = 0x0002
+A_ACK_LOST_SEGMENT = 0x0004
+A_KEEP_ALIVE = 0x0008
+A_DUPLICATE_ACK = 0x0010
+A_ZERO_WINDOW = 0x0020
+A_ZERO_WINDOW_PROBE = 0x0040
+A_ZERO_WINDOW_PROBE_ACK = 0x0080
+A_KEEP_ALIVE_ACK = 0x0100
+A_OUT_OF_ORDER = 0x0200
+A_FAST_RETRANSMISSION = 0x0400
+A_WINDOW_UPDATE = 0x0800
+A_WINDOW_FULL = 0x1000
+A_REUSED_PORTS = 0x2000
+A_SPURIOUS_RETRANSMISSION = 0x4000
+
+ANALYSIS_NAMES: tuple[tuple[int, str], ...] = (
+    (A_RETRANSMISSION, "retransmission"),
+    (A_FAST_RETRANSMISSION, "fast_retransmission"),
+    (A_SPURIOUS_RETRANSMISSION, "spurious_retransmission"),
+    (A_OUT_OF_ORDER, "out_of_order"),
+    (A_LOST_SEGMENT, "lost_segment"),
+    (A_ACK_LOST_SEGMENT, "ack_lost_segment"),
+    (A_DUPLICATE_ACK, "duplicate_ack"),
+    (A_ZERO_WINDOW, "zero_window"),
+    (A_ZERO_WINDOW_PROBE, "zero_window_probe"),
+    (A_ZERO_WINDOW_PROBE_ACK, "zero_window_probe_ack"),
+    (A_KEEP_ALIVE, "keep_alive"),
+    (A_KEEP_ALIVE_ACK, "keep_alive_ack"),
+    (A_WINDOW_UPDATE, "window_update"),
+    (A_WINDOW_FULL, "window_full"),
+    (A_REUSED_PORTS, "reused_ports"),
+)
+
+#: flags that are anomalies worth listing for a connection (window updates are not)
+ANOMALY_MASK = (
+    A_RETRANSMISSION | A_FAST_RETRANSMISSION | A_SPURIOUS_RETRANSMISSION | A_OUT_OF_ORDER
+    | A_LOST_SEGMENT | A_ACK_LOST_SEGMENT | A_DUPLICATE_ACK | A_ZERO_WINDOW
+    | A_ZERO_WINDOW_PROBE | A_KEEP_ALIVE | A_WINDOW_FULL | A_REUSED_PORTS
+)
+
+#: a retransmission of any kind
+ANY_RETRANSMISSION = A_RETRANSMISSION | A_FAST_RETRANSMISSION | A_SPURIOUS_RETRANSMISSION
+
+# Wireshark stops remembering unacknowledged segments past this many per direction.
+MAX_UNACKED_SEGMENTS = 1000
+# Out-of-order threshold when no initial RTT is known (3 ms, as tshark).
+DEFAULT_OOO_THRESHOLD_NS = 3_000_000
+# A fast retransmission follows the duplicate ACKs within this time (20 ms).
+FAST_RETRANSMISSION_WINDOW_NS = 20_000_000
+
+M32 = 0xFFFFFFFF
+
+
+def analysis_names(bits: int) -> list[str]:
+    return [name for bit, name in ANALYSIS_NAMES if bits & bit]
+
+
+def _gt(a: int, b: int) -> bool:
+    """a > b in 32-bit sequence space (RFC 9293 §3.4)."""
+    return 0 < ((a - b) & M32) < 0x80000000
+
+
+def _lt(a: int, b: int) -> bool:
+    return 0 < ((b - a) & M32) < 0x80000000
+
+
+def _le(a: int, b: int) -> bool:
+    return a == b or _lt(a, b)
+
+
+@dataclass(slots=True)
+class SynOptions:
+    """What a SYN or SYN+ACK announced in its options."""
+
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool = False
+    timestamps: bool = False
+    tfo: bool = False
+
+
+@dataclass(slots=True)
+class Segment:
+    """One TCP segment of a kept stream: everything the ladder needs."""
+
+    frame: int
+    ts_ns: int
+    sender: int  # 0 = endpoint a (the stream's first sender), 1 = endpoint b
+    flags: int
+    seq_raw: int
+    ack_raw: int
+    seq: int  # relative, as tcp.seq
+    ack: int  # relative when ACK is set (as tcp.ack), else raw
+    len: int
+    window: int
+    analysis: int = 0
+    options: SynOptions | None = None
+    dupack_num: int = 0
+    file_index: int = 0  # which input file (for multi-file runs)
+
+
+class _Dir:
+    """Per-direction analysis state, named after Wireshark's tcp_flow_t fields."""
+
+    __slots__ = (
+        "base_seq",
+        "base_set",
+        "data_after_peer_fin",
+        "data_frames_first",
+        "dupacknum",
+        "fin_frames",
+        "first_fin_seq",
+        "isn",
+        "lastack",
+        "lastacktime",
+        "lastnondupack",
+        "lastsegmentflags",
+        "maxseqtobeacked",
+        "nextseq",
+        "nextseqframe",
+        "nextseqtime",
+        "options",
+        "packets",
+        "payload_bytes",
+        "rst_frames",
+        "saw_syn",
+        "saw_synack",
+        "syn_frames",
+        "syn_times",
+        "synack_frames",
+        "unacked",
+        "win_scale",
+        "window",
+        "wire_bytes",
+    )
+
+    def __init__(self) -> None:
+        self.base_seq = 0
+        self.base_set = False
+        self.nextseq = 0
+        self.nextseqframe = 0
+        self.nextseqtime = 0
+        self.lastack = 0
+        self.lastacktime = 0
+        self.window = 0
+        self.win_scale = -1  # -1 unknown, -2 not used, else the shift
+        self.dupacknum = 0
+        self.lastnondupack = 0
+        self.maxseqtobeacked = 0
+        self.lastsegmentflags = 0
+        self.unacked: list[list[int]] = []  # [frame, seq, nextseq, ts]
+        self.saw_syn = False
+        self.saw_synack = False
+        self.packets = 0
+        self.payload_bytes = 0
+        self.wire_bytes = 0
+        self.syn_frames: list[int] = []  # SYN without ACK
+        self.synack_frames: list[int] = []
+        self.syn_times: list[int] = []
+        self.data_frames_first = 0  # first frame with payload
+        self.data_after_peer_fin = False
+        self.fin_frames: list[int] = []
+        self.rst_frames: list[int] = []
+        self.first_fin_seq: int | None = None  # raw seq of the first FIN
+        self.options: SynOptions | None = None
+        self.isn: int | None = None
+
+
+@dataclass(slots=True)
+class Endpoint:
+    ip: str
+    port: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ip": self.ip, "port": self.port}
+
+
+class TcpStream:
+    """One TCP conversation (one ``tcp.stream``)."""
+
+    __slots__ = (
+        "_hist_seen",
+        "a",
+        "a_swap",
+        "anomalies",
+        "b",
+        "dirs",
+        "events",
+        "file_index",
+        "first_frame",
+        "first_rtt_ns",
+        "first_ts",
+        "handshake_ack_frame",
+        "history",
+        "keep",
+        "last_frame",
+        "last_ts",
+        "number",
+        "packets",
+        "rst_after",
+        "segments",
+        "state_anomalies",
+        "states",
+        "ts_mru_syn",
+    )
+
+    def __init__(self, number: int, a: Endpoint, b: Endpoint, keep: bool) -> None:
+        self.number = number
+        self.a = a  # the source of the first segment seen
+        self.a_swap = 0
+        self.b = b
+        self.dirs = (_Dir(), _Dir())
+        self.first_frame = 0
+        self.last_frame = 0
+        self.first_ts = 0
+        self.last_ts = 0
+        self.packets = 0
+        self.anomalies: list[tuple[str, int]] = []
+        self.segments: list[Segment] | None = [] if keep else None
+        self.keep = keep
+        self.states = [TcpState.CLOSED, TcpState.CLOSED]
+        self.state_anomalies: list[tuple[str, int]] = []
+        self.history: list[str] = []
+        self._hist_seen: set[str] = set()
+        self.ts_mru_syn = 0
+        self.first_rtt_ns = 0
+        # control events in order: (frame, sender, kind)
+        self.events: list[tuple[int, int, str]] = []
+        self.file_index = 0
+        self.rst_after: str | None = None
+        self.handshake_ack_frame: int | None = None
+
+
+class TcpTracker:
+    """Assigns TCP segments to streams and runs the per-stream analysis.
+
+    ``keep`` decides for a new stream number whether its segments are kept
+    (for a ladder); ``None`` keeps none, ``True``-returning callable keeps all.
+    """
+
+    def __init__(self, keep: Any = None) -> None:
+        self.streams: list[TcpStream] = []
+        self._by_tuple: dict[Any, TcpStream] = {}
+        self._keep = keep
+
+    # -- stream lookup -------------------------------------------------
+    def _new_stream(self, key: Any, swap: int, eps: Any, frame: int, ts: int,
+                    file_index: int) -> TcpStream:
+        number = len(self.streams)
+        keep = bool(self._keep(number)) if self._keep is not None else False
+        st = TcpStream(number, Endpoint(*eps[swap]), Endpoint(*eps[1 - swap]), keep)
+        st.a_swap = swap
+        st.first_frame = frame
+        st.first_ts = ts
+        st.file_index = file_index
+        self.streams.append(st)
+        self._by_tuple[key] = st
+        return st
+
+    def segment(
+        self,
+        key: Any,
+        swap: int,
+        eps: Any,
+        frame: int,
+        ts: int,
+        seq: int,
+        ack: int,
+        flags: int,
+        seglen: int,
+        window: int,
+        wire_len: int = 0,
+        options: SynOptions | None = None,
+        file_index: int = 0,
+    ) -> tuple[int, int]:
+        """Feed one segment; return (stream number, analysis flags).
+
+        ``key`` identifies the unordered 4-tuple (both directions give the
+        same key); ``eps`` is its two endpoints ((ip, port) low, high) and
+        ``swap`` says which one sent this segment (0: eps[0], 1: eps[1]).
+        ``seglen`` < 0 means the TCP header was incomplete: the segment gets
+        its stream but no analysis, as in tshark.
+        """
+        st = self._by_tuple.get(key)
+        if st is None:
+            st = self._new_stream(key, swap, eps, frame, ts, file_index)
+        d = 0 if swap == st.a_swap else 1
+        reused = False
+        if (flags & (SYN | ACK)) == SYN:
+            fwd = st.dirs[d]
+            if fwd.base_set and seq != fwd.base_seq:
+                # A new SYN with a new ISN on a known 4-tuple: port reuse, new stream.
+                st = self._new_stream(key, swap, eps, frame, ts, file_index)
+                d = 0
+                reused = True
+        elif flags & (SYN | ACK) == (SYN | ACK):
+            fwd = st.dirs[d]
+            if fwd.base_set and seq != fwd.base_seq:
+                # A SYN+ACK with a new ISN: tshark keeps the stream, flags port
+                # reuse and counts this side's relative numbers from the new ISN.
+                fwd.base_seq = seq
+                reused = True
+        st.last_frame = frame
+        st.last_ts = ts
+        st.packets += 1
+        fwd, rev = st.dirs[d], st.dirs[1 - d]
+        fwd.packets += 1
+        fwd.wire_bytes += wire_len
+        bits = A_REUSED_PORTS if reused else 0
+        if seglen < 0:
+            if st.segments is not None:
+                st.segments.append(Segment(frame, ts, d, flags, seq, ack, seq, ack, 0, window,
+                                           bits, options, 0, file_index))
+            return st.number, bits
+        fwd.payload_bytes += seglen
+        if flags & SYN:
+            self._syn_options(st, d, flags, options)
+        bits, dupnum = self._analyze(st, fwd, rev, frame, ts, seq, ack, seglen, flags, window, bits)
+        self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
+        if bits & ANOMALY_MASK:
+            for bit, name in ANALYSIS_NAMES:
+                if bits & bit & ANOMALY_MASK:
+                    st.anomalies.append((name, frame))
+        if st.segments is not None:
+            rel_seq = (seq - fwd.base_seq) & M32
+            rel_ack = ((ack - rev.base_seq) & M32) if flags & ACK else ack
+            st.segments.append(Segment(frame, ts, d, flags, seq, ack, rel_seq, rel_ack, seglen,
+                                       window, bits, options, dupnum, file_index))
+        return st.number, bits
+
+    # -- Wireshark-compatible sequence analysis -------------------------
+    @staticmethod
+    def _syn_options(st: TcpStream, d: int, flags: int, options: SynOptions | None) -> None:
+        fwd, rev = st.dirs[d], st.dirs[1 - d]
+        if options is not None:
+            fwd.options = options
+            if options.wscale is not None:
+                fwd.win_scale = min(options.wscale, 14)
+        # Window scaling is used only when both SYN and SYN+ACK carry the option
+        # (RFC 7323 §1.3). As tshark: -2 marks "known not to be used".
+        if fwd.win_scale == -1:
+            fwd.win_scale = -2
+            rev.win_scale = -2
+        elif flags & ACK and rev.win_scale == -2:
+            fwd.win_scale = -2
+
+    @staticmethod
+    def _analyze(
+        st: TcpStream, fwd: _Dir, rev: _Dir, frame: int, ts: int, seq: int, ack: int,
+        seglen: int, flags: int, window: int, bits: int,
+    ) -> tuple[int, int]:
+        if not fwd.base_set:
+            if flags & SYN:
+                fwd.base_seq = seq
+                if flags & ACK:
+                    fwd.saw_synack = True
+                else:
+                    fwd.saw_syn = True
+            else:
+                fwd.base_seq = (seq - 1) & M32
+            fwd.base_set = True
+        if not rev.base_set and flags & ACK:
+            rev.base_seq = (ack - 1) & M32
+            rev.base_set = True
+        # initial RTT: from the most recent SYN to the first ACK without SYN
+        if flags & SYN and not flags & ACK:
+            st.ts_mru_syn = ts
+        elif (flags & (SYN | ACK)) == ACK and st.first_rtt_ns == 0 and st.ts_mru_syn:
+            st.first_rtt_ns = ts - st.ts_mru_syn
+
+        dupnum = 0
+        ctl = flags & (SYN | FIN | RST)
+        nextseq_fwd = fwd.nextseq
+        done_fwd = False
+        # ZERO WINDOW PROBE: 1 byte at the next expected seq into a zero window
+        if seglen == 1 and seq == nextseq_fwd and rev.window == 0:
+            bits |= A_ZERO_WINDOW_PROBE
+            done_fwd = True
+        if not done_fwd:
+            if window == 0 and not ctl:
+                bits |= A_ZERO_WINDOW
+            # LOST SEGMENT: beyond the highest next seq seen
+            if nextseq_fwd and _gt(seq, nextseq_fwd) and not flags & RST:
+                bits |= A_LOST_SEGMENT
+            # KEEP-ALIVE: 0 or 1 byte, one before the next expected seq
+            if seglen <= 1 and seq == ((nextseq_fwd - 1) & M32) and not ctl:
+                bits |= A_KEEP_ALIVE
+            plain = seglen == 0 and not ctl and seq == nextseq_fwd and ack == fwd.lastack
+            if plain and window and window != fwd.window:
+                bits |= A_WINDOW_UPDATE
+            if (seglen > 0 and rev.win_scale != -1 and not ctl
+                    and ((seq + seglen) & M32) == ((rev.lastack + (rev.window << (
+                        0 if rev.win_scale == -2 else rev.win_scale))) & M32)):
+                bits |= A_WINDOW_FULL
+            if plain and window and window == fwd.window and rev.lastsegmentflags & A_KEEP_ALIVE:
+                bits |= A_KEEP_ALIVE_ACK
+                done_fwd = True
+            elif (plain and window == 0 and fwd.window == 0
+                  and rev.lastsegmentflags & A_ZERO_WINDOW_PROBE):
+                bits |= A_ZERO_WINDOW_PROBE_ACK
+                done_fwd = True
+            elif plain and window and window == fwd.window:
+                fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
+                bits |= A_DUPLICATE_ACK
+                dupnum = fwd.dupacknum
+        if ack != fwd.lastack:
+            fwd.lastnondupack = frame
+            fwd.dupacknum = 0
+
+        # ACKED UNSEEN SEGMENT: this ACK covers bytes the capture never showed.
+        # As tshark 4.0: flag once per gap, and while the other side only sends
+        # pure ACKs, use its dup-ACK counter (-1) to avoid repeating the flag.
+        if rev.maxseqtobeacked and _gt(ack, rev.maxseqtobeacked) and flags & ACK:
+            if rev.maxseqtobeacked > rev.nextseq:  # a plain compare, as tshark
+                rev.maxseqtobeacked = rev.nextseq
+                bits |= A_ACK_LOST_SEGMENT
+            else:
+                if rev.dupacknum == 0:
+                    bits |= A_ACK_LOST_SEGMENT
+                rev.dupacknum = -1
+
+        # RETRANSMISSION / SPURIOUS / FAST RETRANSMISSION / OUT-OF-ORDER
+        if (seglen > 0 or flags & (SYN | FIN)) and not bits & A_KEEP_ALIVE:
+            not_advanced = bool(nextseq_fwd) and _lt(seq, nextseq_fwd)
+            if seglen > 1 and ((nextseq_fwd - 1) & M32) == seq:
+                not_advanced = False  # new data after a zero-window probe
+            if seglen > 0 and rev.lastack and _le((seq + seglen) & M32, rev.lastack):
+                bits |= A_SPURIOUS_RETRANSMISSION  # everything in it was already ACKed
+            elif not_advanced:
+                if (rev.dupacknum >= 2 and rev.lastack == seq
+                        and ts - rev.lastacktime < FAST_RETRANSMISSION_WINDOW_NS):
+                    bits |= A_FAST_RETRANSMISSION
+                elif (ts - fwd.nextseqtime < (st.first_rtt_ns or DEFAULT_OOO_THRESHOLD_NS)
+                      and nextseq_fwd != ((seq + seglen + (1 if flags & (SYN | FIN) else 0))
+                                          & M32)):
+                    bits |= A_OUT_OF_ORDER
+                else:
+                    bits |= A_RETRANSMISSION
+
+        nextseq = (seq + seglen) & M32
+        if seglen or flags & (SYN | FIN):
+            if flags & (SYN | FIN):
+                nextseq = (nextseq + 1) & M32
+            if len(fwd.unacked) < MAX_UNACKED_SEGMENTS:
+                fwd.unacked.append([frame, seq, nextseq, ts])
+        if (_gt(nextseq, fwd.nextseq) or not fwd.nextseq) and not bits & A_ZERO_WINDOW_PROBE:
+            fwd.nextseq = nextseq
+            fwd.nextseqframe = frame
+            fwd.nextseqtime = ts
+        if ((seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked)
+                and not bits & A_ZERO_WINDOW_PROBE):
+            fwd.maxseqtobeacked = fwd.nextseq
+        fwd.window = window
+        fwd.lastack = ack
+        fwd.lastacktime = ts
+        fwd.lastsegmentflags = bits
+        # drop what this ACK covers from the other direction's unacked list
+        if rev.unacked:
+            keep_list = []
+            for u in rev.unacked:
+                if ack == u[2]:
+                    continue
+                if _gt(ack, u[1]) and _le(ack, u[2]):
+                    u[1] = ack
+                    keep_list.append(u)
+                elif _gt(u[2], ack):
+                    keep_list.append(u)
+            rev.unacked = keep_list
+        return bits, dupnum
+
+    # -- control segments: states, history, events ----------------------
+    def _control(
+        self, st: TcpStream, d: int, fwd: _Dir, rev: _Dir, frame: int, ts: int, seq: int,
+        ack: int, flags: int, seglen: int, bits: int,
+    ) -> None:
+        hist = _history_letter
+        if flags & SYN:
+            if flags & ACK:
+                fwd.synack_frames.append(frame)
+                if fwd.isn is None:
+                    fwd.isn = seq
+                hist(st, d, "h")
+                self._step(st, d, Event.SND_SYNACK, Event.RCV_SYNACK, frame)
+            else:
+                fwd.syn_frames.append(frame)
+                fwd.syn_times.append(ts)
+                if fwd.isn is None:
+                    fwd.isn = seq
+                hist(st, d, "s")
+                self._step(st, d, Event.SND_SYN, Event.RCV_SYN, frame)
+            if flags & (FIN | RST):
+                hist(st, d, "q")
+        elif flags & ACK and not flags & RST:
+            # an ACK that completes the handshake or acknowledges a FIN
+            other = st.states[1 - d]
+            if other is TcpState.SYN_RECEIVED and rev.isn is not None and \
+                    ack == ((rev.isn + 1) & M32):
+                st.states[1 - d], _ = step(other, Event.RCV_ACK)
+                if st.handshake_ack_frame is None:
+                    st.handshake_ack_frame = frame
+                    st.events.append((frame, d, "ack"))
+            elif other in (TcpState.FIN_WAIT_1, TcpState.CLOSING, TcpState.LAST_ACK) and \
+                    rev.first_fin_seq is not None and _gt(ack, rev.first_fin_seq):
+                st.states[1 - d], _ = step(other, Event.RCV_ACK)
+                st.events.append((frame, d, "fin_ack"))
+            if seglen == 0 and not flags & FIN:
+                hist(st, d, "a")
+        if seglen > 0:
+            if not fwd.data_frames_first:
+                fwd.data_frames_first = frame
+            if rev.fin_frames and not bits & ANY_RETRANSMISSION and not flags & RST:
+                fwd.data_after_peer_fin = True
+            hist(st, d, "d")
+            if bits & ANY_RETRANSMISSION:
+                hist(st, d, "t")
+        if bits & A_ZERO_WINDOW:
+            hist(st, d, "w")
+        if flags & FIN:
+            if not fwd.fin_frames:
+                fwd.first_fin_seq = (seq + seglen) & M32
+            fwd.fin_frames.append(frame)
+            hist(st, d, "f")
+            if not bits & ANY_RETRANSMISSION:
+                # the FIN may also carry the ACK of the peer's FIN (three-segment close)
+                other = st.states[1 - d]
+                if flags & ACK and other in (TcpState.FIN_WAIT_1, TcpState.CLOSING) and \
+                        rev.first_fin_seq is not None and _gt(ack, rev.first_fin_seq):
+                    st.states[1 - d], _ = step(other, Event.RCV_ACK)
+                self._step(st, d, Event.SND_FIN, Event.RCV_FIN, frame)
+                st.events.append((frame, d, "fin"))
+        if flags & RST:
+            fwd.rst_frames.append(frame)
+            hist(st, d, "r")
+            st.events.append((frame, d, "rst"))
+            if st.rst_after is None:
+                st.rst_after = _rst_context(st, d)
+            self._step(st, d, Event.SND_RST, Event.RCV_RST, frame)
+
+    @staticmethod
+    def _step(st: TcpStream, d: int, snd: Event, rcv: Event, frame: int) -> None:
+        s_state, ok1 = step(st.states[d], snd)
+        r_state, ok2 = step(st.states[1 - d], rcv)
+        if st.states[d] is TcpState.CLOSED and snd is Event.SND_SYNACK:
+            # SYN not captured: the sender must have been listening
+            s_state, ok1 = TcpState.SYN_RECEIVED, True
+        if not ok1 and st.segments is not None:
+            st.state_anomalies.append((f"{snd.value} in {st.states[d].value}", frame))
+        st.states[d] = s_state
+        st.states[1 - d] = r_state
+        del ok2
+
+
+def _history_letter(st: TcpStream, d: int, letter: str) -> None:
+    """Zeek's history: each letter once per direction; originator upper-case.
+
+    The originator is endpoint a (the first sender) until roles are known;
+    :func:`history_string` re-cases once the client is known.
+    """
+    key = f"{d}{letter}"
+    if key in st._hist_seen:
+        return
+    st._hist_seen.add(key)
+    st.history.append(key)
+
+
+def _rst_context(st: TcpStream, d: int) -> str:
+    fwd, rev = st.dirs[d], st.dirs[1 - d]
+    if not (fwd.synack_frames or rev.synack_frames or st.handshake_ack_frame):
+        return "syn"
+    if fwd.fin_frames or rev.fin_frames:
+        return "after_fin"
+    return "mid_stream"
+
+
+@dataclass(slots=True)
+class TcpSummary:
+    """Everything ``analyze`` reports for one TCP connection."""
+
+    stream: int
+    client: Endpoint
+    server: Endpoint
+    role_guess: str | None
+    first_frame: int
+    last_frame: int
+    first_ts_ns: int
+    last_ts_ns: int
+    packets: int
+    packets_c2s: int
+    packets_s2c: int
+    bytes_c2s: int
+    bytes_s2c: int
+    wire_bytes_c2s: int
+    wire_bytes_s2c: int
+    handshake: dict[str, Any]
+    close: dict[str, Any]
+    conn_state: str
+    history: str
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
+    client_dir: int = 0  # which endpoint index (0 = a) is the client
+    options: dict[str, Any] = field(default_factory=dict)
+    file_index: int = 0
+
+
+WELL_KNOWN_LIMIT = 1024
+
+
+def _roles(st: TcpStream) -> tuple[int, str | None]:
+    """Which endpoint (0 = a, 1 = b) is the client, and how it was guessed (None: known)."""
+    d0, d1 = st.dirs
+    syn0 = d0.syn_frames[0] if d0.syn_frames else None
+    syn1 = d1.syn_frames[0] if d1.syn_frames else None
+    if syn0 is not None or syn1 is not None:
+        if syn1 is None or (syn0 is not None and syn0 <= syn1):
+            return 0, None
+        return 1, None
+    if d0.synack_frames or d1.synack_frames:
+        server = 0 if d0.synack_frames else 1
+        return 1 - server, "SYN not captured: the SYN+ACK sender is taken as the server"
+    pa, pb = st.a.port, st.b.port
+    if (pa < WELL_KNOWN_LIMIT) != (pb < WELL_KNOWN_LIMIT):
+        server = 0 if pa < WELL_KNOWN_LIMIT else 1
+        return 1 - server, "no SYN seen: the side on the well-known port is taken as the server"
+    if pa != pb:
+        server = 0 if pa < pb else 1
+        return 1 - server, "no SYN seen: the side on the lower port is taken as the server"
+    return 0, "no SYN seen: the first sender is taken as the client"
+
+
+def _ms(ns: int) -> float:
+    return round(ns / 1e6, 3)
+
+
+def summarize(st: TcpStream) -> TcpSummary:
+    """Classify one stream's handshake and close; Zeek's conn_state and history."""
+    c, guess = _roles(st)
+    s = 1 - c
+    cd, sd = st.dirs[c], st.dirs[s]
+    client = st.a if c == 0 else st.b
+    server = st.b if c == 0 else st.a
+
+    # -- handshake ------------------------------------------------------
+    syn = cd.syn_frames[0] if cd.syn_frames else None
+    synack = sd.synack_frames[0] if sd.synack_frames else None
+    ack = st.handshake_ack_frame
+    rst_by_server = sd.rst_frames[0] if sd.rst_frames else None
+    if cd.syn_frames and sd.syn_frames:
+        hs_state = "simultaneous_open"
+    elif syn is not None and synack is not None and ack is not None:
+        hs_state = "complete"
+    elif syn is not None and synack is not None:
+        hs_state = "no_final_ack"
+    elif syn is not None and rst_by_server is not None and rst_by_server > syn:
+        hs_state = "refused"
+    elif syn is not None:
+        hs_state = "syn_unanswered"
+    elif synack is not None:
+        hs_state = "syn_not_captured"
+    else:
+        hs_state = "not_seen"
+    hs_frames = [f for f in (syn, synack, ack) if f is not None]
+    handshake: dict[str, Any] = {
+        "state": hs_state,
+        "client_isn": cd.isn,
+        "server_isn": sd.isn,
+        "frames": hs_frames,
+        "rtt_ms": _ms(st.first_rtt_ns) if st.first_rtt_ns else None,
+        "syn_retransmissions": max(0, len(cd.syn_frames) - 1),
+        "synack_retransmissions": max(0, len(sd.synack_frames) - 1),
+    }
+    if len(cd.syn_times) > 1:
+        t = cd.syn_times
+        handshake["syn_backoff_ms"] = [_ms(t[i + 1] - t[i]) for i in range(len(t) - 1)]
+
+    # -- close ----------------------------------------------------------
+    fin_c = cd.fin_frames[0] if cd.fin_frames else None
+    fin_s = sd.fin_frames[0] if sd.fin_frames else None
+    rst_events = [(f, who) for f, who, kind in st.events if kind == "rst"]
+    first_rst = rst_events[0] if rst_events else None
+    fin_acks = [(f, who) for f, who, kind in st.events if kind == "fin_ack"]
+    close: dict[str, Any] = {"kind": "none", "initiator": None, "frames": []}
+    both_fins_acked = len(fin_acks) >= 2 or (
+        fin_c is not None and fin_s is not None
+        and all(stt in (TcpState.TIME_WAIT, TcpState.CLOSED) for stt in st.states)
+    )
+    last_fin = max(fin_c or 0, fin_s or 0)
+    if first_rst is not None and not (both_fins_acked and first_rst[0] > last_fin):
+        rf, who = first_rst
+        close = {
+            "kind": "reset",
+            "initiator": "client" if who == c else "server",
+            "frames": [rf],
+            "after": st.rst_after,
+        }
+    elif fin_c is not None or fin_s is not None:
+        first_is_client = fin_s is None or (fin_c is not None and fin_c < fin_s)
+        closer = c if first_is_client else s
+        fin1 = fin_c if first_is_client else fin_s
+        fin2 = fin_s if first_is_client else fin_c
+        ack1 = next((f for f, who in fin_acks if who != closer), None)
+        ack2 = next((f for f, who in fin_acks if who == closer), None)
+        if fin2 is None:
+            kind = "half_closed" if ack1 is not None else "fin_unanswered"
+            frames = [f for f in (fin1, ack1) if f is not None]
+        else:
+            if TcpState.CLOSING in st.states or (ack1 is not None and ack1 > fin2) or (
+                    ack1 is None and st.states[closer] is TcpState.CLOSING):
+                kind = "simultaneous"
+            elif ack1 is None or ack1 == fin2:
+                kind = "three_way"
+            else:
+                kind = "four_way"
+            frames = [f for f in (fin1, ack1 if ack1 != fin2 else None, fin2, ack2)
+                      if f is not None]
+        close = {
+            "kind": kind,
+            "initiator": "client" if closer == c else "server",
+            "frames": frames,
+            "half_close_data": st.dirs[1 - closer].data_after_peer_fin,
+            "time_wait": "client" if closer == c else "server",
+        }
+        if kind == "simultaneous":
+            close["time_wait"] = "both"
+        if first_rst is not None:
+            close["reset_after"] = first_rst[0]
+
+    # -- Zeek conn_state ------------------------------------------------
+    conn_state = _conn_state(st, c, hs_state, first_rst)
+    history = "".join(
+        (letter.upper() if int(k) == c else letter)
+        for k, letter in ((h[0], h[1]) for h in st.history)
+    )
+    if guess is None and st.dirs[c].syn_frames and st.a is not client:
+        history = "^" + history
+
+    anomalies = [{"kind": k, "frame": f} for k, f in st.anomalies]
+    options = {
+        "client": _opts(cd.options),
+        "server": _opts(sd.options),
+        "window_scaling": (cd.win_scale >= 0 and sd.win_scale >= 0),
+    }
+    return TcpSummary(
+        stream=st.number, client=client, server=server, role_guess=guess,
+        first_frame=st.first_frame, last_frame=st.last_frame,
+        first_ts_ns=st.first_ts, last_ts_ns=st.last_ts, packets=st.packets,
+        packets_c2s=cd.packets, packets_s2c=sd.packets,
+        bytes_c2s=cd.payload_bytes, bytes_s2c=sd.payload_bytes,
+        wire_bytes_c2s=cd.wire_bytes, wire_bytes_s2c=sd.wire_bytes,
+        handshake=handshake, close=close, conn_state=conn_state, history=history,
+        anomalies=anomalies, client_dir=c, options=options, file_index=st.file_index,
+    )
+
+
+def _opts(o: SynOptions | None) -> dict[str, Any] | None:
+    if o is None:
+        return None
+    return {"mss": o.mss, "wscale": o.wscale, "sack_permitted": o.sack_permitted,
+            "timestamps": o.timestamps, "tfo": o.tfo}
+
+
+def _conn_state(st: TcpStream, c: int, hs_state: str, first_rst: tuple[int, int] | None) -> str:
+    """Zeek's conn_state, with the client as Zeek's originator."""
+    cd, sd = st.dirs[c], st.dirs[1 - c]
+    orig_syn, resp_synack = bool(cd.syn_frames), bool(sd.synack_frames)
+    established = hs_state in ("complete", "no_final_ack", "simultaneous_open") or (
+        orig_syn and resp_synack)
+    rst_by = None if first_rst is None else ("orig" if first_rst[1] == c else "resp")
+    if not orig_syn and not resp_synack:
+        return "OTH"
+    if orig_syn and not resp_synack:
+        if rst_by == "resp" or hs_state == "refused":
+            return "REJ"
+        if rst_by == "orig":
+            return "RSTOS0"
+        if cd.fin_frames:
+            return "SH"
+        if sd.packets:
+            return "OTH"
+        return "S0"
+    if resp_synack and not orig_syn:
+        if rst_by == "resp":
+            return "RSTRH"
+        if sd.fin_frames and not cd.packets:
+            return "SHR"
+        return "OTH"
+    if established and rst_by == "orig":
+        return "RSTO"
+    if established and rst_by == "resp":
+        return "RSTR"
+    if cd.fin_frames and sd.fin_frames:
+        return "SF"
+    if cd.fin_frames:
+        return "S2"
+    if sd.fin_frames:
+        return "S3"
+    return "S1"
+
+
+def state_names(st: TcpStream) -> tuple[str, str]:
+    """The two endpoints' current observer states (for detail views)."""
+    return st.states[0].value, st.states[1].value
+
+
+__all__ = [
+    "ANALYSIS_NAMES", "SYNCHRONIZED", "Endpoint", "Segment", "SynOptions", "TcpStream",
+    "TcpSummary", "TcpTracker", "analysis_names", "summarize",
+]

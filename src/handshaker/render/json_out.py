@@ -1,0 +1,106 @@
+"""The JSON contract (docs/json.md): plain dicts from the analysis models.
+
+Numbers stay numbers; names are snake_case; frames are numbered from 1 and
+streams as Wireshark's tcp.stream / udp.stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handshaker.analysis import Analysis
+from handshaker.capture.model import LINKTYPE_NAMES
+from handshaker.flow.tcp import TcpSummary
+from handshaker.flow.udp import UdpConversation
+
+SCHEMA_VERSION = 1
+
+
+def tcp_dict(c: TcpSummary) -> dict[str, Any]:
+    return {
+        "proto": "tcp",
+        "stream": c.stream,
+        "client": c.client.as_dict(),
+        "server": c.server.as_dict(),
+        "role_guess": c.role_guess,
+        "first_frame": c.first_frame,
+        "last_frame": c.last_frame,
+        "start_time": c.first_ts_ns / 1e9,
+        "duration": (c.last_ts_ns - c.first_ts_ns) / 1e9,
+        "packets": c.packets,
+        "packets_dir": {"c2s": c.packets_c2s, "s2c": c.packets_s2c},
+        "bytes": {"c2s": c.bytes_c2s, "s2c": c.bytes_s2c},
+        "wire_bytes": {"c2s": c.wire_bytes_c2s, "s2c": c.wire_bytes_s2c},
+        "handshake": c.handshake,
+        "close": c.close,
+        "conn_state": c.conn_state,
+        "history": c.history,
+        "options": c.options,
+        "anomalies": c.anomalies,
+    }
+
+
+def udp_conn_state(u: UdpConversation) -> tuple[str, str]:
+    """Zeek's conn_state and history for UDP: S0 one way, SF both ways."""
+    hist = ("D" if u.packets_c2s else "") + ("d" if u.packets_s2c else "")
+    return ("SF" if u.packets_c2s and u.packets_s2c else "S0"), hist
+
+
+def udp_dict(u: UdpConversation) -> dict[str, Any]:
+    state, hist = udp_conn_state(u)
+    return {
+        "proto": "udp",
+        "stream": u.stream,
+        "client": {"ip": u.client[0], "port": u.client[1]},
+        "server": {"ip": u.server[0], "port": u.server[1]},
+        "role_guess": "UDP has no handshake: the first sender is taken as the client",
+        "first_frame": u.first_frame,
+        "last_frame": u.last_frame,
+        "start_time": u.first_ts_ns / 1e9,
+        "duration": (u.last_ts_ns - u.first_ts_ns) / 1e9,
+        "packets": u.packets,
+        "packets_dir": {"c2s": u.packets_c2s, "s2c": u.packets_s2c},
+        "bytes": {"c2s": u.bytes_c2s, "s2c": u.bytes_s2c},
+        "wire_bytes": {"c2s": u.wire_bytes_c2s, "s2c": u.wire_bytes_s2c},
+        "handshake": None,
+        "close": None,
+        "conn_state": state,
+        "history": hist,
+        "one_to_many": u.one_to_many,
+        "header_overhead": u.header_overhead(),
+        "anomalies": [],
+    }
+
+
+def connection_dict(c: TcpSummary | UdpConversation) -> dict[str, Any]:
+    return tcp_dict(c) if isinstance(c, TcpSummary) else udp_dict(c)
+
+
+def analysis_dict(a: Analysis) -> dict[str, Any]:
+    first, last = a.first_ts_ns, a.last_ts_ns
+    return {
+        "schema": SCHEMA_VERSION,
+        "capture": {
+            "path": a.path,
+            "format": a.info.format,
+            "compressed": a.info.compressed,
+            "interfaces": [
+                {"linktype": i.linktype, "linktype_name": LINKTYPE_NAMES.get(i.linktype),
+                 "name": i.name, "snaplen": i.snaplen}
+                for i in a.info.interfaces
+            ],
+            "frames": a.frames,
+            "captured_bytes": a.captured_bytes,
+            "start_time": first / 1e9 if first is not None else None,
+            "duration": (last - first) / 1e9 if first is not None and last is not None else None,
+            "counts": dict(sorted(a.counts.items())),
+            "tcp_streams": len(a.tcp),
+            "udp_streams": len(a.udp),
+            "diagnostics": [
+                {"severity": d.severity, "message": d.message, "frame": d.frame,
+                 "offset": d.offset}
+                for d in a.diagnostics
+            ],
+        },
+        "connections": [connection_dict(c) for c in a.connections],
+    }

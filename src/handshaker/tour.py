@@ -1,0 +1,194 @@
+"""`handshaker tour`: a guided walk through captures shipped with the package.
+
+The captures in ``handshaker/data`` were made by real peers on loopback
+(``scripts/make_tour_captures.py``; provenance in ``data/README.md``). The
+chapters follow a learner's notes: layers, TCP against UDP, random ISNs,
+the three-way handshake, Seq/Ack moving with data, the four-way close, a
+reset.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+from rich.rule import Rule
+from rich.table import Table
+from rich.text import Text
+
+from handshaker.analysis import Analysis, analyze
+from handshaker.explain.ladder import Ladder, build_ladder
+from handshaker.render.text import clean, render_ladder
+
+ZH = "zh"
+
+
+def data_path(name: str) -> Path:
+    return Path(str(resources.files("handshaker") / "data" / name))
+
+
+def _say(console: Console, lang: str, en: str, zh: str) -> None:
+    console.print(Text(zh if lang == ZH else en))
+
+
+def _ladder(path: Path, stream: int, lang: str) -> tuple[Analysis, Ladder]:
+    a = analyze(path, keep_tcp=lambda n: n == stream)
+    return a, build_ladder(a.kept[stream], a.tcp[stream], lang)
+
+
+def _sub_ladder(ladder: Ladder, phases: set[str]) -> Ladder:
+    steps = [s for s in ladder.steps if s.phase in phases]
+    return Ladder(ladder.stream, ladder.client, ladder.server, steps, ladder.summary,
+                  ladder.lang, [])
+
+
+def ch_layers(console: Console, lang: str) -> None:
+    from handshaker.capture import open_capture
+    from handshaker.dissect.packet import decode
+    from handshaker.render.layers import render_layers
+
+    _say(console, lang,
+         "One real packet (the client's SYN) taken apart. Each header belongs to one layer: "
+         "the TCP/IP model has four, the OSI model seven. Look at the header sizes.",
+         "拆开一个真实的数据包 (客户端的 SYN)。每个首部属于一层: TCP/IP 模型四层, OSI 模型七层。"
+         "注意各首部的大小。")
+    with open_capture(data_path("tour-tcp.pcap")) as cap:
+        frame = next(iter(cap.frames()))
+    render_layers(decode(frame), console=console, lang=lang)
+
+
+def ch_tcp_udp(console: Console, lang: str) -> None:
+    a = analyze(data_path("tour-udp.pcap"), keep_udp=lambda n: True)
+    _say(console, lang,
+         "TCP against UDP in one capture. UDP: no connection, no handshake, an 8-byte header, "
+         "and every datagram keeps its boundaries. TCP: a connection with a handshake, a 20-60 "
+         "byte header, and a byte stream that does not keep the application's writes apart.",
+         "同一个抓包里的 TCP 与 UDP。UDP: 无连接, 无握手, 8 字节首部, 每个数据报保留自己的边界。"
+         "TCP: 面向连接, 有握手, 20-60 字节首部, 是字节流, 不保留应用程序每次写入的边界。")
+    table = Table(header_style="bold")
+    for col in ("proto", "stream", "client → server", "packets", "payload bytes",
+                "header bytes", "what"):
+        table.add_column(col)
+    for u in a.udp:
+        ov = u.header_overhead()
+        sizes = ", ".join(str(s) for s in (u.sizes or [])[:12])
+        what = (f"one-to-many ({u.one_to_many})" if u.one_to_many else "one-to-one")
+        what += f"; datagram sizes kept: {sizes}"
+        table.add_row("udp", str(u.stream), clean(f"{u.client[0]}:{u.client[1]} → "
+                                                  f"{u.server[0]}:{u.server[1]}"),
+                      str(u.packets), str(ov["payload_bytes"]), str(ov["udp_header_bytes"]),
+                      clean(what))
+    for c in a.tcp:
+        table.add_row("tcp", str(c.stream),
+                      clean(f"{c.client.ip}:{c.client.port} → {c.server.ip}:{c.server.port}"),
+                      str(c.packets), str(c.bytes_c2s + c.bytes_s2c), "20-60 each",
+                      f"handshake {c.handshake['state']}, close {c.close['kind']}")
+    console.print(table)
+
+
+def ch_isn(console: Console, lang: str) -> None:
+    a = analyze(data_path("tour-isn.pcap"))
+    _say(console, lang,
+         "Initial sequence numbers are random (RFC 9293 §3.4.1, RFC 6528): four connections "
+         "between the same two programs, each starting somewhere else. Wireshark shows them as "
+         "relative 0 so they are easy to read.",
+         "初始序列号 ISN 是随机的 (RFC 9293 §3.4.1, RFC 6528): 同样两个程序之间的四个连接, "
+         "每个都从不同的地方开始。Wireshark 把它们显示为相对值 0, 便于阅读。")
+    table = Table(header_style="bold")
+    for col in ("stream", "client port", "client ISN (x)", "server ISN (y)"):
+        table.add_column(col, justify="right")
+    for c in a.tcp:
+        table.add_row(str(c.stream), str(c.client.port), str(c.handshake["client_isn"]),
+                      str(c.handshake["server_isn"]))
+    console.print(table)
+
+
+def ch_handshake(console: Console, lang: str) -> None:
+    a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
+    hs = [s for s in ladder.steps if s.phase == "handshake"]
+    _say(console, lang,
+         "The three-way handshake with its real numbers: SYN(Seq=x, Ack=0), "
+         "SYN+ACK(Seq=y, Ack=x+1), ACK(Seq=x+1, Ack=y+1).",
+         "三次握手的真实数字: SYN(Seq=x, Ack=0), SYN+ACK(Seq=y, Ack=x+1), ACK(Seq=x+1, Ack=y+1)。")
+    if len(hs) >= 3:
+        x, y = hs[0].seq_raw, hs[1].seq_raw
+        _say(console, lang,
+             f"x = {x}, y = {y}: SYN+ACK acks x+1 = {hs[1].ack_raw}; the ACK has "
+             f"Seq = x+1 = {hs[2].seq_raw} and Ack = y+1 = {hs[2].ack_raw}.",
+             f"x = {x}, y = {y}: SYN+ACK 确认 x+1 = {hs[1].ack_raw}; 第三次握手 "
+             f"Seq = x+1 = {hs[2].seq_raw}, Ack = y+1 = {hs[2].ack_raw}。")
+    render_ladder(_sub_ladder(ladder, {"handshake"}), console, absolute=True)
+    render_ladder(_sub_ladder(ladder, {"handshake"}), console, absolute=False, notes=False)
+
+
+def ch_data(console: Console, lang: str) -> None:
+    a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
+    _say(console, lang,
+         "Seq and Ack move with the data: each side's Seq grows by the bytes it sends, and the "
+         "other side's Ack names the next byte it expects.",
+         "Seq 和 Ack 随数据移动: 每一方的 Seq 按发送的字节数增长, 对方的 Ack 指出期望的下一个字节。")
+    render_ladder(_sub_ladder(ladder, {"data"}), console)
+
+
+def ch_close(console: Console, lang: str) -> None:
+    a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
+    _say(console, lang,
+         "The four-way close: FIN(Seq=u), ACK(Ack=u+1), FIN(Seq=w), ACK(Ack=w+1). Each "
+         "direction is closed on its own; the side that closes first waits in TIME_WAIT.",
+         "四次挥手: FIN(Seq=u), ACK(Ack=u+1), FIN(Seq=w), ACK(Ack=w+1)。"
+         "两个方向各自关闭; 先关闭的一方进入 TIME_WAIT。")
+    render_ladder(_sub_ladder(ladder, {"close"}), console)
+
+
+def ch_reset(console: Console, lang: str) -> None:
+    path = data_path("tour-reset.pcap")
+    a = analyze(path, keep_tcp=lambda n: True)
+    _say(console, lang,
+         "Resets: a SYN to a port where nobody listens is answered by RST; a program can also "
+         "abort a connection with RST instead of the FIN exchange.",
+         "重置: 发往无人监听端口的 SYN 会收到 RST; 程序也可以用 RST 中止连接, 而不是交换 FIN。")
+    for st in a.kept.values():
+        render_ladder(build_ladder(st, a.tcp[st.number], lang), console)
+
+
+@dataclass(frozen=True)
+class Chapter:
+    name: str
+    title_en: str
+    title_zh: str
+    run: Callable[[Console, str], None]
+
+
+CHAPTERS = (
+    Chapter("layers", "One packet, layer by layer", "一个数据包, 逐层拆开", ch_layers),
+    Chapter("tcp-udp", "TCP against UDP", "TCP 与 UDP", ch_tcp_udp),
+    Chapter("isn", "Random initial sequence numbers", "随机的初始序列号", ch_isn),
+    Chapter("handshake", "The three-way handshake", "三次握手", ch_handshake),
+    Chapter("data", "Seq/Ack moving with the data", "Seq/Ack 随数据移动", ch_data),
+    Chapter("close", "The four-way close", "四次挥手", ch_close),
+    Chapter("reset", "Resets", "重置 (RST)", ch_reset),
+)
+
+
+def run_tour(console: Console, lang: str = "en", chapter: str | None = None,
+             pause: bool = False) -> int:
+    chosen = list(CHAPTERS)
+    if chapter:
+        chosen = [c for i, c in enumerate(CHAPTERS, 1) if chapter in (c.name, str(i))]
+        if not chosen:
+            from handshaker.errors import UsageError
+
+            names = ", ".join(c.name for c in CHAPTERS)
+            raise UsageError(f"no chapter {chapter!r}; chapters: {names}")
+    interactive = pause and sys.stdin.isatty() and console.is_terminal
+    for i, ch in enumerate(chosen, 1):
+        title = ch.title_zh if lang == ZH else ch.title_en
+        console.print(Rule(f"{i}. {title}"))
+        ch.run(console, lang)
+        if interactive and i < len(chosen):
+            console.input("[dim]Enter ↵[/dim] ")
+    return 0
