@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from handshaker.capture import open_capture
-from handshaker.capture.model import LINKTYPE_NAMES, CaptureInfo, Frame
+from handshaker.capture.model import LINKTYPE_NAMES, CaptureInfo
 from handshaker.dissect.columnar import decode_batch
 from handshaker.dissect.columns import (
     SYN,
@@ -27,6 +27,7 @@ from handshaker.dissect.columns import (
     ST_UNSUPPORTED_LINK,
     halves_to_ip,
 )
+from handshaker.dissect.tcpopts import syn_options
 from handshaker.errors import Diagnostic
 from handshaker.flow.tcp import SynOptions, TcpStream, TcpSummary, TcpTracker, summarize
 from handshaker.flow.udp import UdpConversation, UdpTracker
@@ -57,32 +58,6 @@ class Analysis:
         both: list[TcpSummary | UdpConversation] = [*self.tcp, *self.udp]
         both.sort(key=lambda c: c.first_frame)
         return both
-
-
-def _syn_options(frame: Frame) -> SynOptions | None:
-    """Options of a SYN or SYN+ACK, from the per-packet decoder."""
-    from handshaker.dissect.packet import decode
-
-    try:
-        pkt = decode(frame)
-    except Exception:  # the decoder must not raise; never let one SYN stop the analysis
-        return None
-    opts = SynOptions()
-    for opt in getattr(pkt, "tcp_options", ()):
-        name = getattr(opt, "name", "")
-        value = getattr(opt, "value", None)
-        kind = getattr(opt, "kind", -1)
-        if kind == 2 and isinstance(value, int):
-            opts.mss = value
-        elif kind == 3 and isinstance(value, int):
-            opts.wscale = value
-        elif kind == 4:
-            opts.sack_permitted = True
-        elif kind == 8:
-            opts.timestamps = True
-        elif kind == 34 or name == "tfo":
-            opts.tfo = True
-    return opts
 
 
 def _tuple_keys(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
@@ -202,9 +177,20 @@ def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse:
         f = flags[i]
         opts = None
         if f & SYN:
-            opts = _syn_options(batch.frame(number[i] - first))
+            opts = _syn_options(batch, cols, number[i] - first)
         segment(ent[0], sw[i], ent[1], number[i], ts[i], seq[i], ack[i], f, plen[i], win[i],
                 wire[i], opts, file_index)
+
+
+def _syn_options(batch: Any, cols: Any, row: int) -> SynOptions | None:
+    """Options of a SYN or SYN+ACK, read straight from the batch buffer."""
+    hlen = int(cols["tcp_hlen"][row])
+    l4 = int(cols["l4_off"][row])
+    if hlen <= 20 or l4 < 0:
+        return SynOptions() if hlen >= 20 else None
+    start = int(batch.start[row])
+    end = start + min(l4 + hlen, int(batch.caplen[row]))
+    return syn_options(batch.buf, start + l4 + 20, end)
 
 
 def _feed_udp(udp: UdpTracker, cols: Any, rows: np.ndarray, inverse: np.ndarray,

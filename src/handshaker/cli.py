@@ -20,12 +20,16 @@ from rich.console import Console
 from handshaker.errors import HandshakerError, UsageError
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+PIPE_WIDTH = 120
 
 
 def _console(args: argparse.Namespace, stderr: bool = False) -> Console:
     no_color = getattr(args, "no_color", False) or "NO_COLOR" in os.environ
-    return Console(stderr=stderr, no_color=no_color, highlight=False,
-                   color_system=None if no_color else "auto", soft_wrap=False)
+    console = Console(stderr=stderr, no_color=no_color, highlight=False,
+                      color_system=None if no_color else "auto", soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPE_WIDTH  # a pipe or a file: room for a full table row
+    return console
 
 
 def _lang(args: argparse.Namespace) -> str:

@@ -111,6 +111,35 @@ CATALOG: dict[str, dict[str, str]] = {
     "close_state": {"en": "close: {kind}", "zh": "关闭: {kind}"},
 }
 
+#: names of handshake states and close kinds as shown to people
+WORDS: dict[str, dict[str, str]] = {
+    "complete": {"en": "complete three-way handshake", "zh": "完整的三次握手"},
+    "simultaneous_open": {"en": "simultaneous open", "zh": "同时打开"},
+    "syn_unanswered": {"en": "SYN unanswered", "zh": "SYN 没有回应"},
+    "refused": {"en": "refused (SYN answered by RST)", "zh": "被拒绝 (SYN 收到 RST)"},
+    "no_final_ack": {"en": "SYN+ACK without the final ACK", "zh": "SYN+ACK 之后没有第三次握手"},
+    "syn_not_captured": {"en": "SYN not captured", "zh": "没有抓到 SYN"},
+    "not_seen": {"en": "not seen (capture began mid-connection)",
+                 "zh": "没有看到 (抓包开始时连接已建立)"},
+    "four_way": {"en": "four-way close", "zh": "四次挥手"},
+    "three_way": {"en": "three-segment close (FIN, FIN+ACK, ACK)",
+                  "zh": "三个报文段的关闭 (FIN, FIN+ACK, ACK)"},
+    "simultaneous": {"en": "simultaneous close", "zh": "同时关闭"},
+    "half_closed": {"en": "half-closed (one FIN only)", "zh": "半关闭 (只有一个 FIN)"},
+    "fin_unanswered": {"en": "FIN unanswered", "zh": "FIN 没有回应"},
+    "reset": {"en": "reset (RST)", "zh": "重置 (RST)"},
+    "none": {"en": "no close seen", "zh": "没有看到关闭"},
+}
+
+
+def word(name: str | None, lang: str = "en") -> str:
+    """A state or kind name in ``lang`` (the name itself when unknown)."""
+    if name is None:
+        return "-"
+    entry = WORDS.get(name)
+    return (entry.get(lang) or entry["en"]) if entry else name
+
+
 ZH_ORDINALS = {1: "一", 2: "二", 3: "三", 4: "四"}
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handshaker.dissect.columns import ACK, FIN, FLAG_NAMES, RST, SYN
-from handshaker.explain.i18n import t
+from handshaker.explain.i18n import t, word
 from handshaker.flow.tcp import (
     ANY_RETRANSMISSION,
     Segment,
@@ -189,6 +189,9 @@ def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder
     notes = []
     if summary.role_guess:
         notes.append(t("role_guess", lang, why=summary.role_guess))
-    notes.append(t("hs_state", lang, state=hs.get("state")))
-    notes.append(t("close_state", lang, kind=cl.get("kind")))
+    notes.append(t("hs_state", lang, state=word(hs.get("state"), lang)))
+    close_kind = word(cl.get("kind"), lang)
+    if cl.get("initiator"):
+        close_kind += f" ({t(cl['initiator'], lang)})"
+    notes.append(t("close_state", lang, kind=close_kind))
     return Ladder(summary.stream, client, server, steps, summary, lang, notes)

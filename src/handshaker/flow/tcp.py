@@ -81,6 +81,10 @@ FAST_RETRANSMISSION_WINDOW_NS = 20_000_000
 
 M32 = 0xFFFFFFFF
 
+#: states in which an endpoint waits for the ACK of its SYN or FIN
+WATCH_STATES = frozenset({TcpState.SYN_RECEIVED, TcpState.FIN_WAIT_1, TcpState.CLOSING,
+                          TcpState.LAST_ACK})
+
 
 def analysis_names(bits: int) -> list[str]:
     return [name for bit, name in ANALYSIS_NAMES if bits & bit]
@@ -159,7 +163,8 @@ class _Dir:
         "syn_frames",
         "syn_times",
         "synack_frames",
-        "unacked",
+        "quiet",
+        "letters",
         "win_scale",
         "window",
         "wire_bytes",
@@ -179,7 +184,8 @@ class _Dir:
         self.lastnondupack = 0
         self.maxseqtobeacked = 0
         self.lastsegmentflags = 0
-        self.unacked: list[list[int]] = []  # [frame, seq, nextseq, ts]
+        self.letters: set[str] = set()  # Zeek history letters shown so far
+        self.quiet = False  # nothing left to learn from an ordinary segment (see _control)
         self.saw_syn = False
         self.saw_synack = False
         self.packets = 0
@@ -210,9 +216,9 @@ class TcpStream:
     """One TCP conversation (one ``tcp.stream``)."""
 
     __slots__ = (
-        "_hist_seen",
         "a",
         "a_swap",
+        "watch",
         "anomalies",
         "b",
         "dirs",
@@ -239,6 +245,7 @@ class TcpStream:
         self.number = number
         self.a = a  # the source of the first segment seen
         self.a_swap = 0
+        self.watch = False  # an endpoint waits for an ACK of its SYN or FIN
         self.b = b
         self.dirs = (_Dir(), _Dir())
         self.first_frame = 0
@@ -251,8 +258,7 @@ class TcpStream:
         self.keep = keep
         self.states = [TcpState.CLOSED, TcpState.CLOSED]
         self.state_anomalies: list[tuple[str, int]] = []
-        self.history: list[str] = []
-        self._hist_seen: set[str] = set()
+        self.history: list[tuple[int, str]] = []
         self.ts_mru_syn = 0
         self.first_rtt_ns = 0
         # control events in order: (frame, sender, kind)
@@ -311,43 +317,146 @@ class TcpTracker:
         ``swap`` says which one sent this segment (0: eps[0], 1: eps[1]).
         ``seglen`` < 0 means the TCP header was incomplete: the segment gets
         its stream but no analysis, as in tshark.
+
+        This is the hot path: one call per TCP segment of the capture, so the
+        Wireshark-compatible analysis is written out inline.
         """
         st = self._by_tuple.get(key)
         if st is None:
             st = self._new_stream(key, swap, eps, frame, ts, file_index)
         d = 0 if swap == st.a_swap else 1
-        reused = False
-        if (flags & (SYN | ACK)) == SYN:
+        bits = 0
+        syn = flags & SYN
+        if syn:
             fwd = st.dirs[d]
             if fwd.base_set and seq != fwd.base_seq:
-                # A new SYN with a new ISN on a known 4-tuple: port reuse, new stream.
-                st = self._new_stream(key, swap, eps, frame, ts, file_index)
-                d = 0
-                reused = True
-        elif flags & (SYN | ACK) == (SYN | ACK):
-            fwd = st.dirs[d]
-            if fwd.base_set and seq != fwd.base_seq:
-                # A SYN+ACK with a new ISN: tshark keeps the stream, flags port
-                # reuse and counts this side's relative numbers from the new ISN.
-                fwd.base_seq = seq
-                reused = True
+                if not flags & ACK:
+                    # A new SYN with a new ISN on a known 4-tuple: port reuse, new stream.
+                    st = self._new_stream(key, swap, eps, frame, ts, file_index)
+                    d = 0
+                else:
+                    # A SYN+ACK with a new ISN: tshark keeps the stream, flags port
+                    # reuse and counts this side's relative numbers from the new ISN.
+                    fwd.base_seq = seq
+                bits = A_REUSED_PORTS
         st.last_frame = frame
         st.last_ts = ts
         st.packets += 1
-        fwd, rev = st.dirs[d], st.dirs[1 - d]
+        fwd = st.dirs[d]
+        rev = st.dirs[1 - d]
         fwd.packets += 1
         fwd.wire_bytes += wire_len
-        bits = A_REUSED_PORTS if reused else 0
         if seglen < 0:
             if st.segments is not None:
                 st.segments.append(Segment(frame, ts, d, flags, seq, ack, seq, ack, 0, window,
                                            bits, options, 0, file_index))
             return st.number, bits
         fwd.payload_bytes += seglen
-        if flags & SYN:
+        if syn:
             self._syn_options(st, d, flags, options)
-        bits, dupnum = self._analyze(st, fwd, rev, frame, ts, seq, ack, seglen, flags, window, bits)
-        self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
+
+        # -- relative numbering bases (tshark: tcp_analyze_sequence_number) --
+        if not fwd.base_set:
+            fwd.base_seq = seq if syn else (seq - 1) & M32
+            fwd.base_set = True
+        if not rev.base_set and flags & ACK:
+            rev.base_seq = (ack - 1) & M32
+            rev.base_set = True
+        # initial RTT: from the most recent SYN to the first ACK without SYN
+        if syn:
+            if not flags & ACK:
+                st.ts_mru_syn = ts
+        elif flags & ACK and not st.first_rtt_ns and st.ts_mru_syn:
+            st.first_rtt_ns = ts - st.ts_mru_syn
+
+        dupnum = 0
+        ctl = flags & (SYN | FIN | RST)
+        nxt = fwd.nextseq
+        lastack = fwd.lastack
+        if seglen == 1 and seq == nxt and rev.window == 0:
+            bits |= A_ZERO_WINDOW_PROBE
+        else:
+            if window == 0 and not ctl:
+                bits |= A_ZERO_WINDOW
+            # LOST SEGMENT: beyond the highest next seq seen
+            if nxt and 0 < ((seq - nxt) & M32) < 0x80000000 and not flags & RST:
+                bits |= A_LOST_SEGMENT
+            if not ctl:
+                # KEEP-ALIVE: 0 or 1 byte, one before the next expected seq
+                if seglen <= 1 and seq == ((nxt - 1) & M32):
+                    bits |= A_KEEP_ALIVE
+                plain = seglen == 0 and seq == nxt and ack == lastack
+                if plain and window and window != fwd.window:
+                    bits |= A_WINDOW_UPDATE
+                if seglen > 0 and rev.win_scale != -1:
+                    shift = 0 if rev.win_scale == -2 else rev.win_scale
+                    if ((seq + seglen) & M32) == ((rev.lastack + (rev.window << shift)) & M32):
+                        bits |= A_WINDOW_FULL
+                if plain:
+                    if window and window == fwd.window and rev.lastsegmentflags & A_KEEP_ALIVE:
+                        bits |= A_KEEP_ALIVE_ACK
+                    elif (window == 0 and fwd.window == 0
+                          and rev.lastsegmentflags & A_ZERO_WINDOW_PROBE):
+                        bits |= A_ZERO_WINDOW_PROBE_ACK
+                    elif window and window == fwd.window:
+                        fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
+                        bits |= A_DUPLICATE_ACK
+                        dupnum = fwd.dupacknum
+        if ack != lastack:
+            fwd.lastnondupack = frame
+            fwd.dupacknum = 0
+
+        # ACKED UNSEEN SEGMENT: this ACK covers bytes the capture never showed.
+        # As tshark 4.0: flag once per gap, and while the other side only sends
+        # pure ACKs, use its dup-ACK counter (-1) to avoid repeating the flag.
+        rmax = rev.maxseqtobeacked
+        if rmax and flags & ACK and 0 < ((ack - rmax) & M32) < 0x80000000:
+            if rmax > rev.nextseq:  # a plain compare, as tshark
+                rev.maxseqtobeacked = rev.nextseq
+                bits |= A_ACK_LOST_SEGMENT
+            else:
+                if rev.dupacknum == 0:
+                    bits |= A_ACK_LOST_SEGMENT
+                rev.dupacknum = -1
+
+        # RETRANSMISSION / SPURIOUS / FAST RETRANSMISSION / OUT-OF-ORDER
+        sf = flags & (SYN | FIN)
+        if (seglen > 0 or sf) and not bits & A_KEEP_ALIVE:
+            not_advanced = bool(nxt) and 0 < ((nxt - seq) & M32) < 0x80000000
+            if seglen > 1 and ((nxt - 1) & M32) == seq:
+                not_advanced = False  # new data after a zero-window probe
+            rlast = rev.lastack
+            end = (seq + seglen) & M32
+            if seglen > 0 and rlast and (end == rlast or 0 < ((rlast - end) & M32) < 0x80000000):
+                bits |= A_SPURIOUS_RETRANSMISSION  # everything in it was already ACKed
+            elif not_advanced:
+                if (rev.dupacknum >= 2 and rlast == seq
+                        and ts - rev.lastacktime < FAST_RETRANSMISSION_WINDOW_NS):
+                    bits |= A_FAST_RETRANSMISSION
+                elif (ts - fwd.nextseqtime < (st.first_rtt_ns or DEFAULT_OOO_THRESHOLD_NS)
+                      and nxt != ((end + (1 if sf else 0)) & M32)):
+                    bits |= A_OUT_OF_ORDER
+                else:
+                    bits |= A_RETRANSMISSION
+
+        # Wireshark also keeps a list of unacknowledged segments, but it only feeds
+        # bytes-in-flight and RTO figures, never an analysis flag: we do without.
+        nextseq = (seq + seglen + (1 if sf else 0)) & M32
+        if (not nxt or 0 < ((nextseq - nxt) & M32) < 0x80000000) and \
+                not bits & A_ZERO_WINDOW_PROBE:
+            fwd.nextseq = nextseq
+            fwd.nextseqframe = frame
+            fwd.nextseqtime = ts
+        if ((seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked)
+                and not bits & A_ZERO_WINDOW_PROBE):
+            fwd.maxseqtobeacked = fwd.nextseq
+        fwd.window = window
+        fwd.lastack = ack
+        fwd.lastacktime = ts
+        fwd.lastsegmentflags = bits
+
+        if ctl or bits or st.watch or not fwd.quiet or (seglen and rev.fin_frames):
+            self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
         if bits & ANOMALY_MASK:
             for bit, name in ANALYSIS_NAMES:
                 if bits & bit & ANOMALY_MASK:
@@ -359,7 +468,6 @@ class TcpTracker:
                                        window, bits, options, dupnum, file_index))
         return st.number, bits
 
-    # -- Wireshark-compatible sequence analysis -------------------------
     @staticmethod
     def _syn_options(st: TcpStream, d: int, flags: int, options: SynOptions | None) -> None:
         fwd, rev = st.dirs[d], st.dirs[1 - d]
@@ -374,130 +482,6 @@ class TcpTracker:
             rev.win_scale = -2
         elif flags & ACK and rev.win_scale == -2:
             fwd.win_scale = -2
-
-    @staticmethod
-    def _analyze(
-        st: TcpStream, fwd: _Dir, rev: _Dir, frame: int, ts: int, seq: int, ack: int,
-        seglen: int, flags: int, window: int, bits: int,
-    ) -> tuple[int, int]:
-        if not fwd.base_set:
-            if flags & SYN:
-                fwd.base_seq = seq
-                if flags & ACK:
-                    fwd.saw_synack = True
-                else:
-                    fwd.saw_syn = True
-            else:
-                fwd.base_seq = (seq - 1) & M32
-            fwd.base_set = True
-        if not rev.base_set and flags & ACK:
-            rev.base_seq = (ack - 1) & M32
-            rev.base_set = True
-        # initial RTT: from the most recent SYN to the first ACK without SYN
-        if flags & SYN and not flags & ACK:
-            st.ts_mru_syn = ts
-        elif (flags & (SYN | ACK)) == ACK and st.first_rtt_ns == 0 and st.ts_mru_syn:
-            st.first_rtt_ns = ts - st.ts_mru_syn
-
-        dupnum = 0
-        ctl = flags & (SYN | FIN | RST)
-        nextseq_fwd = fwd.nextseq
-        done_fwd = False
-        # ZERO WINDOW PROBE: 1 byte at the next expected seq into a zero window
-        if seglen == 1 and seq == nextseq_fwd and rev.window == 0:
-            bits |= A_ZERO_WINDOW_PROBE
-            done_fwd = True
-        if not done_fwd:
-            if window == 0 and not ctl:
-                bits |= A_ZERO_WINDOW
-            # LOST SEGMENT: beyond the highest next seq seen
-            if nextseq_fwd and _gt(seq, nextseq_fwd) and not flags & RST:
-                bits |= A_LOST_SEGMENT
-            # KEEP-ALIVE: 0 or 1 byte, one before the next expected seq
-            if seglen <= 1 and seq == ((nextseq_fwd - 1) & M32) and not ctl:
-                bits |= A_KEEP_ALIVE
-            plain = seglen == 0 and not ctl and seq == nextseq_fwd and ack == fwd.lastack
-            if plain and window and window != fwd.window:
-                bits |= A_WINDOW_UPDATE
-            if (seglen > 0 and rev.win_scale != -1 and not ctl
-                    and ((seq + seglen) & M32) == ((rev.lastack + (rev.window << (
-                        0 if rev.win_scale == -2 else rev.win_scale))) & M32)):
-                bits |= A_WINDOW_FULL
-            if plain and window and window == fwd.window and rev.lastsegmentflags & A_KEEP_ALIVE:
-                bits |= A_KEEP_ALIVE_ACK
-                done_fwd = True
-            elif (plain and window == 0 and fwd.window == 0
-                  and rev.lastsegmentflags & A_ZERO_WINDOW_PROBE):
-                bits |= A_ZERO_WINDOW_PROBE_ACK
-                done_fwd = True
-            elif plain and window and window == fwd.window:
-                fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
-                bits |= A_DUPLICATE_ACK
-                dupnum = fwd.dupacknum
-        if ack != fwd.lastack:
-            fwd.lastnondupack = frame
-            fwd.dupacknum = 0
-
-        # ACKED UNSEEN SEGMENT: this ACK covers bytes the capture never showed.
-        # As tshark 4.0: flag once per gap, and while the other side only sends
-        # pure ACKs, use its dup-ACK counter (-1) to avoid repeating the flag.
-        if rev.maxseqtobeacked and _gt(ack, rev.maxseqtobeacked) and flags & ACK:
-            if rev.maxseqtobeacked > rev.nextseq:  # a plain compare, as tshark
-                rev.maxseqtobeacked = rev.nextseq
-                bits |= A_ACK_LOST_SEGMENT
-            else:
-                if rev.dupacknum == 0:
-                    bits |= A_ACK_LOST_SEGMENT
-                rev.dupacknum = -1
-
-        # RETRANSMISSION / SPURIOUS / FAST RETRANSMISSION / OUT-OF-ORDER
-        if (seglen > 0 or flags & (SYN | FIN)) and not bits & A_KEEP_ALIVE:
-            not_advanced = bool(nextseq_fwd) and _lt(seq, nextseq_fwd)
-            if seglen > 1 and ((nextseq_fwd - 1) & M32) == seq:
-                not_advanced = False  # new data after a zero-window probe
-            if seglen > 0 and rev.lastack and _le((seq + seglen) & M32, rev.lastack):
-                bits |= A_SPURIOUS_RETRANSMISSION  # everything in it was already ACKed
-            elif not_advanced:
-                if (rev.dupacknum >= 2 and rev.lastack == seq
-                        and ts - rev.lastacktime < FAST_RETRANSMISSION_WINDOW_NS):
-                    bits |= A_FAST_RETRANSMISSION
-                elif (ts - fwd.nextseqtime < (st.first_rtt_ns or DEFAULT_OOO_THRESHOLD_NS)
-                      and nextseq_fwd != ((seq + seglen + (1 if flags & (SYN | FIN) else 0))
-                                          & M32)):
-                    bits |= A_OUT_OF_ORDER
-                else:
-                    bits |= A_RETRANSMISSION
-
-        nextseq = (seq + seglen) & M32
-        if seglen or flags & (SYN | FIN):
-            if flags & (SYN | FIN):
-                nextseq = (nextseq + 1) & M32
-            if len(fwd.unacked) < MAX_UNACKED_SEGMENTS:
-                fwd.unacked.append([frame, seq, nextseq, ts])
-        if (_gt(nextseq, fwd.nextseq) or not fwd.nextseq) and not bits & A_ZERO_WINDOW_PROBE:
-            fwd.nextseq = nextseq
-            fwd.nextseqframe = frame
-            fwd.nextseqtime = ts
-        if ((seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked)
-                and not bits & A_ZERO_WINDOW_PROBE):
-            fwd.maxseqtobeacked = fwd.nextseq
-        fwd.window = window
-        fwd.lastack = ack
-        fwd.lastacktime = ts
-        fwd.lastsegmentflags = bits
-        # drop what this ACK covers from the other direction's unacked list
-        if rev.unacked:
-            keep_list = []
-            for u in rev.unacked:
-                if ack == u[2]:
-                    continue
-                if _gt(ack, u[1]) and _le(ack, u[2]):
-                    u[1] = ack
-                    keep_list.append(u)
-                elif _gt(u[2], ack):
-                    keep_list.append(u)
-            rev.unacked = keep_list
-        return bits, dupnum
 
     # -- control segments: states, history, events ----------------------
     def _control(
@@ -566,6 +550,8 @@ class TcpTracker:
             if st.rst_after is None:
                 st.rst_after = _rst_context(st, d)
             self._step(st, d, Event.SND_RST, Event.RCV_RST, frame)
+        st.watch = st.states[0] in WATCH_STATES or st.states[1] in WATCH_STATES
+        fwd.quiet = "a" in fwd.letters and "d" in fwd.letters
 
     @staticmethod
     def _step(st: TcpStream, d: int, snd: Event, rcv: Event, frame: int) -> None:
@@ -587,11 +573,11 @@ def _history_letter(st: TcpStream, d: int, letter: str) -> None:
     The originator is endpoint a (the first sender) until roles are known;
     :func:`history_string` re-cases once the client is known.
     """
-    key = f"{d}{letter}"
-    if key in st._hist_seen:
+    letters = st.dirs[d].letters
+    if letter in letters:
         return
-    st._hist_seen.add(key)
-    st.history.append(key)
+    letters.add(letter)
+    st.history.append((d, letter))
 
 
 def _rst_context(st: TcpStream, d: int) -> str:
@@ -756,10 +742,7 @@ def summarize(st: TcpStream) -> TcpSummary:
 
     # -- Zeek conn_state ------------------------------------------------
     conn_state = _conn_state(st, c, hs_state, first_rst)
-    history = "".join(
-        (letter.upper() if int(k) == c else letter)
-        for k, letter in ((h[0], h[1]) for h in st.history)
-    )
+    history = "".join(letter.upper() if k == c else letter for k, letter in st.history)
     if guess is None and st.dirs[c].syn_frames and st.a is not client:
         history = "^" + history
 

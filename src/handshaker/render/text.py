@@ -55,6 +55,37 @@ def _fit(s: str, width: int) -> str:
     return out + "…"
 
 
+def wrap_cells(text: str, width: int) -> list[str]:
+    """Wrap ``text`` to lines of at most ``width`` terminal cells.
+
+    Breaks at spaces where there are any, and anywhere in runs of wide
+    (CJK) characters, which have no spaces between words.
+    """
+    lines: list[str] = []
+    line = ""
+    for word in re.split(r"(\s+)", text):
+        if not word:
+            continue
+        if cell_len(line + word) <= width:
+            line += word
+            continue
+        if word.isspace():
+            lines.append(line.rstrip())
+            line = ""
+            continue
+        if line.strip():
+            lines.append(line.rstrip())
+            line = ""
+        for ch in word:  # a word longer than the line (or CJK text): cut by cells
+            if cell_len(line + ch) > width:
+                lines.append(line)
+                line = ""
+            line += ch
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
 def step_text(step: Step, absolute: bool) -> str:
     flags = ",".join(f.upper() for f in step.flags) or "-"
     seq = step.seq_raw if absolute else step.seq
@@ -70,7 +101,7 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
                   notes: bool = True, ascii_only: bool = False) -> None:
     """Two lanes (client left, server right), one arrow per segment, time on the left."""
     lang = ladder.lang
-    width = max(60, min(console.width, 140))
+    width = max(60, min(console.width, 110))
     time_w = 10
     lane_w = width - time_w - 2
     client = clean(f"{ladder.client[0]}:{ladder.client[1]}")
@@ -83,8 +114,10 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
     head_l = f"{t('client', lang)} {client}"
     head_r = f"{t('server', lang)} {server}"
     gap = max(1, lane_w - cell_len(head_l) - cell_len(head_r))
-    console.print(Text(f"{t('time', lang) + ' (s)':>{time_w}}  " + head_l + " " * gap + head_r,
-                       style="bold"))
+    time_head = t("time", lang) + " (s)"
+    time_head = " " * max(0, time_w - cell_len(time_head)) + time_head
+    console.print(Text(f"{time_head}  " + head_l + " " * gap + head_r, style="bold"),
+                  no_wrap=True, overflow="ellipsis")
     console.print(Text(f"{'':>{time_w}}  Seq/Ack: {mode}", style="dim"))
     bar = "|" if ascii_only else "│"
     dash = "-" if ascii_only else "─"
@@ -113,8 +146,9 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
                 _fit(f"{sub}  (#{step.frame})", lane_w - 4), style=_arrow_style(step) or "dim"),
                 no_wrap=True)
             if step.note:
-                console.print(Text(f"{'':>{time_w}}  {bar}   ", style="dim") + Text(
-                    clean(step.note), style="italic dim"))
+                for part in wrap_cells(clean(step.note), lane_w - 4):
+                    console.print(Text(f"{'':>{time_w}}  {bar}   ", style="dim")
+                                  + Text(part, style="italic dim"), no_wrap=True)
 
 
 def render_connections(rows: list[dict[str, Any]], console: Console, title: str | None = None

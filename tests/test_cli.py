@@ -1,0 +1,159 @@
+"""The command line as a user meets it: output formats, exit codes, bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import CORPUS, tshark_fields
+
+from handshaker.cli import csv_safe, main
+
+DATA = Path(__file__).resolve().parent.parent / "src" / "handshaker" / "data"
+TOUR_TCP = DATA / "tour-tcp.pcap"
+
+CONNECTION_KEYS = {"proto", "stream", "client", "server", "first_frame", "last_frame",
+                   "packets", "bytes", "handshake", "close", "conn_state", "history",
+                   "anomalies"}
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "handshaker", *args], capture_output=True,
+                          text=True, input=stdin.decode("latin-1") if stdin else None,
+                          timeout=120, check=False)
+
+
+def test_analyze_json_follows_the_contract() -> None:
+    out = run("analyze", str(TOUR_TCP), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert set(doc) >= {"capture", "connections"}
+    (conn,) = doc["connections"]
+    assert CONNECTION_KEYS <= set(conn)
+    assert conn["proto"] == "tcp" and conn["stream"] == 0
+    assert set(conn["handshake"]) >= {"state", "client_isn", "server_isn", "frames", "rtt_ms"}
+    assert set(conn["close"]) >= {"kind", "initiator", "frames"}
+    assert conn["handshake"]["state"] == "complete"
+    assert conn["close"] == conn["close"] | {"kind": "four_way", "initiator": "client"}
+    assert conn["conn_state"] == "SF"
+    # the ISNs are the raw sequence numbers of the SYN and the SYN+ACK, as tshark shows them
+    rows = tshark_fields(TOUR_TCP, ["tcp.flags", "tcp.seq_raw"], display_filter="tcp.flags.syn==1")
+    isns = {int(f, 16): int(s) for f, s in rows}
+    assert conn["handshake"]["client_isn"] == isns[0x002]
+    assert conn["handshake"]["server_isn"] == isns[0x012]
+    assert conn["handshake"]["frames"] == [1, 2, 3]
+
+
+def test_ladder_json_matches_tshark_numbers() -> None:
+    out = run("ladder", str(TOUR_TCP), "--stream", "0", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    steps = json.loads(out.stdout)["steps"]
+    rows = tshark_fields(TOUR_TCP, ["frame.number", "tcp.seq", "tcp.ack", "tcp.seq_raw",
+                                    "tcp.len"])
+    assert [(s["frame"], s["seq"], s["ack"], s["seq_raw"], s["len"]) for s in steps] == [
+        (int(f), int(q), int(a), int(r), int(n)) for f, q, a, r, n in rows]
+    labels = [s["label"] for s in steps]
+    assert labels[:3] == ["handshake 1/3: SYN", "handshake 2/3: SYN+ACK", "handshake 3/3: ACK"]
+    closing = [s["label"] for s in steps if s["phase"] == "close"]
+    assert [c.split(":")[0] for c in closing] == ["close 1/4", "close 2/4", "close 3/4",
+                                                  "close 4/4"]
+    syn, synack, ack = steps[:3]
+    assert synack["ack_raw"] == syn["seq_raw"] + 1  # Ack = x+1
+    assert ack["seq_raw"] == syn["seq_raw"] + 1 and ack["ack_raw"] == synack["seq_raw"] + 1
+
+
+def test_ladder_text_in_both_languages() -> None:
+    en = run("ladder", str(TOUR_TCP), "--stream", "0", "--lang", "en", "--no-color")
+    zh = run("ladder", str(TOUR_TCP), "--stream", "0", "--lang", "zh", "--no-color")
+    assert en.returncode == zh.returncode == 0
+    assert "handshake 1/3: SYN" in en.stdout and "Seq=0" in en.stdout
+    assert "第一次握手" in zh.stdout and "第四次挥手" in zh.stdout
+    absolute = run("ladder", str(TOUR_TCP), "--stream", "0", "--absolute", "--no-color")
+    isn = json.loads(run("analyze", str(TOUR_TCP), "--format", "json").stdout)[
+        "connections"][0]["handshake"]["client_isn"]
+    assert f"Seq={isn}" in absolute.stdout
+
+
+def test_unknown_stream_is_a_usage_error() -> None:
+    out = run("ladder", str(TOUR_TCP), "--stream", "7")
+    assert out.returncode == 2
+    assert "no TCP stream 7" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("content,expect", [
+    (b"", "empty"),
+    (b"NOTAPCAPFILE" * 4, "not a capture file"),
+    (b"\xd4\xc3\xb2\xa1\x02\x00", "header"),
+])
+def test_bad_files_get_one_line_and_exit_2(tmp_path: Path, content: bytes, expect: str) -> None:
+    p = tmp_path / "bad.pcap"
+    p.write_bytes(content)
+    out = run("analyze", str(p))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert str(p) in lines[0] and "Traceback" not in out.stderr
+    assert expect in lines[0].lower()
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    out = run("analyze", str(tmp_path / "nope.pcap"))
+    assert out.returncode == 2 and "nope.pcap" in out.stderr
+
+
+def test_truncated_capture_still_yields_what_was_readable(tmp_path: Path) -> None:
+    data = TOUR_TCP.read_bytes()
+    p = tmp_path / "cut.pcap"
+    p.write_bytes(data[: len(data) - 30])
+    out = run("analyze", str(p), "--format", "json")
+    assert out.returncode == 0
+    doc = json.loads(out.stdout)
+    assert doc["capture"]["frames"] == 16  # the last of 17 records is cut
+    assert doc["connections"][0]["handshake"]["state"] == "complete"
+    warn = out.stderr.strip().splitlines()
+    assert len(warn) == 1 and "frame 17" in warn[0] and "offset" in warn[0]
+
+
+def test_stdin_and_gzip(tmp_path: Path) -> None:
+    import gzip
+
+    gz = tmp_path / "t.pcap.gz"
+    gz.write_bytes(gzip.compress(TOUR_TCP.read_bytes()))
+    a = run("analyze", str(gz), "--format", "json")
+    b = subprocess.run([sys.executable, "-m", "handshaker", "analyze", "-", "--format", "json"],
+                       input=TOUR_TCP.read_bytes(), capture_output=True, timeout=60, check=False)
+    assert a.returncode == 0 and b.returncode == 0
+    ca = json.loads(a.stdout)["connections"]
+    cb = json.loads(b.stdout)["connections"]
+    assert ca == cb
+
+
+def test_csv_output_and_formula_injection() -> None:
+    out = run("analyze", str(TOUR_TCP), "--format", "csv")
+    rows = list(csv.reader(io.StringIO(out.stdout)))
+    assert rows[0][:3] == ["file", "proto", "stream"]
+    assert rows[1][1] == "tcp"
+    assert csv_safe("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert csv_safe("-1") == "'-1"
+    assert csv_safe(5) == 5
+
+
+def test_analyze_many_files_and_udp() -> None:
+    out = run("analyze", str(TOUR_TCP), str(CORPUS / "tcpdump" / "dns_udp.pcap"),
+              "--format", "json")
+    assert out.returncode == 0, out.stderr
+    files = json.loads(out.stdout)["files"]
+    assert len(files) == 2
+    (udp,) = files[1]["connections"]
+    assert udp["proto"] == "udp" and udp["header_overhead"]["udp_header_bytes"] == 16
+
+
+def test_main_never_shows_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ladder", "/nonexistent/x.pcap", "--stream", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "x.pcap" in err
