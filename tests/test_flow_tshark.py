@@ -8,7 +8,7 @@ exception is listed in KNOWN_DIFFERENCES with the reason.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -70,7 +70,7 @@ KNOWN_DIFFERENCES: dict[str, tuple[str, set[str]]] = {
 assert ANY_RETRANSMISSION
 
 
-@lru_cache(maxsize=None)
+@cache
 def tshark_view(path: str) -> dict[int, dict[str, str]]:
     rows = tshark_fields(path, BASE_FIELDS + list(ANALYSIS_FIELDS))
     out: dict[int, dict[str, str]] = {}

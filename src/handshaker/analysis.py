@@ -21,10 +21,10 @@ from handshaker.capture import open_capture
 from handshaker.capture.model import LINKTYPE_NAMES, CaptureInfo
 from handshaker.dissect.columnar import decode_batch
 from handshaker.dissect.columns import (
-    SYN,
     ST_MALFORMED,
     ST_TRUNCATED,
     ST_UNSUPPORTED_LINK,
+    SYN,
     halves_to_ip,
 )
 from handshaker.dissect.tcpopts import syn_options

@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 the analysis found a problem the user asked to fail on,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -128,7 +129,7 @@ def cmd_ladder(args: argparse.Namespace) -> int:
     else:
         console = _console(args)
         render_ladder(ladder, console, absolute=args.absolute, notes=not args.no_notes,
-                      ascii_only=args.ascii or not console.is_terminal and args.ascii)
+                      ascii_only=args.ascii or (not console.is_terminal and args.ascii))
     return EXIT_OK
 
 
@@ -216,10 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         # the reader went away (| head): not an error of ours
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        except OSError:
-            pass
         return EXIT_OK
     except KeyboardInterrupt:
         return 130

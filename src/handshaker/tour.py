@@ -108,7 +108,7 @@ def ch_isn(console: Console, lang: str) -> None:
 
 
 def ch_handshake(console: Console, lang: str) -> None:
-    a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
+    _a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
     hs = [s for s in ladder.steps if s.phase == "handshake"]
     _say(console, lang,
          "The three-way handshake with its real numbers: SYN(Seq=x, Ack=0), "
@@ -126,16 +126,17 @@ def ch_handshake(console: Console, lang: str) -> None:
 
 
 def ch_data(console: Console, lang: str) -> None:
-    a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
+    _a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
     _say(console, lang,
          "Seq and Ack move with the data: each side's Seq grows by the bytes it sends, and the "
          "other side's Ack names the next byte it expects.",
-         "Seq 和 Ack 随数据移动: 每一方的 Seq 按发送的字节数增长, 对方的 Ack 指出期望的下一个字节。")
+         "Seq 和 Ack 随数据移动: 每一方的 Seq 按发送的字节数增长, "
+         "对方的 Ack 指出期望的下一个字节。")
     render_ladder(_sub_ladder(ladder, {"data"}), console)
 
 
 def ch_close(console: Console, lang: str) -> None:
-    a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
+    _a, ladder = _ladder(data_path("tour-tcp.pcap"), 0, lang)
     _say(console, lang,
          "The four-way close: FIN(Seq=u), ACK(Ack=u+1), FIN(Seq=w), ACK(Ack=w+1). Each "
          "direction is closed on its own; the side that closes first waits in TIME_WAIT.",

@@ -35,9 +35,9 @@ def syn_options(buf: bytes | bytearray | memoryview, start: int, end: int) -> Sy
             opts.mss = (buf[i + 2] << 8) | buf[i + 3]
         elif kind == WSCALE and length == 3:
             opts.wscale = buf[i + 2]
-        elif kind == SACK_PERM:
+        elif kind == SACK_PERM and length == 2:
             opts.sack_permitted = True
-        elif kind == TIMESTAMPS:
+        elif kind == TIMESTAMPS and length == 10:
             opts.timestamps = True
         elif kind == TFO or (kind == EXPERIMENTAL and length >= 4
                              and buf[i + 2] == 0xF9 and buf[i + 3] == 0x89):

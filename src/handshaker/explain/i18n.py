@@ -55,7 +55,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "{len} 字节数据, 本方向字节流的第 {seq}..{end} 字节; 下一个报文段从 Seq={nxt} 开始。",
     },
     "n_ack_data": {
-        "en": "Ack={ack}: everything before byte {ack} has arrived; the next byte expected is {ack}.",
+        "en": "Ack={ack}: everything before byte {ack} has arrived; "
+              "the next byte expected is {ack}.",
         "zh": "Ack={ack}: 第 {ack} 字节之前的数据都已收到, 期望的下一个字节是 {ack}。",
     },
     "n_fin1": {
@@ -79,11 +80,13 @@ CATALOG: dict[str, dict[str, str]] = {
               "(w = {seq}, Ack = {ack})。",
     },
     "n_last_ack": {
-        "en": "ACK(Ack=w+1): {ack} = w+1. The {who} closed first and now waits in TIME_WAIT (2 MSL).",
+        "en": "ACK(Ack=w+1): {ack} = w+1. The {who} closed first and now waits in "
+              "TIME_WAIT (2 MSL).",
         "zh": "ACK(Ack=w+1): {ack} = w+1。{who}先关闭, 现在进入 TIME_WAIT 等待 2MSL。",
     },
     "n_rst_syn": {
-        "en": "RST in answer to the SYN: nothing listens on port {port}; the connection is refused.",
+        "en": "RST in answer to the SYN: nothing listens on port {port}; "
+              "the connection is refused.",
         "zh": "用 RST 回应 SYN: 端口 {port} 上没有程序在监听, 连接被拒绝。",
     },
     "n_rst": {
@@ -94,7 +97,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "n_syn_retx": {
         "en": "The SYN was not answered, so the client sent it again with the same ISN "
               "({gap} ms after the previous one: the retransmission timer backs off).",
-        "zh": "SYN 没有得到回应, 客户端用同一个 ISN 再发一次 (距上一次 {gap} 毫秒: 重传计时器退避)。",
+        "zh": "SYN 没有得到回应, 客户端用同一个 ISN 再发一次 "
+              "(距上一次 {gap} 毫秒: 重传计时器退避)。",
     },
     # words
     "client": {"en": "client", "zh": "客户端"},

@@ -150,6 +150,7 @@ class _Dir:
         "lastacktime",
         "lastnondupack",
         "lastsegmentflags",
+        "letters",
         "maxseqtobeacked",
         "nextseq",
         "nextseqframe",
@@ -157,14 +158,13 @@ class _Dir:
         "options",
         "packets",
         "payload_bytes",
+        "quiet",
         "rst_frames",
         "saw_syn",
         "saw_synack",
         "syn_frames",
         "syn_times",
         "synack_frames",
-        "quiet",
-        "letters",
         "win_scale",
         "window",
         "wire_bytes",
@@ -218,7 +218,6 @@ class TcpStream:
     __slots__ = (
         "a",
         "a_swap",
-        "watch",
         "anomalies",
         "b",
         "dirs",
@@ -239,6 +238,7 @@ class TcpStream:
         "state_anomalies",
         "states",
         "ts_mru_syn",
+        "watch",
     )
 
     def __init__(self, number: int, a: Endpoint, b: Endpoint, keep: bool) -> None:

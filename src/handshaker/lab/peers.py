@@ -1,0 +1,809 @@
+"""Real peers on loopback: scenarios that make one kind of handshake happen.
+
+Nothing here reimplements TCP or TLS. The peers are the kernel's TCP (plain
+Python sockets) and OpenSSL (Python's ``ssl``); a scenario only decides who
+writes what, when, and who closes first. Server and client run in threads,
+bound to 127.0.0.1; every socket operation has a timeout, so a scenario
+either finishes within a few seconds or raises LabError.
+
+Each scenario function takes a port (None: pick a free one) and returns a
+small JSON-ready dict saying what was done: ports, the writes each side made,
+bytes per direction, who closed first and how the connection ended. To get a
+capture of it, use :func:`record`::
+
+    results = record(Path("basic.pcap"), ["tcp_basic"])
+
+which picks the ports first, captures ``lo`` filtered to them (see
+:mod:`handshaker.lab.loopcap`) and runs the scenarios in order. TLS scenarios
+write the NSS key log beside the capture (``basic.keylog`` for
+``basic.pcap``) and ``tls12_rsa`` also the server's private key
+(``basic.key.pem``, PKCS#1 PEM), so that the capture can be decrypted.
+
+Scenario names: see ``SCENARIOS``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import random
+import socket
+import ssl
+import struct
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from handshaker.lab.loopcap import LabError, capture_loopback
+
+__all__ = [
+    "HOST",
+    "SCENARIOS",
+    "SNI",
+    "Scenario",
+    "key_pem_path",
+    "keylog_path",
+    "pick_port",
+    "record",
+    "tcp_abort",
+    "tcp_basic",
+    "tcp_many",
+    "tcp_refused",
+    "tcp_server_closes",
+    "tcp_short",
+    "tls12_ecdhe",
+    "tls12_rsa",
+    "tls13",
+    "udp_basic",
+]
+
+HOST = "127.0.0.1"
+SNI = "handshaker.test"
+# Every blocking socket call gives up after this long (seconds).
+TIMEOUT = 5.0
+# Pause between two small writes by the same side: with TCP_NODELAY each
+# send() then leaves as its own segment and Seq visibly advances. (Setting
+# TCP_MAXSEG does not split data on lo: loopback hands GSO super-segments to
+# the capture. Small, spaced writes are what makes many segments.)
+WRITE_GAP = 0.02
+# Pause between seeing the peer's FIN and closing: longer than the delayed
+# ACK timer (40 ms min on Linux), so the ACK of the FIN leaves on its own and
+# the close is the textbook four segments, not FIN, FIN/ACK, ACK.
+CLOSE_PAUSE = 0.2
+# Scenario ports come from here: below Linux's ephemeral range (32768-60999,
+# where connect() picks client ports) so that no client socket of another
+# program takes ours, and away from the bench templates' 15500-15599.
+PORT_RANGE = (20000, 32000)
+# An administratively scoped group (RFC 2365); it is sent on lo only.
+MULTICAST_GROUP = "239.255.0.77"
+BROADCAST = "127.255.255.255"
+
+Result = dict[str, Any]
+
+# A request and a response in the shape of HTTP/1.1, small enough that every
+# segment stays far below any GSO size.
+REQUEST_PARTS = (b"GET /hello HTTP/1.1\r\n", b"Host: handshaker.test\r\n", b"\r\n")
+RESPONSE_BODY = b"hello, handshake\n"
+RESPONSE_PARTS = (
+    b"HTTP/1.1 200 OK\r\nContent-Length: " + str(len(RESPONSE_BODY)).encode() + b"\r\n\r\n",
+    RESPONSE_BODY,
+)
+REQUEST = b"".join(REQUEST_PARTS)
+RESPONSE = b"".join(RESPONSE_PARTS)
+
+_picked: set[int] = set()
+_picked_lock = threading.Lock()
+
+
+# --------------------------------------------------------------------------- ports, sockets
+
+
+def pick_port() -> int:
+    """A port on 127.0.0.1 free for both TCP and UDP, not handed out before by this process."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(*PORT_RANGE)
+        with _picked_lock:
+            if port in _picked:
+                continue
+        if _bindable(port, socket.SOCK_STREAM) and _bindable(port, socket.SOCK_DGRAM):
+            with _picked_lock:
+                _picked.add(port)
+            return port
+    raise LabError(f"no free port found in {PORT_RANGE[0]}-{PORT_RANGE[1]} on {HOST}")
+
+
+def _bindable(port: int, kind: socket.SocketKind) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _listener(port: int, timeout: float) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # A previous run's TIME_WAIT on this port must not stop us.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((HOST, port))
+        s.listen(8)
+        s.settimeout(timeout)
+    except OSError as err:
+        s.close()
+        raise LabError(f"cannot listen on {HOST}:{port}: {err}") from err
+    return s
+
+
+def _client(timeout: float) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((HOST, 0))
+    s.settimeout(timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def _accept(listener: socket.socket, timeout: float) -> socket.socket:
+    conn, _ = listener.accept()
+    conn.settimeout(timeout)
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return conn
+
+
+def _recv_until(sock: socket.socket, marker: bytes, limit: int = 65536) -> bytes:
+    buf = b""
+    while marker not in buf:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise LabError(f"peer closed after {len(buf)} bytes, before {marker!r}")
+        buf += chunk
+        if len(buf) > limit:
+            raise LabError(f"no {marker!r} within {limit} bytes")
+    return buf
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise LabError(f"peer closed after {len(buf)} of {n} bytes")
+        buf += chunk
+    return buf
+
+
+def _recv_eof(sock: socket.socket, limit: int = 65536) -> bytes:
+    """Read until the peer's FIN (or close_notify on an SSLSocket)."""
+    buf = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return buf
+        buf += chunk
+        if len(buf) > limit:
+            raise LabError(f"peer sent more than {limit} bytes without closing")
+
+
+def _send_parts(sock: socket.socket, parts: tuple[bytes, ...]) -> list[int]:
+    sizes = []
+    for i, part in enumerate(parts):
+        if i:
+            time.sleep(WRITE_GAP)
+        sock.sendall(part)
+        sizes.append(len(part))
+    return sizes
+
+
+def _endpoint(addr: Any) -> dict[str, Any]:
+    return {"ip": addr[0], "port": addr[1]}
+
+
+class _Peer(threading.Thread):
+    """One side of a scenario in a thread; its result or its error comes back in finish()."""
+
+    def __init__(self, name: str, fn: Callable[[], Any]) -> None:
+        super().__init__(name=f"handshaker-lab-{name}", daemon=True)
+        self._fn: Callable[[], Any] = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self._fn()
+        except BaseException as err:  # handed to finish(), raised there
+            self.error = err
+
+    def finish(self, timeout: float) -> Any:
+        self.join(timeout)
+        if self.is_alive():
+            raise LabError(f"{self.name} did not finish within {timeout:.0f} s")
+        if self.error is not None:
+            raise LabError(f"{self.name} failed: {self.error!r}") from self.error
+        return self.result
+
+
+def _serve(name: str, fn: Callable[[], Any]) -> _Peer:
+    peer = _Peer(name, fn)
+    peer.start()
+    return peer
+
+
+# --------------------------------------------------------------------------- TCP
+
+
+def _tcp_exchange(
+    listener: socket.socket,
+    port: int,
+    timeout: float,
+    *,
+    request_parts: tuple[bytes, ...],
+    response_parts: tuple[bytes, ...],
+    closer: str,
+) -> Result:
+    """One connection on an already listening socket: request, response, close.
+
+    ``closer`` is who closes first: ``client`` or ``server`` (both with FIN).
+    The other side closes CLOSE_PAUSE after it has seen that FIN.
+    """
+    request = b"".join(request_parts)
+    response = b"".join(response_parts)
+
+    def server() -> dict[str, Any]:
+        with _accept(listener, timeout) as conn:
+            got = _recv_until(conn, b"\r\n\r\n")
+            sizes = _send_parts(conn, response_parts)
+            if closer == "server":
+                # The whole request has been read: close() now sends FIN (with
+                # unread data it would send RST, RFC 2525 §2.17).
+                conn.close()
+                return {"read": len(got), "writes": sizes}
+            rest = _recv_eof(conn)
+            time.sleep(CLOSE_PAUSE)
+            return {"read": len(got) + len(rest), "writes": sizes}
+
+    peer = _serve("tcp-server", server)
+    with _client(timeout) as cli:
+        cli.connect((HOST, port))
+        client_addr = cli.getsockname()
+        c_sizes = _send_parts(cli, request_parts)
+        got = _recv_exact(cli, len(response))
+        if closer == "server":
+            _recv_eof(cli)
+            time.sleep(CLOSE_PAUSE)
+    srv = peer.finish(timeout + 2 * CLOSE_PAUSE + 1)
+    if got != response or srv["read"] != len(request):
+        raise LabError("the exchange did not carry the bytes written")
+    return {
+        "client": _endpoint(client_addr),
+        "writes": {"c2s": c_sizes, "s2c": srv["writes"]},
+        "bytes": {"c2s": sum(c_sizes), "s2c": sum(srv["writes"])},
+        "first_close": closer,
+        "end": "fin",
+    }
+
+
+def _tcp_result(name: str, port: int, connections: list[Result], **more: Any) -> Result:
+    return {
+        "scenario": name,
+        "proto": "tcp",
+        "server": {"ip": HOST, "port": port},
+        "connections": connections,
+        **more,
+    }
+
+
+def tcp_basic(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
+    """Handshake; the client writes a request in 3 send()s, the server answers in 2;
+    the client closes first (FIN), the server after: a four-way close."""
+    port = port or pick_port()
+    with _listener(port, timeout) as lst:
+        conn = _tcp_exchange(
+            lst, port, timeout,
+            request_parts=REQUEST_PARTS, response_parts=RESPONSE_PARTS, closer="client",
+        )
+    return _tcp_result("tcp_basic", port, [conn])
+
+
+def tcp_short(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
+    """One short connection: request and response in one write each; client closes first."""
+    port = port or pick_port()
+    with _listener(port, timeout) as lst:
+        conn = _tcp_exchange(
+            lst, port, timeout,
+            request_parts=(REQUEST,), response_parts=(RESPONSE,), closer="client",
+        )
+    return _tcp_result("tcp_short", port, [conn])
+
+
+def tcp_many(port: int | None = None, *, count: int = 4, timeout: float = TIMEOUT) -> Result:
+    """``count`` short connections one after another to the same server port.
+
+    Each gets its own client port and, from the kernel, its own random
+    initial sequence numbers (RFC 6528): put side by side, they show that
+    ISNs do not start at 0 or 1.
+    """
+    port = port or pick_port()
+    conns = []
+    with _listener(port, timeout) as lst:
+        for _ in range(count):
+            conns.append(
+                _tcp_exchange(
+                    lst, port, timeout,
+                    request_parts=(REQUEST,), response_parts=(RESPONSE,), closer="client",
+                )
+            )
+    return _tcp_result("tcp_many", port, conns)
+
+
+def tcp_server_closes(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
+    """Request, response, then the server closes first; the client closes after."""
+    port = port or pick_port()
+    with _listener(port, timeout) as lst:
+        conn = _tcp_exchange(
+            lst, port, timeout,
+            request_parts=(REQUEST,), response_parts=RESPONSE_PARTS, closer="server",
+        )
+    return _tcp_result("tcp_server_closes", port, [conn])
+
+
+def tcp_refused(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
+    """A SYN to a port nobody listens on: the kernel answers RST/ACK (RFC 9293 §3.10.7.1)."""
+    port = port or pick_port()
+    # Hold the port (bound, not listening) so no one starts listening on it meanwhile.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as hold, _client(timeout) as cli:
+        hold.bind((HOST, port))
+        client_addr = cli.getsockname()
+        try:
+            cli.connect((HOST, port))
+        except ConnectionRefusedError:
+            refused = True
+        else:
+            refused = False
+    if not refused:
+        raise LabError(f"connect to {HOST}:{port} was not refused")
+    return _tcp_result(
+        "tcp_refused", port,
+        [{"client": _endpoint(client_addr), "writes": {"c2s": [], "s2c": []},
+          "bytes": {"c2s": 0, "s2c": 0}, "first_close": "server", "end": "refused"}],
+    )
+
+
+def tcp_abort(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
+    """Request and response, then the client closes with SO_LINGER {on, 0 s}: RST, not FIN."""
+    port = port or pick_port()
+
+    def server(lst: socket.socket) -> dict[str, Any]:
+        with _accept(lst, timeout) as conn:
+            got = _recv_until(conn, b"\r\n\r\n")
+            sizes = _send_parts(conn, RESPONSE_PARTS)
+            try:
+                rest = conn.recv(4096)
+            except ConnectionResetError:
+                return {"read": len(got), "writes": sizes, "saw": "reset"}
+            saw = "data" if rest else "eof"
+            return {"read": len(got) + len(rest), "writes": sizes, "saw": saw}
+
+    with _listener(port, timeout) as lst:
+        peer = _serve("tcp-server", lambda: server(lst))
+        with _client(timeout) as cli:
+            cli.connect((HOST, port))
+            client_addr = cli.getsockname()
+            c_sizes = _send_parts(cli, (REQUEST,))
+            _recv_exact(cli, len(RESPONSE))
+            # RFC 9293 §3.10.4 ABORT: linger on with a zero timeout makes close() abort.
+            cli.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        srv = peer.finish(timeout + 1)
+    if srv["saw"] != "reset":
+        raise LabError(f"the server saw {srv['saw']}, not a reset")
+    return _tcp_result(
+        "tcp_abort", port,
+        [{"client": _endpoint(client_addr), "writes": {"c2s": c_sizes, "s2c": srv["writes"]},
+          "bytes": {"c2s": sum(c_sizes), "s2c": sum(srv["writes"])},
+          "first_close": "client", "end": "rst"}],
+    )
+
+
+# --------------------------------------------------------------------------- UDP
+
+UDP_REQUEST = b"what time is it?"
+UDP_RESPONSE = b"time to shake hands"
+# Separate sendto()s of different sizes; each arrives as one datagram of the
+# same size (message boundaries are kept, unlike in a TCP byte stream).
+UDP_SIZES = (1, 32, 200, 1000)
+
+
+def udp_basic(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
+    """A UDP request/response, datagrams of several sizes, one broadcast and one multicast.
+
+    Broadcast goes to 127.255.255.255, lo's broadcast address (the kernel's
+    local table has the route). Multicast goes to MULTICAST_GROUP with
+    IP_MULTICAST_IF = 127.0.0.1, which makes lo the outgoing interface, and
+    IP_MULTICAST_LOOP so a local member receives it; TTL 1. No route has to be
+    added for this. If the kernel refuses any of it, multicast is skipped and
+    the result says why.
+    """
+    port = port or pick_port()
+    stack = contextlib.ExitStack()
+    with stack:
+        srv = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        srv.bind((HOST, port))
+        srv.settimeout(timeout)
+        # A socket bound to the broadcast address receives what is sent to it.
+        bcast_rx = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        bcast_rx.bind((BROADCAST, port))
+        bcast_rx.settimeout(timeout)
+        mcast_rx: socket.socket | None = None
+        mcast_why = ""
+        try:
+            rx = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            rx.bind((MULTICAST_GROUP, port))
+            rx.setsockopt(
+                socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                socket.inet_aton(MULTICAST_GROUP) + socket.inet_aton(HOST),
+            )
+            rx.settimeout(timeout)
+            mcast_rx = rx
+        except OSError as err:
+            mcast_why = f"cannot join {MULTICAST_GROUP} on lo: {err}"
+
+        def server() -> dict[str, Any]:
+            data, peer = srv.recvfrom(65535)
+            if data != UDP_REQUEST:
+                raise LabError(f"unexpected request {data!r}")
+            srv.sendto(UDP_RESPONSE, peer)
+            sizes = [len(srv.recvfrom(65535)[0]) for _ in UDP_SIZES]
+            return {"sizes": sizes}
+
+        peer = _serve("udp-server", server)
+        cli = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+        cli.bind((HOST, 0))
+        cli.settimeout(timeout)
+        client_addr = cli.getsockname()
+        cli.sendto(UDP_REQUEST, (HOST, port))
+        answer, _ = cli.recvfrom(65535)
+        for n in UDP_SIZES:
+            time.sleep(WRITE_GAP)
+            cli.sendto(bytes(i & 0xFF for i in range(n)), (HOST, port))
+        got = peer.finish(timeout + 1)
+
+        time.sleep(WRITE_GAP)
+        cli.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        bcast = b"hello, everyone on lo"
+        cli.sendto(bcast, (BROADCAST, port))
+        bcast_got = bcast_rx.recvfrom(65535)[0]
+
+        mcast = b"hello, group"
+        mcast_sent = False
+        if mcast_rx is not None:
+            time.sleep(WRITE_GAP)
+            try:
+                cli.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(HOST))
+                cli.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+                cli.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+                cli.sendto(mcast, (MULTICAST_GROUP, port))
+                mcast_sent = mcast_rx.recvfrom(65535)[0] == mcast
+                if not mcast_sent:
+                    mcast_why = "the multicast datagram came back changed"
+            except OSError as err:
+                mcast_why = f"multicast on lo failed: {err}"
+    if answer != UDP_RESPONSE or bcast_got != bcast:
+        raise LabError("the UDP exchange did not carry the bytes sent")
+    sizes = [len(UDP_REQUEST), *UDP_SIZES]
+    return {
+        "scenario": "udp_basic",
+        "proto": "udp",
+        "server": {"ip": HOST, "port": port},
+        "client": _endpoint(client_addr),
+        "datagrams": {"c2s": sizes, "s2c": [len(UDP_RESPONSE)]},
+        "bytes": {"c2s": sum(sizes), "s2c": len(UDP_RESPONSE)},
+        "boundaries_kept": got["sizes"] == list(UDP_SIZES),
+        "broadcast": {"dst": BROADCAST, "len": len(bcast)},
+        "multicast": (
+            {"dst": MULTICAST_GROUP, "len": len(mcast), "sent": True}
+            if mcast_sent else {"dst": MULTICAST_GROUP, "sent": False, "why": mcast_why}
+        ),
+    }
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+@dataclass(frozen=True, slots=True)
+class _Pki:
+    """A throwaway CA and a server leaf for SNI, as PEM."""
+
+    ca_cert: bytes
+    leaf_cert: bytes
+    leaf_key: bytes  # PKCS#1 ("RSA PRIVATE KEY"): what Wireshark's RSA key table reads
+
+
+def _make_pki() -> _Pki:
+    # Imported here: only the TLS scenarios need it.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "handshaker lab"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "handshaker throwaway CA"),
+    ])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                crl_sign=True, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SNI)]))
+        .issuer_name(ca_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=90))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(SNI)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            # key_encipherment: the RSA key exchange encrypts the premaster
+            # secret to this key (RFC 5246 §7.4.7.1).
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=True,
+                data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return _Pki(
+        ca_cert=ca.public_bytes(pem),
+        leaf_cert=leaf.public_bytes(pem),
+        leaf_key=leaf_key.private_bytes(
+            pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _TlsProfile:
+    name: str
+    version: ssl.TLSVersion
+    server_ciphers: str | None  # TLS 1.2 suites the server accepts (None: OpenSSL's default)
+    client_ciphers: str | None  # what the client offers for TLS 1.2
+
+
+# The client offers a browser-like TLS 1.2 list, ECDHE first and plain RSA
+# last; the server's list decides which one is taken.
+_CLIENT_TLS12 = (
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
+    "AES128-GCM-SHA256:AES256-GCM-SHA384"
+)
+_PROFILES = {
+    "tls12_rsa": _TlsProfile(
+        "tls12_rsa", ssl.TLSVersion.TLSv1_2, "AES128-GCM-SHA256", _CLIENT_TLS12
+    ),
+    "tls12_ecdhe": _TlsProfile(
+        "tls12_ecdhe", ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES128-GCM-SHA256", _CLIENT_TLS12
+    ),
+    "tls13": _TlsProfile("tls13", ssl.TLSVersion.TLSv1_3, None, None),
+}
+
+
+@contextlib.contextmanager
+def _contexts(
+    profile: _TlsProfile, pki: _Pki, keylog: Path | None
+) -> Iterator[tuple[ssl.SSLContext, ssl.SSLContext]]:
+    with tempfile.TemporaryDirectory(prefix="handshaker-lab-") as tmp:
+        cert = Path(tmp, "leaf.pem")
+        key = Path(tmp, "leaf.key")
+        cert.write_bytes(pki.leaf_cert)
+        key.write_bytes(pki.leaf_key)
+        key.chmod(0o600)
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.load_cert_chain(cert, key)
+        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client.load_verify_locations(cadata=pki.ca_cert.decode("ascii"))
+        for ctx in (server, client):
+            ctx.minimum_version = profile.version
+            ctx.maximum_version = profile.version
+            ctx.set_alpn_protocols(["http/1.1"])
+        if profile.server_ciphers:
+            server.set_ciphers(profile.server_ciphers)
+        if profile.client_ciphers:
+            client.set_ciphers(profile.client_ciphers)
+        if keylog is not None:
+            # Python appends to the key log; start from an empty file.
+            keylog.unlink(missing_ok=True)
+            client.keylog_filename = str(keylog)
+        yield server, client
+
+
+def _tls(
+    profile: _TlsProfile, port: int | None, keylog: Path | None, key_pem: Path | None,
+    timeout: float,
+) -> Result:
+    port = port or pick_port()
+    pki = _make_pki()
+    if key_pem is not None:
+        key_pem.write_bytes(pki.leaf_key)
+
+    with _contexts(profile, pki, keylog) as (server_ctx, client_ctx), \
+            _listener(port, timeout) as lst:
+
+        def server() -> dict[str, Any]:
+            with _accept(lst, timeout) as raw:
+                tls = server_ctx.wrap_socket(raw, server_side=True)
+                got = _recv_until(tls, b"\r\n\r\n")
+                sizes = _send_parts(tls, RESPONSE_PARTS)
+                # The client's close_notify makes recv() return b"" (RFC 8446 §6.1);
+                # then answer with our own close_notify.
+                rest = _recv_eof(tls)
+                plain = tls.unwrap()
+                # And then the client's FIN on the bare TCP connection.
+                tail = _recv_eof(plain)
+                time.sleep(CLOSE_PAUSE)
+                plain.close()
+                return {"read": len(got) + len(rest), "writes": sizes, "after": len(tail)}
+
+        peer = _serve("tls-server", server)
+        with _client(timeout) as raw:
+            raw.connect((HOST, port))
+            client_addr = raw.getsockname()
+            tls = client_ctx.wrap_socket(raw, server_hostname=SNI)
+            c_sizes = _send_parts(tls, (REQUEST,))
+            got = _recv_exact(tls, len(RESPONSE))
+            version = tls.version()
+            cipher = tls.cipher()
+            alpn = tls.selected_alpn_protocol()
+            # Sends close_notify and waits for the server's (SSL_shutdown twice).
+            plain = tls.unwrap()
+            plain.close()
+        srv = peer.finish(timeout + 2 * CLOSE_PAUSE + 1)
+    if got != RESPONSE or srv["read"] != len(REQUEST) or srv["after"] != 0:
+        raise LabError("the TLS exchange did not carry the bytes written")
+    return {
+        "scenario": profile.name,
+        "proto": "tcp",
+        "server": {"ip": HOST, "port": port},
+        "connections": [{
+            "client": _endpoint(client_addr),
+            "writes": {"c2s": c_sizes, "s2c": srv["writes"]},
+            "bytes": {"c2s": sum(c_sizes), "s2c": sum(srv["writes"])},
+            "first_close": "client",
+            "end": "fin",
+        }],
+        "tls": {
+            "sni": SNI,
+            "version": version,
+            "cipher_suite": cipher[0] if cipher else None,
+            "alpn": alpn,
+            "keylog": str(keylog) if keylog is not None else None,
+            "server_key": str(key_pem) if key_pem is not None else None,
+        },
+    }
+
+
+def tls12_rsa(
+    port: int | None = None, *, keylog: Path | None = None, key_pem: Path | None = None,
+    timeout: float = TIMEOUT,
+) -> Result:
+    """TLS 1.2 with TLS_RSA_WITH_AES_128_GCM_SHA256 (0x009c): RSA key exchange.
+
+    ``key_pem`` receives the server's private key, which alone decrypts this
+    session: RSA key exchange has no forward secrecy.
+    """
+    return _tls(_PROFILES["tls12_rsa"], port, keylog, key_pem, timeout)
+
+
+def tls12_ecdhe(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """TLS 1.2 with TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (0xc02f): ephemeral ECDH."""
+    return _tls(_PROFILES["tls12_ecdhe"], port, keylog, None, timeout)
+
+
+def tls13(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """TLS 1.3 with OpenSSL's defaults (TLS_AES_256_GCM_SHA384, X25519)."""
+    return _tls(_PROFILES["tls13"], port, keylog, None, timeout)
+
+
+# --------------------------------------------------------------------------- registry, capture
+
+
+def keylog_path(capture: Path) -> Path:
+    """Where a TLS scenario writes its key log: beside the capture, suffix .keylog."""
+    return capture.with_suffix(".keylog")
+
+
+def key_pem_path(capture: Path) -> Path:
+    """Where tls12_rsa writes the server's private key: beside the capture, .key.pem."""
+    return capture.with_suffix(".key.pem")
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A named scenario: ``run(port, capture_path, timeout)`` makes the traffic."""
+
+    name: str
+    summary: str
+    run: Callable[[int, Path, float], Result]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("tcp_basic", "three-way handshake, 3+2 small writes, client closes first",
+                 lambda p, c, t: tcp_basic(p, timeout=t)),
+        Scenario("tcp_short", "one short request/response connection",
+                 lambda p, c, t: tcp_short(p, timeout=t)),
+        Scenario("tcp_many", "4 short connections in a row: random ISNs side by side",
+                 lambda p, c, t: tcp_many(p, timeout=t)),
+        Scenario("tcp_server_closes", "the server closes first",
+                 lambda p, c, t: tcp_server_closes(p, timeout=t)),
+        Scenario("tcp_refused", "SYN to a closed port: RST/ACK",
+                 lambda p, c, t: tcp_refused(p, timeout=t)),
+        Scenario("tcp_abort", "some data, then the client aborts with RST (SO_LINGER 0)",
+                 lambda p, c, t: tcp_abort(p, timeout=t)),
+        Scenario("udp_basic", "UDP request/response, sized datagrams, broadcast, multicast",
+                 lambda p, c, t: udp_basic(p, timeout=t)),
+        Scenario("tls12_rsa", "TLS 1.2, RSA key exchange (AES128-GCM-SHA256)",
+                 lambda p, c, t: tls12_rsa(p, keylog=keylog_path(c), key_pem=key_pem_path(c),
+                                           timeout=t)),
+        Scenario("tls12_ecdhe", "TLS 1.2, ECDHE-RSA-AES128-GCM-SHA256",
+                 lambda p, c, t: tls12_ecdhe(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls13", "TLS 1.3",
+                 lambda p, c, t: tls13(p, keylog=keylog_path(c), timeout=t)),
+    )
+}
+
+
+def record(capture: Path | str, names: list[str], *, timeout: float = TIMEOUT) -> list[Result]:
+    """Run the named scenarios in order while capturing lo into ``capture``.
+
+    Each scenario gets its own port; the capture is filtered to those ports.
+    Returns the scenarios' results, each with ``"capture"`` added.
+    """
+    path = Path(capture)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise LabError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}")
+    ports = [pick_port() for _ in names]
+    bpf = " or ".join(f"port {p}" for p in ports)
+    results = []
+    with capture_loopback(path, bpf):
+        for name, port in zip(names, ports, strict=True):
+            results.append(SCENARIOS[name].run(port, path, timeout))
+    for res in results:
+        res["capture"] = str(path)
+    return results
