@@ -58,14 +58,7 @@ BASE_FIELDS = ["frame.number", "tcp.stream", "tcp.seq", "tcp.ack", "tcp.seq_raw"
                "tcp.flags", "udp.stream"]
 
 # capture -> (why we differ from tshark there, the exact differences allowed)
-KNOWN_DIFFERENCES: dict[str, tuple[str, set[str]]] = {
-    "zeek/ldap/gap-data-missing.pcapng": (
-        "tshark 4.0 keeps quiet about an ACK beyond the unseen gap when that ACK carries a "
-        "D-SACK block for a retransmission; we flag it again (the gap is real: frames 9-11 "
-        "acknowledge data that was never captured)",
-        {"frame 15: tcp.analysis.ack_lost_segment tshark=False ours=True"},
-    ),
-}
+KNOWN_DIFFERENCES: dict[str, tuple[str, set[str]]] = {}
 
 assert ANY_RETRANSMISSION
 

@@ -402,16 +402,19 @@ class TcpTracker:
                         fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
                         bits |= A_DUPLICATE_ACK
                         dupnum = fwd.dupacknum
-        if ack != lastack:
+        if ack != lastack:  # a new ACK value ends a run of duplicate ACKs
             fwd.lastnondupack = frame
             fwd.dupacknum = 0
 
         # ACKED UNSEEN SEGMENT: this ACK covers bytes the capture never showed.
-        # As tshark 4.0: flag once per gap, and while the other side only sends
-        # pure ACKs, use its dup-ACK counter (-1) to avoid repeating the flag.
+        # maxseqtobeacked is the end of the gap-free run of the other side's bytes.
+        # As tshark 4.0 (pinned by experiments, tests/test_flow_random.py): when
+        # the other side has sent past that run, flag and move the run's end up;
+        # otherwise flag once, and mark its dup-ACK counter (-1) so that more ACKs
+        # of the same gap stay quiet until it sends something new.
         rmax = rev.maxseqtobeacked
         if rmax and flags & ACK and 0 < ((ack - rmax) & M32) < 0x80000000:
-            if rmax > rev.nextseq:  # a plain compare, as tshark
+            if rmax != rev.nextseq:  # the other side sent past the gap-free run
                 rev.maxseqtobeacked = rev.nextseq
                 bits |= A_ACK_LOST_SEGMENT
             else:
