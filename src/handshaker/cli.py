@@ -61,8 +61,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         results.append(analysis_dict(a))
     if args.format == "json":
         out: Any = results[0] if len(results) == 1 else {"files": results}
-        json.dump(out, sys.stdout, ensure_ascii=False, separators=(",", ":"))
-        sys.stdout.write("\n")
+        # one dumps() call: the C encoder, and one write instead of thousands
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n")
     elif args.format == "csv":
         _write_csv(results)
     else:

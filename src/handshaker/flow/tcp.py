@@ -158,7 +158,6 @@ class _Dir:
         "options",
         "packets",
         "payload_bytes",
-        "quiet",
         "rst_frames",
         "saw_syn",
         "saw_synack",
@@ -185,7 +184,6 @@ class _Dir:
         self.maxseqtobeacked = 0
         self.lastsegmentflags = 0
         self.letters: set[str] = set()  # Zeek history letters shown so far
-        self.quiet = False  # nothing left to learn from an ordinary segment (see _control)
         self.saw_syn = False
         self.saw_synack = False
         self.packets = 0
@@ -325,6 +323,56 @@ class TcpTracker:
         if st is None:
             st = self._new_stream(key, swap, eps, frame, ts, file_index)
         d = 0 if swap == st.a_swap else 1
+
+        # Fast lane: an in-order segment of an established, unremarkable
+        # connection (most of any capture). It would raise no analysis flag and
+        # change no state but the running numbers below; anything else, or any
+        # doubt, takes the full analysis after it.
+        if not flags & (SYN | FIN | RST) and seglen >= 0 and st.segments is None \
+                and not st.watch:
+            fwd = st.dirs[d]
+            rev = st.dirs[1 - d]
+            nxt = fwd.nextseq
+            if (seq == nxt and nxt and window and rev.window and rev.base_set
+                    and ("d" if seglen else "a") in fwd.letters
+                    and (st.first_rtt_ns or not st.ts_mru_syn)):
+                rmax = rev.maxseqtobeacked
+                if seglen:
+                    end = (seq + seglen) & M32
+                    rlast = rev.lastack
+                    shift = rev.win_scale
+                    fast = (0 < ((end - rlast) & M32) < 0x80000000
+                            and (shift == -1 or end != ((rlast + (rev.window << (
+                                0 if shift == -2 else shift))) & M32))
+                            and not (rmax and 0 < ((ack - rmax) & M32) < 0x80000000))
+                else:
+                    end = seq
+                    fast = ack != fwd.lastack and not (
+                        rmax and 0 < ((ack - rmax) & M32) < 0x80000000)
+                if fast:
+                    st.last_frame = frame
+                    st.last_ts = ts
+                    st.packets += 1
+                    fwd.packets += 1
+                    fwd.wire_bytes += wire_len
+                    fwd.payload_bytes += seglen
+                    if ack != fwd.lastack:
+                        fwd.lastnondupack = frame
+                        fwd.dupacknum = 0
+                    if seglen:
+                        fwd.nextseq = end
+                        fwd.nextseqframe = frame
+                        fwd.nextseqtime = ts
+                    if seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
+                        fwd.maxseqtobeacked = fwd.nextseq
+                    fwd.window = window
+                    fwd.lastack = ack
+                    fwd.lastacktime = ts
+                    fwd.lastsegmentflags = 0
+                    if seglen and rev.fin_frames:
+                        fwd.data_after_peer_fin = True
+                    return st.number, 0
+
         bits = 0
         syn = flags & SYN
         if syn:
@@ -458,7 +506,8 @@ class TcpTracker:
         fwd.lastacktime = ts
         fwd.lastsegmentflags = bits
 
-        if ctl or bits or st.watch or not fwd.quiet or (seglen and rev.fin_frames):
+        if (ctl or bits or st.watch or (seglen and rev.fin_frames)
+                or ("d" if seglen else "a") not in fwd.letters):
             self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
         if bits & ANOMALY_MASK:
             for bit, name in ANALYSIS_NAMES:
@@ -554,7 +603,6 @@ class TcpTracker:
                 st.rst_after = _rst_context(st, d)
             self._step(st, d, Event.SND_RST, Event.RCV_RST, frame)
         st.watch = st.states[0] in WATCH_STATES or st.states[1] in WATCH_STATES
-        fwd.quiet = "a" in fwd.letters and "d" in fwd.letters
 
     @staticmethod
     def _step(st: TcpStream, d: int, snd: Event, rcv: Event, frame: int) -> None:
