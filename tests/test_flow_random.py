@@ -153,6 +153,7 @@ def test_random_conversations_match_tshark(tmp_path: Path, seed: int, isn_c: int
         for field_name, mask in ANALYSIS_FIELDS.items():
             assert (rec[field_name] != "") == bool(bits & mask), (frame, field_name)
     (c,) = analyze(path).tcp
+    assert [c] == analyze(path, keep_tcp=lambda n: True).tcp  # fast lane == full analysis
     assert c.handshake["state"] == "complete"
     assert c.handshake["client_isn"] == isn_c and c.handshake["server_isn"] == isn_s
     assert c.handshake["syn_retransmissions"] == syn_retries

@@ -136,3 +136,13 @@ def test_streams_seq_ack_flags_match_tshark(path: Path) -> None:
         assert set(problems) == allowed, why
         return
     assert not problems, f"{len(problems)} differences, first: " + "\n".join(problems[:25])
+
+
+@pytest.mark.parametrize("path", corpus_captures(), ids=corpus_ids())
+def test_fast_lane_changes_nothing(path: Path) -> None:
+    """Streams that are not kept take the fast lane for in-order segments; kept
+    streams always take the full analysis. Both must give the same summaries,
+    anomalies (every flag with its frame) included."""
+    fast = analyze(str(path))
+    full = analyze(str(path), keep_tcp=lambda n: True)
+    assert fast.tcp == full.tcp
