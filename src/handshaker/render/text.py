@@ -138,13 +138,13 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
         line.append(arrow, style=_arrow_style(step))
         line.append(bar)
         console.print(line, no_wrap=True, overflow="ellipsis")
+        sub = clean(step.label)
+        if step.analysis:
+            sub += "  [" + ", ".join(step.analysis) + "]"
+        console.print(Text(f"{'':>{time_w}}  {bar} ", style="dim") + Text(
+            _fit(f"{sub}  (#{step.frame})", lane_w - 4), style=_arrow_style(step) or "dim"),
+            no_wrap=True)
         if notes:
-            sub = clean(step.label)
-            if step.analysis:
-                sub += "  [" + ", ".join(step.analysis) + "]"
-            console.print(Text(f"{'':>{time_w}}  {bar} ", style="dim") + Text(
-                _fit(f"{sub}  (#{step.frame})", lane_w - 4), style=_arrow_style(step) or "dim"),
-                no_wrap=True)
             if step.note:
                 for part in wrap_cells(clean(step.note), lane_w - 4):
                     console.print(Text(f"{'':>{time_w}}  {bar}   ", style="dim")
