@@ -231,3 +231,56 @@ def test_hand_made_sequences_match_tshark(tmp_path: Path, name: str) -> None:
         bits = tcp[frame][-1]
         for field_name, mask in ANALYSIS_FIELDS.items():
             assert (rec[field_name] != "") == bool(bits & mask), (frame, field_name)
+
+
+def _handshake_shape(kind: str) -> Conversation:
+    cv = new_conversation(7000, 9000)
+    if kind == "syn_unanswered":
+        cv.send("c", SYN, options=SYN_OPTS)
+        for i in range(3):  # RFC 6298 §5.5: the timer doubles
+            cv.emit("c", 7000, 0, SYN, options=SYN_OPTS, gap_us=1_000_000 * 2**i)
+    elif kind == "no_final_ack":
+        cv.send("c", SYN, options=SYN_OPTS)
+        cv.send("s", SYN | ACK, options=SYN_OPTS)
+        cv.emit("s", 9000, 7001, SYN | ACK, options=SYN_OPTS, gap_us=1_000_000)
+    elif kind == "simultaneous_open":
+        # RFC 9293 §3.5 Figure 7: both send SYN, both answer with SYN+ACK
+        cv.emit("c", 7000, 0, SYN, options=SYN_OPTS)
+        cv.emit("s", 9000, 0, SYN, options=SYN_OPTS, gap_us=10)
+        cv.emit("c", 7000, 9001, SYN | ACK, options=SYN_OPTS)
+        cv.emit("s", 9000, 7001, SYN | ACK, options=SYN_OPTS, gap_us=10)
+    elif kind == "not_seen":
+        cv.emit("c", 7001, 9001, ACK | PSH, b"hello")
+        cv.emit("s", 9001, 7006, ACK)
+    elif kind == "refused":
+        cv.send("c", SYN, options=SYN_OPTS)
+        cv.emit("s", 0, 7001, RST | ACK)
+    return cv
+
+
+@pytest.mark.parametrize("kind,conn_state,history", [
+    ("syn_unanswered", "S0", "S"),
+    ("no_final_ack", "S1", "Sh"),
+    ("simultaneous_open", "S1", "Ss"),
+    ("not_seen", "OTH", "Da"),
+    ("refused", "REJ", "Sr"),
+])
+def test_handshake_shapes(tmp_path: Path, kind: str, conn_state: str, history: str) -> None:
+    path = tmp_path / f"{kind}.pcap"
+    path.write_bytes(_handshake_shape(kind).pcap())
+    ts = tshark_view(str(path))
+    tcp, _ = ours(str(path))
+    for frame, rec in ts.items():
+        assert tcp[frame][0] == int(rec["tcp.stream"])
+        for field_name, mask in ANALYSIS_FIELDS.items():
+            assert (rec[field_name] != "") == bool(tcp[frame][-1] & mask), (frame, field_name)
+    (c,) = analyze(path).tcp
+    assert c.handshake["state"] == kind
+    assert c.conn_state == conn_state
+    assert c.history.startswith(history)
+    if kind == "syn_unanswered":
+        assert c.handshake["syn_retransmissions"] == 3
+        assert c.handshake["syn_backoff_ms"] == [1000.0, 2000.0, 4000.0]
+    if kind == "not_seen":
+        assert c.role_guess and "port" in c.role_guess
+        assert c.server.port == 80

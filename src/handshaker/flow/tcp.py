@@ -582,6 +582,11 @@ class TcpTracker:
                 hist(st, d, "t")
         if bits & A_ZERO_WINDOW:
             hist(st, d, "w")
+        # Zeek's content gap: bytes of a direction's stream the capture never showed
+        if bits & A_ACK_LOST_SEGMENT:
+            hist(st, 1 - d, "g")
+        if bits & A_LOST_SEGMENT:
+            hist(st, d, "g")
         if flags & FIN:
             if not fwd.fin_frames:
                 fwd.first_fin_seq = (seq + seglen) & M32

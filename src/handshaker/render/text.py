@@ -144,11 +144,10 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
         console.print(Text(f"{'':>{time_w}}  {bar} ", style="dim") + Text(
             _fit(f"{sub}  (#{step.frame})", lane_w - 4), style=_arrow_style(step) or "dim"),
             no_wrap=True)
-        if notes:
-            if step.note:
-                for part in wrap_cells(clean(step.note), lane_w - 4):
-                    console.print(Text(f"{'':>{time_w}}  {bar}   ", style="dim")
-                                  + Text(part, style="italic dim"), no_wrap=True)
+        if notes and step.note:
+            for part in wrap_cells(clean(step.note), lane_w - 4):
+                console.print(Text(f"{'':>{time_w}}  {bar}   ", style="dim")
+                              + Text(part, style="italic dim"), no_wrap=True)
 
 
 def render_connections(rows: list[dict[str, Any]], console: Console, title: str | None = None
