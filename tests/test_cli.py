@@ -54,9 +54,9 @@ def test_ladder_json_matches_tshark_numbers() -> None:
     assert out.returncode == 0, out.stderr
     steps = json.loads(out.stdout)["steps"]
     rows = tshark_fields(TOUR_TCP, ["frame.number", "tcp.seq", "tcp.ack", "tcp.seq_raw",
-                                    "tcp.len"])
-    assert [(s["frame"], s["seq"], s["ack"], s["seq_raw"], s["len"]) for s in steps] == [
-        (int(f), int(q), int(a), int(r), int(n)) for f, q, a, r, n in rows]
+                                    "tcp.len", "tcp.nxtseq"])
+    assert [(s["frame"], s["seq"], s["ack"], s["seq_raw"], s["len"], s["nxtseq"])
+            for s in steps] == [tuple(int(v) for v in row) for row in rows]
     labels = [s["label"] for s in steps]
     assert labels[:3] == ["handshake 1/3: SYN", "handshake 2/3: SYN+ACK", "handshake 3/3: ACK"]
     closing = [s["label"] for s in steps if s["phase"] == "close"]
@@ -157,3 +157,22 @@ def test_main_never_shows_a_traceback(capsys: pytest.CaptureFixture[str]) -> Non
     assert main(["ladder", "/nonexistent/x.pcap", "--stream", "0"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "x.pcap" in err
+
+
+def test_layers_command() -> None:
+    out = run("layers", str(TOUR_TCP), "--frame", "1", "--no-color")
+    assert out.returncode == 0, out.stderr
+    assert "TCP" in out.stdout and "Transport" in out.stdout and "Network" in out.stdout
+    js = json.loads(run("layers", str(TOUR_TCP), "--frame", "1", "--format", "json").stdout)
+    assert js
+    bad = run("layers", str(TOUR_TCP), "--frame", "99")
+    assert bad.returncode == 2 and "no frame 99" in bad.stderr
+
+
+def test_tour_runs_without_a_terminal() -> None:
+    out = run("tour", "--no-color")
+    assert out.returncode == 0, out.stderr
+    for heading in ("TCP against UDP", "three-way handshake", "four-way close", "Resets"):
+        assert heading in out.stdout
+    zh = run("tour", "--chapter", "handshake", "--lang", "zh", "--no-color")
+    assert zh.returncode == 0 and "三次握手" in zh.stdout

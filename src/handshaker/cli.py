@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import io
 import json
 import os
 import sys
@@ -51,28 +50,36 @@ def _report_diagnostics(args: argparse.Namespace, analysis: Any) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from handshaker.analysis import analyze
-    from handshaker.render.json_out import analysis_dict
+    from handshaker.render.json_out import connection_dict, write_analysis_json
     from handshaker.render.text import render_connections
 
-    results = []
-    for i, path in enumerate(args.files):
-        a = analyze(path, file_index=i)
-        _report_diagnostics(args, a)
-        results.append(analysis_dict(a))
-    if args.format == "json":
-        out: Any = results[0] if len(results) == 1 else {"files": results}
-        # one dumps() call: the C encoder, and one write instead of thousands
-        sys.stdout.write(json.dumps(out, ensure_ascii=False, separators=(",", ":")) + "\n")
+    many = len(args.files) > 1
+    anomalies = False
+    out = sys.stdout
+    if args.format == "json" and many:
+        out.write('{"files":[')
     elif args.format == "csv":
-        _write_csv(results)
-    else:
-        console = _console(args)
-        for r in results:
-            cap = r["capture"]
-            title = (f"{cap['path']}: {cap['frames']} frames, {cap['tcp_streams']} TCP and "
-                     f"{cap['udp_streams']} UDP conversations")
-            render_connections(r["connections"], console, title)
-    if args.fail_on_anomaly and any(c["anomalies"] for r in results for c in r["connections"]):
+        writer = csv.writer(out)
+        writer.writerow(CSV_COLUMNS)
+    for i, path in enumerate(args.files):
+        a = analyze(path, file_index=i)  # one file at a time: its result is dropped after
+        _report_diagnostics(args, a)
+        anomalies = anomalies or any(c.anomalies for c in a.tcp)
+        if args.format == "json":
+            if i:
+                out.write(",")
+            write_analysis_json(a, out)  # streamed, never the whole document in memory
+        elif args.format == "csv":
+            for c in a.connections:
+                writer.writerow([csv_safe(v) for v in _csv_row(a.path, connection_dict(c))])
+        else:
+            title = (f"{a.path}: {a.frames} frames, {len(a.tcp)} TCP and {len(a.udp)} UDP "
+                     "conversations")
+            render_connections([connection_dict(c) for c in a.connections], _console(args),
+                               title)
+    if args.format == "json":
+        out.write("]}\n" if many else "\n")
+    if args.fail_on_anomaly and anomalies:
         return EXIT_FAIL
     return EXIT_OK
 
@@ -90,23 +97,15 @@ def csv_safe(value: Any) -> Any:
     return value
 
 
-def _write_csv(results: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(CSV_COLUMNS)
-    for r in results:
-        for c in r["connections"]:
-            hs = c["handshake"] or {}
-            cl = c["close"] or {}
-            row = [r["capture"]["path"], c["proto"], c["stream"], c["client"]["ip"],
-                   c["client"]["port"], c["server"]["ip"], c["server"]["port"], c["first_frame"],
-                   c["last_frame"], c["packets"], c["bytes"]["c2s"], c["bytes"]["s2c"],
-                   hs.get("state", ""), hs.get("client_isn", ""), hs.get("server_isn", ""),
-                   hs.get("rtt_ms", ""), cl.get("kind", ""), cl.get("initiator", "") or "",
-                   c["conn_state"], c["history"],
-                   ";".join(f"{a['kind']}@{a['frame']}" for a in c["anomalies"])]
-            w.writerow([csv_safe(v) for v in row])
-    sys.stdout.write(buf.getvalue())
+def _csv_row(path: str, c: dict[str, Any]) -> list[Any]:
+    hs = c["handshake"] or {}
+    cl = c["close"] or {}
+    return [path, c["proto"], c["stream"], c["client"]["ip"], c["client"]["port"],
+            c["server"]["ip"], c["server"]["port"], c["first_frame"], c["last_frame"],
+            c["packets"], c["bytes"]["c2s"], c["bytes"]["s2c"], hs.get("state", ""),
+            hs.get("client_isn", ""), hs.get("server_isn", ""), hs.get("rtt_ms", ""),
+            cl.get("kind", ""), cl.get("initiator", "") or "", c["conn_state"], c["history"],
+            ";".join(f"{x['kind']}@{x['frame']}" for x in c["anomalies"])]
 
 
 def cmd_ladder(args: argparse.Namespace) -> int:
@@ -201,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     tour = sub.add_parser("tour", parents=[common], help="a guided walk through real captures")
     tour.add_argument("--chapter", help="only this chapter (name or number)")
-    tour.add_argument("--pause", action="store_true",
-                      help="wait for Enter between chapters (only on a terminal)")
+    tour.add_argument("--no-pause", dest="pause", action="store_false",
+                      help="do not wait for Enter between chapters (it never waits when "
+                           "input or output is not a terminal)")
     tour.set_defaults(func=cmd_tour)
     return p
 

@@ -176,7 +176,7 @@ CHAPTERS = (
 
 
 def run_tour(console: Console, lang: str = "en", chapter: str | None = None,
-             pause: bool = False) -> int:
+             pause: bool = True) -> int:
     chosen = list(CHAPTERS)
     if chapter:
         chosen = [c for i, c in enumerate(CHAPTERS, 1) if chapter in (c.name, str(i))]

@@ -32,6 +32,7 @@ class Step:
     seq_raw: int
     ack_raw: int
     len: int
+    nxtseq: int  # the next sequence number this side will use (tshark's tcp.nxtseq)
     window: int
     analysis: tuple[str, ...]
     phase: str  # "handshake", "data", "close", "reset"
@@ -54,6 +55,7 @@ class Step:
             "seq_raw": self.seq_raw,
             "ack_raw": self.ack_raw,
             "len": self.len,
+            "nxtseq": self.nxtseq,
             "window": self.window,
             "tls": list(self.tls),
             "analysis": list(self.analysis),
@@ -182,6 +184,7 @@ def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder
         steps.append(Step(
             frame=seg.frame, time_ns=seg.ts_ns - t0, dir=direction, flags=names,
             seq=seg.seq, ack=seg.ack, seq_raw=seg.seq_raw, ack_raw=seg.ack_raw, len=seg.len,
+            nxtseq=(seg.seq + seg.len + (1 if f & (SYN | FIN) else 0)) & 0xFFFFFFFF,
             window=seg.window, analysis=tuple(an), phase=phase, label=label, note=note,
         ))
     client = (summary.client.ip, summary.client.port)

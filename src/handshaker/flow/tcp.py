@@ -582,11 +582,10 @@ class TcpTracker:
                 hist(st, d, "t")
         if bits & A_ZERO_WINDOW:
             hist(st, d, "w")
-        # Zeek's content gap: bytes of a direction's stream the capture never showed
+        # Zeek's content gap: the other side's bytes were acknowledged but never
+        # seen (a segment merely out of order is not a gap: it comes later)
         if bits & A_ACK_LOST_SEGMENT:
             hist(st, 1 - d, "g")
-        if bits & A_LOST_SEGMENT:
-            hist(st, d, "g")
         if flags & FIN:
             if not fwd.fin_frames:
                 fwd.first_fin_seq = (seq + seglen) & M32

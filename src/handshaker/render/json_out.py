@@ -6,7 +6,8 @@ streams as Wireshark's tcp.stream / udp.stream.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, TextIO
 
 from handshaker.analysis import Analysis
 from handshaker.capture.model import LINKTYPE_NAMES
@@ -77,30 +78,51 @@ def connection_dict(c: TcpSummary | UdpConversation) -> dict[str, Any]:
 
 
 def analysis_dict(a: Analysis) -> dict[str, Any]:
-    first, last = a.first_ts_ns, a.last_ts_ns
     return {
         "schema": SCHEMA_VERSION,
-        "capture": {
-            "path": a.path,
-            "format": a.info.format,
-            "compressed": a.info.compressed,
-            "interfaces": [
-                {"linktype": i.linktype, "linktype_name": LINKTYPE_NAMES.get(i.linktype),
-                 "name": i.name, "snaplen": i.snaplen}
-                for i in a.info.interfaces
-            ],
-            "frames": a.frames,
-            "captured_bytes": a.captured_bytes,
-            "start_time": first / 1e9 if first is not None else None,
-            "duration": (last - first) / 1e9 if first is not None and last is not None else None,
-            "counts": dict(sorted(a.counts.items())),
-            "tcp_streams": len(a.tcp),
-            "udp_streams": len(a.udp),
-            "diagnostics": [
-                {"severity": d.severity, "message": d.message, "frame": d.frame,
-                 "offset": d.offset}
-                for d in a.diagnostics
-            ],
-        },
+        "capture": capture_dict(a),
         "connections": [connection_dict(c) for c in a.connections],
+    }
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def write_analysis_json(a: Analysis, out: TextIO) -> None:
+    """Write :func:`analysis_dict` to ``out`` one connection at a time.
+
+    The same JSON as ``json.dumps(analysis_dict(a))``, without ever holding
+    the whole document (or all connection dicts) in memory.
+    """
+    out.write(f'{{"schema":{SCHEMA_VERSION},"capture":{_dumps(capture_dict(a))},"connections":[')
+    for i, c in enumerate(a.connections):
+        if i:
+            out.write(",")
+        out.write(_dumps(connection_dict(c)))
+    out.write("]}")
+
+
+def capture_dict(a: Analysis) -> dict[str, Any]:
+    first, last = a.first_ts_ns, a.last_ts_ns
+    return {
+        "path": a.path,
+        "format": a.info.format,
+        "compressed": a.info.compressed,
+        "interfaces": [
+            {"linktype": i.linktype, "linktype_name": LINKTYPE_NAMES.get(i.linktype),
+             "name": i.name, "snaplen": i.snaplen}
+            for i in a.info.interfaces
+        ],
+        "frames": a.frames,
+        "captured_bytes": a.captured_bytes,
+        "start_time": first / 1e9 if first is not None else None,
+        "duration": (last - first) / 1e9 if first is not None and last is not None else None,
+        "counts": dict(sorted(a.counts.items())),
+        "tcp_streams": len(a.tcp),
+        "udp_streams": len(a.udp),
+        "diagnostics": [
+            {"severity": d.severity, "message": d.message, "frame": d.frame, "offset": d.offset}
+            for d in a.diagnostics
+        ],
     }
