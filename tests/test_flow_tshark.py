@@ -146,3 +146,14 @@ def test_fast_lane_changes_nothing(path: Path) -> None:
     fast = analyze(str(path))
     full = analyze(str(path), keep_tcp=lambda n: True)
     assert fast.tcp == full.tcp
+
+
+@pytest.mark.parametrize("path", corpus_captures(), ids=corpus_ids())
+def test_streamed_connections_equal_the_kept_ones(path: Path) -> None:
+    """on_connection retires connections as they end (bounded memory); what it
+    hands over, and in which order, must equal the all-in-memory result."""
+    streamed: list = []
+    a = analyze(str(path), on_connection=streamed.append)
+    b = analyze(str(path))
+    assert streamed == b.connections
+    assert (a.tcp_streams, a.udp_streams) == (len(b.tcp), len(b.udp))

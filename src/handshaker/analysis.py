@@ -9,6 +9,7 @@ and for the streams a caller asks to keep in full.
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -49,6 +50,9 @@ class Analysis:
     tcp: list[TcpSummary] = field(default_factory=list)
     udp: list[UdpConversation] = field(default_factory=list)
     kept: dict[int, TcpStream] = field(default_factory=dict)
+    tcp_streams: int = 0  # how many TCP streams (also when they were streamed out)
+    anomalies_seen: bool = False  # any TCP connection had an anomaly
+    udp_streams: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -82,17 +86,54 @@ def analyze(
     keep_tcp: Callable[[int], bool] | None = None,
     keep_udp: Callable[[int], bool] | None = None,
     file_index: int = 0,
+    on_connection: Callable[[TcpSummary | UdpConversation], None] | None = None,
 ) -> Analysis:
     """Read a capture and follow every TCP and UDP conversation in it.
 
     ``keep_tcp(n)`` / ``keep_udp(n)`` choose the streams whose every segment
-    is kept (for a ladder); the others keep only their summary. Raises
-    :class:`~handshaker.errors.CaptureError` when the file cannot be read at
-    all; damage later in the file becomes a diagnostic.
+    is kept (for a ladder); the others keep only their summary.
+
+    With ``on_connection``, each connection is handed over as soon as it is
+    over (closed and quiet, or silent long enough; see
+    :meth:`TcpTracker.evict`), in order of its first frame, and is not kept
+    in the result: memory then depends on the connections open at once, not
+    on the size of the file. Without it, ``Analysis.tcp`` / ``.udp`` hold
+    them all.
+
+    Raises :class:`~handshaker.errors.CaptureError` when the file cannot be
+    read at all; damage later in the file becomes a diagnostic.
     """
-    tcp = TcpTracker(keep_tcp)
-    udp = UdpTracker(keep_udp)
-    key_ids: dict[bytes, tuple[int, Any]] = {}
+    streaming = on_connection is not None
+    pending: list[tuple[int, TcpSummary | UdpConversation]] = []  # heap by first frame
+    tcp_done: list[TcpSummary] = []
+    udp_done: list[UdpConversation] = []
+    keys = _TupleKeys()
+    anomalies_seen = False
+
+    def emit(conn: TcpSummary | UdpConversation) -> None:
+        if on_connection is None:
+            (tcp_done if isinstance(conn, TcpSummary) else udp_done).append(conn)  # type: ignore[arg-type]
+        else:
+            heapq.heappush(pending, (conn.first_frame, conn))  # first frames are unique
+
+    def flush(floor: int) -> None:
+        """Hand over, in first-frame order, what no open connection can precede."""
+        while pending and pending[0][0] < floor and on_connection is not None:
+            on_connection(heapq.heappop(pending)[1])
+
+    def tcp_retired(st: TcpStream) -> None:
+        nonlocal anomalies_seen
+        keys.forget("tcp", st.key)
+        summary = summarize(st)
+        anomalies_seen = anomalies_seen or bool(summary.anomalies)
+        emit(summary)
+
+    def udp_retired(conv: UdpConversation) -> None:
+        keys.forget("udp", conv.key)
+        emit(conv)
+
+    tcp = TcpTracker(keep_tcp, on_done=tcp_retired)
+    udp = UdpTracker(keep_udp, on_done=udp_retired)
     counts: Counter[str] = Counter()
     with open_capture(path) as cap:
         result = Analysis(path=cap.path, info=cap.info)
@@ -110,32 +151,64 @@ def analyze(
             _count(cols, counts, batch)
             proto = cols["ip_proto"]
             l4ok = (cols["sport"] >= 0) & (cols["frag"] == 0)
-            for p, tracker_kind in ((IPPROTO_TCP, "tcp"), (IPPROTO_UDP, "udp")):
+            for p, kind in ((IPPROTO_TCP, "tcp"), (IPPROTO_UDP, "udp")):
                 rows = np.nonzero((proto == p) & l4ok)[0]
                 if len(rows) == 0:
                     continue
                 inverse, swap, uniq = _tuple_keys(cols, rows)
-                ids = []
-                for u in uniq:
-                    b = u.tobytes()
-                    ent = key_ids.get(b)
-                    if ent is None:
-                        a = np.frombuffer(b, dtype=np.uint64)
-                        eps = ((halves_to_ip(int(a[0]), int(a[1])), int(a[4] >> np.uint64(16))),
-                               (halves_to_ip(int(a[2]), int(a[3])), int(a[4] & np.uint64(0xFFFF))))
-                        ent = (len(key_ids), eps)
-                        key_ids[b] = ent
-                    ids.append(ent)
-                if tracker_kind == "tcp":
+                ids = [keys.lookup(kind, u.tobytes()) for u in uniq]
+                if kind == "tcp":
                     _feed_tcp(tcp, cols, batch, rows, inverse, swap, ids, file_index)
                 else:
                     _feed_udp(udp, cols, rows, inverse, swap, ids, file_index)
+            if streaming:
+                now = int(ts_all.max())
+                tcp.evict(now)
+                udp.evict(now)
+                flush(min(tcp.first_open_frame(), udp.first_open_frame()))
         result.diagnostics.extend(cap.diagnostics)
-    result.tcp = [summarize(st) for st in tcp.streams]
-    result.kept = {st.number: st for st in tcp.streams if st.segments is not None}
-    result.udp = udp.conversations
+    tcp.close()
+    udp.close()
+    flush(1 << 62)
+    result.tcp = sorted(tcp_done, key=lambda c: c.stream)
+    result.udp = sorted(udp_done, key=lambda c: c.stream)
+    result.kept = tcp.kept
+    result.tcp_streams = tcp.count
+    result.udp_streams = udp.count
     result.counts = counts
+    result.anomalies_seen = anomalies_seen
     return result
+
+
+class _TupleKeys:
+    """Packed 4-tuple bytes -> (small int id, the endpoints as text), per protocol.
+
+    Ids of retired connections are forgotten, so that this table, like the
+    trackers', holds only the connections still open.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[str, dict[bytes, tuple[int, Any]]] = {"tcp": {}, "udp": {}}
+        self._bytes: dict[int, tuple[str, bytes]] = {}
+        self._next = 0
+
+    def lookup(self, kind: str, b: bytes) -> tuple[int, Any]:
+        table = self._ids[kind]
+        ent = table.get(b)
+        if ent is None:
+            a = np.frombuffer(b, dtype=np.uint64)
+            eps = ((halves_to_ip(int(a[0]), int(a[1])), int(a[4] >> np.uint64(16))),
+                   (halves_to_ip(int(a[2]), int(a[3])), int(a[4] & np.uint64(0xFFFF))))
+            ent = (self._next, eps)
+            self._next += 1
+            table[b] = ent
+            self._bytes[ent[0]] = (kind, b)
+        return ent
+
+    def forget(self, kind: str, key: int) -> None:
+        found = self._bytes.pop(key, None)
+        if found is not None:
+            self._ids[found[0]].pop(found[1], None)
 
 
 def _count(cols: Any, counts: Counter[str], batch: Any) -> None:

@@ -50,7 +50,7 @@ def _report_diagnostics(args: argparse.Namespace, analysis: Any) -> None:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from handshaker.analysis import analyze
-    from handshaker.render.json_out import connection_dict, write_analysis_json
+    from handshaker.render.json_out import JsonWriter, connection_dict
     from handshaker.render.text import render_connections
 
     many = len(args.files) > 1
@@ -62,21 +62,25 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
     for i, path in enumerate(args.files):
-        a = analyze(path, file_index=i)  # one file at a time: its result is dropped after
-        _report_diagnostics(args, a)
-        anomalies = anomalies or any(c.anomalies for c in a.tcp)
         if args.format == "json":
             if i:
                 out.write(",")
-            write_analysis_json(a, out)  # streamed, never the whole document in memory
+            writer_json = JsonWriter(out)  # streamed: connections as each one is over
+            a = analyze(path, file_index=i, on_connection=writer_json.connection)
+            writer_json.end(a)
         elif args.format == "csv":
-            for c in a.connections:
-                writer.writerow([csv_safe(v) for v in _csv_row(a.path, connection_dict(c))])
+            def row(c: Any, path: str = path) -> None:
+                writer.writerow([csv_safe(v) for v in _csv_row(path, connection_dict(c))])
+
+            a = analyze(path, file_index=i, on_connection=row)
         else:
-            title = (f"{a.path}: {a.frames} frames, {len(a.tcp)} TCP and {len(a.udp)} UDP "
-                     "conversations")
+            a = analyze(path, file_index=i)
+            title = (f"{a.path}: {a.frames} frames, {a.tcp_streams} TCP and {a.udp_streams} "
+                     "UDP conversations")
             render_connections([connection_dict(c) for c in a.connections], _console(args),
                                title)
+        _report_diagnostics(args, a)
+        anomalies = anomalies or a.anomalies_seen
     if args.format == "json":
         out.write("]}\n" if many else "\n")
     if args.fail_on_anomaly and anomalies:

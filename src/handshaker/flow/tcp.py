@@ -81,6 +81,11 @@ FAST_RETRANSMISSION_WINDOW_NS = 20_000_000
 
 M32 = 0xFFFFFFFF
 
+#: a closed connection leaves the table after this much quiet capture time (Zeek: 5 s)
+FINISHED_IDLE_NS = 10 * 1_000_000_000
+#: any connection leaves the table after this much silence (Zeek's TCP inactivity: 5 min)
+IDLE_NS = 300 * 1_000_000_000
+
 #: states in which an endpoint waits for the ACK of its SYN or FIN
 WATCH_STATES = frozenset({TcpState.SYN_RECEIVED, TcpState.FIN_WAIT_1, TcpState.CLOSING,
                           TcpState.LAST_ACK})
@@ -227,6 +232,7 @@ class TcpStream:
         "handshake_ack_frame",
         "history",
         "keep",
+        "key",
         "last_frame",
         "last_ts",
         "number",
@@ -243,6 +249,7 @@ class TcpStream:
         self.number = number
         self.a = a  # the source of the first segment seen
         self.a_swap = 0
+        self.key: Any = None
         self.watch = False  # an endpoint waits for an ACK of its SYN or FIN
         self.b = b
         self.dirs = (_Dir(), _Dir())
@@ -273,24 +280,67 @@ class TcpTracker:
     (for a ladder); ``None`` keeps none, ``True``-returning callable keeps all.
     """
 
-    def __init__(self, keep: Any = None) -> None:
-        self.streams: list[TcpStream] = []
+    def __init__(self, keep: Any = None, on_done: Any = None) -> None:
+        self.count = 0  # streams numbered so far
+        self.kept: dict[int, TcpStream] = {}
         self._by_tuple: dict[Any, TcpStream] = {}
         self._keep = keep
+        self._on_done = on_done  # called with each stream that leaves the table
+        self.finished: list[TcpStream] = []  # without on_done: every stream, at the end
 
-    # -- stream lookup -------------------------------------------------
     def _new_stream(self, key: Any, swap: int, eps: Any, frame: int, ts: int,
                     file_index: int) -> TcpStream:
-        number = len(self.streams)
+        number = self.count
+        self.count += 1
         keep = bool(self._keep(number)) if self._keep is not None else False
         st = TcpStream(number, Endpoint(*eps[swap]), Endpoint(*eps[1 - swap]), keep)
         st.a_swap = swap
         st.first_frame = frame
         st.first_ts = ts
         st.file_index = file_index
-        self.streams.append(st)
+        st.key = key
+        if keep:
+            self.kept[number] = st
+        old = self._by_tuple.get(key)
+        if old is not None:
+            self._retire(old)  # port reuse: tshark routes nothing more to the old stream
         self._by_tuple[key] = st
         return st
+
+    def _retire(self, st: TcpStream) -> None:
+        if self._on_done is not None:
+            self._on_done(st)
+        else:
+            self.finished.append(st)
+
+    def evict(self, now_ns: int) -> int:
+        """Retire streams that are over: closed (FINs acknowledged, or reset) and
+        quiet for FINISHED_IDLE_NS of capture time, or silent for IDLE_NS.
+
+        Zeek retires connections the same way (tcp_close_delay, tcp_inactivity_
+        timeout); it bounds memory by the connections open at once, not by the
+        file. A packet for a retired 4-tuple starts a new stream, where tshark
+        (which never forgets) would continue the old one: with these timeouts
+        that takes a segment arriving long after the connection ended.
+        Kept streams are never retired. Returns how many were retired.
+        """
+        gone = [k for k, st in self._by_tuple.items()
+                if st.segments is None and (
+                    now_ns - st.last_ts > IDLE_NS
+                    or (now_ns - st.last_ts > FINISHED_IDLE_NS and _is_over(st)))]
+        for k in gone:
+            self._retire(self._by_tuple.pop(k))
+        return len(gone)
+
+    def close(self) -> None:
+        """Retire every stream still in the table (the capture has ended)."""
+        for st in sorted(self._by_tuple.values(), key=lambda s: s.number):
+            self._retire(st)
+        self._by_tuple.clear()
+
+    def first_open_frame(self) -> int:
+        """The first frame of the oldest stream still in the table (a big number if none)."""
+        return min((st.first_frame for st in self._by_tuple.values()), default=1 << 62)
 
     def segment(
         self,
@@ -633,6 +683,15 @@ def _history_letter(st: TcpStream, d: int, letter: str) -> None:
         return
     letters.add(letter)
     st.history.append((d, letter))
+
+
+def _is_over(st: TcpStream) -> bool:
+    """Reset, or both FINs sent and the connection's endpoints closed."""
+    d0, d1 = st.dirs
+    if d0.rst_frames or d1.rst_frames:
+        return True
+    return bool(d0.fin_frames and d1.fin_frames) and all(
+        s in (TcpState.CLOSED, TcpState.TIME_WAIT) for s in st.states)
 
 
 def _rst_context(st: TcpStream, d: int) -> str:

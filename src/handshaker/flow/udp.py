@@ -32,6 +32,7 @@ class UdpConversation:
     wire_bytes_s2c: int = 0
     one_to_many: str | None = None  # "broadcast" / "multicast"
     file_index: int = 0
+    key: Any = None  # the tracker's 4-tuple key
     frames: list[int] | None = None  # kept for detail views
     sizes: list[int] | None = None
 
@@ -64,11 +65,40 @@ def destination_kind(ip: str) -> str | None:
     return None
 
 
+#: a UDP conversation leaves the table after this much silence (Zeek: 1 min)
+UDP_IDLE_NS = 60 * 1_000_000_000
+
+
 class UdpTracker:
-    def __init__(self, keep: Any = None) -> None:
-        self.conversations: list[UdpConversation] = []
+    """UDP conversations; see :class:`handshaker.flow.tcp.TcpTracker` for retiring."""
+
+    def __init__(self, keep: Any = None, on_done: Any = None) -> None:
+        self.count = 0
+        self.conversations: list[UdpConversation] = []  # without on_done: all, at the end
         self._by_tuple: dict[Any, UdpConversation] = {}
         self._keep = keep
+        self._on_done = on_done
+
+    def _retire(self, conv: UdpConversation) -> None:
+        if self._on_done is not None:
+            self._on_done(conv)
+        else:
+            self.conversations.append(conv)
+
+    def evict(self, now_ns: int) -> int:
+        gone = [k for k, c in self._by_tuple.items()
+                if c.frames is None and now_ns - c.last_ts_ns > UDP_IDLE_NS]
+        for k in gone:
+            self._retire(self._by_tuple.pop(k))
+        return len(gone)
+
+    def close(self) -> None:
+        for c in sorted(self._by_tuple.values(), key=lambda c: c.stream):
+            self._retire(c)
+        self._by_tuple.clear()
+
+    def first_open_frame(self) -> int:
+        return min((c.first_frame for c in self._by_tuple.values()), default=1 << 62)
 
     def datagram(self, key: Any, swap: int, eps: Any, frame: int, ts: int, payload_len: int,
                  wire_len: int, file_index: int = 0) -> int:
@@ -77,12 +107,13 @@ class UdpTracker:
         dst = eps[1 - swap]
         conv = self._by_tuple.get(key)
         if conv is None:
-            number = len(self.conversations)
-            conv = UdpConversation(number, src, dst, frame, frame, ts, ts, file_index=file_index)
+            number = self.count
+            self.count += 1
+            conv = UdpConversation(number, src, dst, frame, frame, ts, ts, file_index=file_index,
+                                   key=key)
             if self._keep is not None and self._keep(number):
                 conv.frames = []
                 conv.sizes = []
-            self.conversations.append(conv)
             self._by_tuple[key] = conv
             kind = destination_kind(dst[0])
             if kind:

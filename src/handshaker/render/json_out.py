@@ -89,18 +89,27 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_analysis_json(a: Analysis, out: TextIO) -> None:
-    """Write :func:`analysis_dict` to ``out`` one connection at a time.
+class JsonWriter:
+    """Writes one capture's analysis as it is made: connections first, as each
+    one is over, then the capture's figures, which are known only at the end.
 
-    The same JSON as ``json.dumps(analysis_dict(a))``, without ever holding
-    the whole document (or all connection dicts) in memory.
+    The document equals :func:`analysis_dict` (keys in another order), and is
+    never held in memory whole.
     """
-    out.write(f'{{"schema":{SCHEMA_VERSION},"capture":{_dumps(capture_dict(a))},"connections":[')
-    for i, c in enumerate(a.connections):
-        if i:
-            out.write(",")
-        out.write(_dumps(connection_dict(c)))
-    out.write("]}")
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.count = 0
+        out.write(f'{{"schema":{SCHEMA_VERSION},"connections":[')
+
+    def connection(self, c: TcpSummary | UdpConversation) -> None:
+        if self.count:
+            self.out.write(",")
+        self.count += 1
+        self.out.write(_dumps(connection_dict(c)))
+
+    def end(self, a: Analysis) -> None:
+        self.out.write(f'],"capture":{_dumps(capture_dict(a))}}}')
 
 
 def capture_dict(a: Analysis) -> dict[str, Any]:
@@ -119,8 +128,8 @@ def capture_dict(a: Analysis) -> dict[str, Any]:
         "start_time": first / 1e9 if first is not None else None,
         "duration": (last - first) / 1e9 if first is not None and last is not None else None,
         "counts": dict(sorted(a.counts.items())),
-        "tcp_streams": len(a.tcp),
-        "udp_streams": len(a.udp),
+        "tcp_streams": a.tcp_streams,
+        "udp_streams": a.udp_streams,
         "diagnostics": [
             {"severity": d.severity, "message": d.message, "frame": d.frame, "offset": d.offset}
             for d in a.diagnostics
