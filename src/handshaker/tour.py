@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from handshaker.analysis import Analysis, analyze
+from handshaker.explain.i18n import word
 from handshaker.explain.ladder import Ladder, build_ladder
 from handshaker.render.text import clean, render_ladder
 
@@ -61,8 +62,40 @@ def ch_layers(console: Console, lang: str) -> None:
     render_layers(decode(frame), console=console, lang=lang)
 
 
+Endpoints = tuple[int, tuple[str, int], tuple[str, int]]
+
+
+def _conv_key(proto: int, x: tuple[str, int], y: tuple[str, int]) -> Endpoints:
+    a, b = sorted((x, y))
+    return (proto, a, b)
+
+
+def _transport_header_bytes(path: Path) -> dict[Endpoints, int]:
+    """(proto, endpoint, endpoint) -> bytes of TCP or UDP headers, packet by packet."""
+    from handshaker.capture import open_capture
+    from handshaker.dissect.packet import decode
+
+    sizes: dict[Endpoints, int] = {}
+    with open_capture(path) as cap:
+        for frame in cap.frames():
+            pkt = decode(frame)
+            if pkt.src is None or pkt.dst is None:
+                continue
+            for layer in pkt.layers:
+                if layer.name in ("TCP", "UDP"):
+                    key = _conv_key(pkt.ip_proto, (pkt.src, pkt.sport), (pkt.dst, pkt.dport))
+                    sizes[key] = sizes.get(key, 0) + layer.length
+    return sizes
+
+
 def ch_tcp_udp(console: Console, lang: str) -> None:
-    a = analyze(data_path("tour-udp.pcap"), keep_udp=lambda n: True)
+    path = data_path("tour-udp.pcap")
+    a = analyze(path, keep_udp=lambda n: True)
+    headers = _transport_header_bytes(path)
+
+    def hdr(proto: int, x: tuple[str, int], y: tuple[str, int]) -> int:
+        return headers.get(_conv_key(proto, x, y), 0)
+
     _say(console, lang,
          "TCP against UDP in one capture. UDP: no connection, no handshake, an 8-byte header, "
          "and every datagram keeps its boundaries. TCP: a connection with a handshake, a 20-60 "
@@ -74,19 +107,21 @@ def ch_tcp_udp(console: Console, lang: str) -> None:
                 "header bytes", "what"):
         table.add_column(col)
     for u in a.udp:
-        ov = u.header_overhead()
         sizes = ", ".join(str(s) for s in (u.sizes or [])[:12])
         what = (f"one-to-many ({u.one_to_many})" if u.one_to_many else "one-to-one")
         what += f"; datagram sizes kept: {sizes}"
+        h = hdr(17, u.client, u.server)
         table.add_row("udp", str(u.stream), clean(f"{u.client[0]}:{u.client[1]} → "
                                                   f"{u.server[0]}:{u.server[1]}"),
-                      str(u.packets), str(ov["payload_bytes"]), str(ov["udp_header_bytes"]),
-                      clean(what))
+                      str(u.packets), str(u.bytes_c2s + u.bytes_s2c),
+                      f"{h} ({h // max(u.packets, 1)} each)", clean(what))
     for c in a.tcp:
+        h = hdr(6, (c.client.ip, c.client.port), (c.server.ip, c.server.port))
         table.add_row("tcp", str(c.stream),
                       clean(f"{c.client.ip}:{c.client.port} → {c.server.ip}:{c.server.port}"),
-                      str(c.packets), str(c.bytes_c2s + c.bytes_s2c), "20-60 each",
-                      f"handshake {c.handshake['state']}, close {c.close['kind']}")
+                      str(c.packets), str(c.bytes_c2s + c.bytes_s2c),
+                      f"{h} ({h / max(c.packets, 1):.0f} on average)",
+                      f"{word(c.handshake['state'], lang)}; {word(c.close['kind'], lang)}")
     console.print(table)
 
 
