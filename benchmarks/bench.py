@@ -84,12 +84,18 @@ class Row:
 # --------------------------------------------------------------------------- the capture
 
 
-def bench_file(directory: Path, connections: int) -> Path:
+DEFAULT_DURATION = 60  # the generator's default: seconds over which flows arrive
+
+
+def bench_file(directory: Path, connections: int, duration: int = DEFAULT_DURATION) -> Path:
     suffix = "" if connections == DEFAULT_CONNECTIONS else f"-n{connections}"
+    if duration != DEFAULT_DURATION:
+        suffix += f"-d{duration}"
     return directory / f"bench{suffix}.pcap"
 
 
-def ensure_capture(path: Path, connections: int, generator: Path) -> None:
+def ensure_capture(path: Path, connections: int, generator: Path,
+                   duration: int = DEFAULT_DURATION) -> None:
     if path.exists() and path.stat().st_size > 24:
         return
     if not generator.is_file():
@@ -98,7 +104,8 @@ def ensure_capture(path: Path, connections: int, generator: Path) -> None:
     print(f"generating {path} ({connections} connections) ...", flush=True)
     tmp = path.with_name(path.name + ".part")
     subprocess.run(
-        [sys.executable, str(generator), "-o", str(tmp), "--connections", str(connections)],
+        [sys.executable, str(generator), "-o", str(tmp), "--connections", str(connections),
+         "--duration", str(duration)],
         check=True,
     )
     tmp.replace(path)
@@ -263,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", "--connections", type=int, default=DEFAULT_CONNECTIONS,
                     help=f"flows in the capture (default {DEFAULT_CONNECTIONS}, ~1.0 M packets)")
     ap.add_argument("--double", action="store_true",
-                    help="also make and time a capture with twice the connections")
+                    help="also make and time a capture twice as large: twice the connections "
+                         "arriving over twice the time (the same traffic, for longer)")
     ap.add_argument("--rounds", type=int, default=3, help="runs per tool and file (default 3)")
     ap.add_argument("--hs-cmd", default=HS_CMD,
                     help=f"handshaker's command; {{file}} is replaced by the capture, else "
@@ -284,10 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("tshark is not installed (or pass --no-tshark)")
     use_time = TIME_BIN.exists() and not args.no_time_bin
 
-    sizes = [args.connections] + ([2 * args.connections] if args.double else [])
-    files = [bench_file(args.dir, n) for n in sizes]
-    for path, n in zip(files, sizes, strict=True):
-        ensure_capture(path, n, args.generator)
+    sizes = [(args.connections, DEFAULT_DURATION)]
+    if args.double:
+        sizes.append((2 * args.connections, 2 * DEFAULT_DURATION))
+    files = [bench_file(args.dir, n, d) for n, d in sizes]
+    for path, (n, d) in zip(files, sizes, strict=True):
+        ensure_capture(path, n, args.generator, d)
 
     rows: list[Row] = []
     for path in files:

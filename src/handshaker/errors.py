@@ -11,6 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+def where(file: str | None, frame: int | None = None, offset: int | None = None,
+          field: str | None = None) -> str:
+    """'FILE, frame N, byte offset M, field F', leaving out what is unknown."""
+    parts = [] if file is None else [file]
+    if frame is not None:
+        parts.append(f"frame {frame}")
+    if offset is not None:
+        parts.append(f"byte offset {offset}")
+    if field is not None:
+        parts.append(f"field {field}")
+    return ", ".join(parts)
+
+
 class HandshakerError(Exception):
     """Base of every error handshaker raises on purpose."""
 
@@ -31,16 +44,7 @@ class HandshakerError(Exception):
         self.field = field
 
     def where(self) -> str:
-        parts = []
-        if self.file is not None:
-            parts.append(self.file)
-        if self.frame is not None:
-            parts.append(f"frame {self.frame}")
-        if self.offset is not None:
-            parts.append(f"byte offset {self.offset}")
-        if self.field is not None:
-            parts.append(f"field {self.field}")
-        return ", ".join(parts)
+        return where(self.file, self.frame, self.offset, self.field)
 
     def __str__(self) -> str:
         where = self.where()
@@ -78,15 +82,8 @@ class Diagnostic:
     severity: str = "warning"
 
     def __str__(self) -> str:
-        parts = []
-        if self.file is not None:
-            parts.append(self.file)
-        if self.frame is not None:
-            parts.append(f"frame {self.frame}")
-        if self.offset is not None:
-            parts.append(f"byte offset {self.offset}")
-        where = ", ".join(parts)
-        return f"{where}: {self.message}" if where else self.message
+        at = where(self.file, self.frame, self.offset)
+        return f"{at}: {self.message}" if at else self.message
 
     @classmethod
     def from_error(cls, err: HandshakerError, severity: str = "error") -> Diagnostic:

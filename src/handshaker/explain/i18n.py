@@ -100,6 +100,70 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "SYN 没有得到回应, 客户端用同一个 ISN 再发一次 "
               "(距上一次 {gap} 毫秒: 重传计时器退避)。",
     },
+    # what tshark's analysis flags mean
+    "a_retransmission": {
+        "en": "Retransmission: these bytes were sent before and not acknowledged in time, "
+              "so the sender's retransmission timer (RTO) fired.",
+        "zh": "重传: 这些字节以前发过, 但没有及时得到确认, 发送方的重传计时器 (RTO) 超时了。",
+    },
+    "a_fast_retransmission": {
+        "en": "Fast retransmission: sent again at once because duplicate ACKs kept asking for "
+              "byte {seq} (RFC 5681 §3.2), without waiting for the timer.",
+        "zh": "快速重传: 重复的 ACK 一直在要第 {seq} 字节, "
+              "发送方不等计时器就立即重发 (RFC 5681 §3.2)。",
+    },
+    "a_spurious_retransmission": {
+        "en": "Spurious retransmission: the receiver had already acknowledged these bytes; "
+              "the copy was not needed.",
+        "zh": "多余的重传: 接收方早已确认过这些字节, 这次重发没有必要。",
+    },
+    "a_out_of_order": {
+        "en": "Out of order: this segment fills a hole behind data that arrived first.",
+        "zh": "乱序: 这个报文段填补了前面的空缺, 后面的数据先到了。",
+    },
+    "a_lost_segment": {
+        "en": "Previous segment not captured: Seq jumps past bytes this capture never saw "
+              "(lost on the way, or missed by the capture).",
+        "zh": "前一个报文段没有抓到: Seq 跳过了抓包中没有出现的字节 (路上丢了, 或者抓包漏掉了)。",
+    },
+    "a_ack_lost_segment": {
+        "en": "ACKed unseen segment: this acknowledges bytes the capture never showed.",
+        "zh": "确认了没看到的报文段: 这个 ACK 确认了抓包里没有出现过的字节。",
+    },
+    "a_duplicate_ack": {
+        "en": "Duplicate ACK #{n}: the same Ack={ack} again; the receiver still waits for byte "
+              "{ack} while later data arrives.",
+        "zh": "重复确认 #{n}: 又一次 Ack={ack}; 接收方还在等第 {ack} 字节, 后面的数据却先到了。",
+    },
+    "a_zero_window": {
+        "en": "Zero window: the receiver's buffer is full; the sender has to stop.",
+        "zh": "零窗口: 接收方的缓冲区满了, 发送方必须停下来。",
+    },
+    "a_zero_window_probe": {
+        "en": "Zero-window probe: one byte sent to ask whether the window has opened.",
+        "zh": "零窗口探测: 发一个字节, 问接收窗口是否打开了。",
+    },
+    "a_zero_window_probe_ack": {
+        "en": "The answer to a zero-window probe.", "zh": "对零窗口探测的回应。",
+    },
+    "a_keep_alive": {
+        "en": "Keep-alive: an empty probe one byte before the next Seq, to check that the "
+              "peer is still there.",
+        "zh": "保活: 在下一个 Seq 前一个字节处发一个空探测, 确认对方还在。",
+    },
+    "a_keep_alive_ack": {"en": "The answer to a keep-alive.", "zh": "对保活探测的回应。"},
+    "a_window_update": {
+        "en": "Window update: only the advertised receive window changed.",
+        "zh": "窗口更新: 只有通告的接收窗口变了。",
+    },
+    "a_window_full": {
+        "en": "Window full: this segment fills the receiver's advertised window.",
+        "zh": "窗口已满: 这个报文段填满了接收方通告的窗口。",
+    },
+    "a_reused_ports": {
+        "en": "Port numbers reused: a new connection on a four-tuple that was used before.",
+        "zh": "端口重用: 在用过的四元组上开始了一个新连接。",
+    },
     # words
     "client": {"en": "client", "zh": "客户端"},
     "server": {"en": "server", "zh": "服务器"},

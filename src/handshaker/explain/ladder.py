@@ -179,8 +179,11 @@ def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder
         elif f & ACK:
             note = t("n_ack_data", lang, ack=seg.ack)
         if an:
-            extra = t("n_analysis", lang, flags=", ".join(an))
-            note = f"{note} {extra}".strip()
+            why = " ".join(t(f"a_{name}", lang, seq=seg.seq, ack=seg.ack, n=seg.dupack_num)
+                           for name in an)
+            # a retransmitted or out-of-order segment is not new data: say only what it is
+            note = why if retx or "out_of_order" in an or (phase == "data" and not seg.len) \
+                else f"{note} {why}".strip()
         steps.append(Step(
             frame=seg.frame, time_ns=seg.ts_ns - t0, dir=direction, flags=names,
             seq=seg.seq, ack=seg.ack, seq_raw=seg.seq_raw, ack_raw=seg.ack_raw, len=seg.len,
