@@ -9,10 +9,12 @@ and for the streams a caller asks to keep in full.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,6 @@ from handshaker.dissect.columns import (
     ST_MALFORMED,
     ST_TRUNCATED,
     ST_UNSUPPORTED_LINK,
-    SYN,
     halves_to_ip,
 )
 from handshaker.dissect.tcpopts import syn_options
@@ -34,6 +35,25 @@ from handshaker.flow.tcp import SynOptions, TcpStream, TcpSummary, TcpTracker, s
 from handshaker.flow.udp import UdpConversation, UdpTracker
 
 BATCH_SIZE = 65536
+#: how often (in capture time) over connections are looked for and retired
+EVICT_EVERY_NS = 2_000_000_000
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a capture is analysed.
+
+    The analysis allocates millions of small objects that never form cycles
+    (reference counting frees them); the collector would find nothing and
+    yet cost a quarter of the run (1.4 s of 5.9 s on the 1M-packet capture).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6 = 6, 17, 1, 58
 
 
@@ -135,7 +155,8 @@ def analyze(
     tcp = TcpTracker(keep_tcp, on_done=tcp_retired)
     udp = UdpTracker(keep_udp, on_done=udp_retired)
     counts: Counter[str] = Counter()
-    with open_capture(path) as cap:
+    next_evict = -1
+    with _gc_paused(), open_capture(path) as cap:
         result = Analysis(path=cap.path, info=cap.info)
         for batch in cap.batches(BATCH_SIZE):
             n = len(batch)
@@ -161,8 +182,9 @@ def analyze(
                     _feed_tcp(tcp, cols, batch, rows, inverse, swap, ids, file_index)
                 else:
                     _feed_udp(udp, cols, rows, inverse, swap, ids, file_index)
-            if streaming:
-                now = int(ts_all.max())
+            now = int(ts_all.max())
+            if streaming and now >= next_evict:
+                next_evict = now + EVICT_EVERY_NS
                 tcp.evict(now)
                 udp.evict(now)
                 flush(min(tcp.first_open_frame(), udp.first_open_frame()))
@@ -241,18 +263,13 @@ def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse:
     plen = cols["payload_len"][rows].tolist()
     win = cols["window"][rows].tolist()
     wire = cols["wirelen"][rows].tolist()
-    inv = inverse.tolist()
-    sw = swap.tolist()
     first = batch.first_number
-    segment = tcp.segment
-    for i in range(len(number)):
-        ent = ids[inv[i]]
-        f = flags[i]
-        opts = None
-        if f & SYN:
-            opts = _syn_options(batch, cols, number[i] - first)
-        segment(ent[0], sw[i], ent[1], number[i], ts[i], seq[i], ack[i], f, plen[i], win[i],
-                wire[i], opts, file_index)
+
+    def options(i: int) -> SynOptions | None:
+        return _syn_options(batch, cols, number[i] - first)
+
+    tcp.feed(ids, inverse.tolist(), swap.tolist(), number, ts, seq, ack, flags, plen, win, wire,
+             options, file_index)
 
 
 def _syn_options(batch: Any, cols: Any, row: int) -> SynOptions | None:

@@ -342,6 +342,89 @@ class TcpTracker:
         """The first frame of the oldest stream still in the table (a big number if none)."""
         return min((st.first_frame for st in self._by_tuple.values()), default=1 << 62)
 
+    def feed(self, ids: Any, inv: list[int], sw: list[int], number: list[int], ts: list[int],
+             seq: list[int], ack: list[int], flags: list[int], plen: list[int],
+             win: list[int], wire: list[int], syn_options: Any, file_index: int = 0) -> None:
+        """Feed a batch of segments given as parallel lists: the hot path.
+
+        Segment ``i`` belongs to the 4-tuple ``ids[inv[i]]`` = (key, endpoints)
+        and was sent by endpoint ``sw[i]``; ``syn_options(i)`` gives a SYN's
+        options. An in-order segment of an established, unremarkable connection
+        (most of any capture) takes the fast lane below: it would raise no
+        analysis flag and change nothing but the running numbers. Anything
+        else, or any doubt, goes through :meth:`segment`. Kept streams always
+        do, so the tests can check that both ways give the same results.
+        """
+        by_tuple = self._by_tuple
+        segment = self.segment
+        for i in range(len(number)):
+            key, eps = ids[inv[i]]
+            flg = flags[i]
+            seglen = plen[i]
+            st = by_tuple.get(key)
+            if (st is not None and not flg & (SYN | FIN | RST) and seglen >= 0
+                    and st.segments is None and not st.watch):
+                d = 0 if sw[i] == st.a_swap else 1
+                fwd = st.dirs[d]
+                rev = st.dirs[1 - d]
+                nxt = fwd.nextseq
+                sq = seq[i]
+                window = win[i]
+                if (sq == nxt and nxt and window and rev.window and rev.base_set
+                        and ("d" if seglen else "a") in fwd.letters
+                        and (st.first_rtt_ns or not st.ts_mru_syn)):
+                    ak = ack[i]
+                    rmax = rev.maxseqtobeacked
+                    if rmax and 0 < ((ak - rmax) & M32) < 0x80000000:
+                        pass  # acknowledges unseen bytes: the full analysis decides
+                    elif seglen:
+                        end = (sq + seglen) & M32
+                        rlast = rev.lastack
+                        shift = rev.win_scale
+                        if (0 < ((end - rlast) & M32) < 0x80000000
+                                and (shift == -1 or end != ((rlast + (rev.window << (
+                                    0 if shift == -2 else shift))) & M32))):
+                            t = ts[i]
+                            st.last_frame = number[i]
+                            st.last_ts = t
+                            st.packets += 1
+                            fwd.packets += 1
+                            fwd.wire_bytes += wire[i]
+                            fwd.payload_bytes += seglen
+                            if ak != fwd.lastack:
+                                fwd.lastnondupack = number[i]
+                                fwd.dupacknum = 0
+                            fwd.nextseq = end
+                            fwd.nextseqframe = number[i]
+                            fwd.nextseqtime = t
+                            if sq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
+                                fwd.maxseqtobeacked = end
+                            fwd.window = window
+                            fwd.lastack = ak
+                            fwd.lastacktime = t
+                            fwd.lastsegmentflags = 0
+                            if rev.fin_frames:
+                                fwd.data_after_peer_fin = True
+                            continue
+                    elif ak != fwd.lastack:  # a pure ACK of new data
+                        t = ts[i]
+                        st.last_frame = number[i]
+                        st.last_ts = t
+                        st.packets += 1
+                        fwd.packets += 1
+                        fwd.wire_bytes += wire[i]
+                        fwd.lastnondupack = number[i]
+                        fwd.dupacknum = 0
+                        if sq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
+                            fwd.maxseqtobeacked = nxt
+                        fwd.window = window
+                        fwd.lastack = ak
+                        fwd.lastacktime = t
+                        fwd.lastsegmentflags = 0
+                        continue
+            segment(key, sw[i], eps, number[i], ts[i], seq[i], ack[i], flg, seglen, win[i],
+                    wire[i], syn_options(i) if flg & SYN else None, file_index)
+
     def segment(
         self,
         key: Any,
@@ -366,62 +449,14 @@ class TcpTracker:
         ``seglen`` < 0 means the TCP header was incomplete: the segment gets
         its stream but no analysis, as in tshark.
 
-        This is the hot path: one call per TCP segment of the capture, so the
-        Wireshark-compatible analysis is written out inline.
+        This is the full, Wireshark-compatible analysis of one segment, written
+        out inline; :meth:`feed` takes a batch and sends here whatever its fast
+        lane does not take.
         """
         st = self._by_tuple.get(key)
         if st is None:
             st = self._new_stream(key, swap, eps, frame, ts, file_index)
         d = 0 if swap == st.a_swap else 1
-
-        # Fast lane: an in-order segment of an established, unremarkable
-        # connection (most of any capture). It would raise no analysis flag and
-        # change no state but the running numbers below; anything else, or any
-        # doubt, takes the full analysis after it.
-        if not flags & (SYN | FIN | RST) and seglen >= 0 and st.segments is None \
-                and not st.watch:
-            fwd = st.dirs[d]
-            rev = st.dirs[1 - d]
-            nxt = fwd.nextseq
-            if (seq == nxt and nxt and window and rev.window and rev.base_set
-                    and ("d" if seglen else "a") in fwd.letters
-                    and (st.first_rtt_ns or not st.ts_mru_syn)):
-                rmax = rev.maxseqtobeacked
-                if seglen:
-                    end = (seq + seglen) & M32
-                    rlast = rev.lastack
-                    shift = rev.win_scale
-                    fast = (0 < ((end - rlast) & M32) < 0x80000000
-                            and (shift == -1 or end != ((rlast + (rev.window << (
-                                0 if shift == -2 else shift))) & M32))
-                            and not (rmax and 0 < ((ack - rmax) & M32) < 0x80000000))
-                else:
-                    end = seq
-                    fast = ack != fwd.lastack and not (
-                        rmax and 0 < ((ack - rmax) & M32) < 0x80000000)
-                if fast:
-                    st.last_frame = frame
-                    st.last_ts = ts
-                    st.packets += 1
-                    fwd.packets += 1
-                    fwd.wire_bytes += wire_len
-                    fwd.payload_bytes += seglen
-                    if ack != fwd.lastack:
-                        fwd.lastnondupack = frame
-                        fwd.dupacknum = 0
-                    if seglen:
-                        fwd.nextseq = end
-                        fwd.nextseqframe = frame
-                        fwd.nextseqtime = ts
-                    if seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
-                        fwd.maxseqtobeacked = fwd.nextseq
-                    fwd.window = window
-                    fwd.lastack = ack
-                    fwd.lastacktime = ts
-                    fwd.lastsegmentflags = 0
-                    if seglen and rev.fin_frames:
-                        fwd.data_after_peer_fin = True
-                    return st.number, 0
 
         bits = 0
         syn = flags & SYN
