@@ -176,3 +176,22 @@ def test_tour_runs_without_a_terminal() -> None:
         assert heading in out.stdout
     zh = run("tour", "--chapter", "handshake", "--lang", "zh", "--no-color")
     assert zh.returncode == 0 and "三次握手" in zh.stdout
+
+
+def test_ladder_shows_the_rfc9293_states() -> None:
+    steps = json.loads(run("ladder", str(TOUR_TCP), "--stream", "0", "--format", "json").stdout)[
+        "steps"]
+    seen = []
+    for s in steps:
+        pair = (s["states"]["client"], s["states"]["server"])
+        if not seen or seen[-1] != pair:
+            seen.append(pair)
+    assert seen == [
+        ("SYN_SENT", "LISTEN"),
+        ("ESTABLISHED", "SYN_RECEIVED"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("FIN_WAIT_1", "CLOSE_WAIT"),
+        ("FIN_WAIT_2", "CLOSE_WAIT"),
+        ("TIME_WAIT", "LAST_ACK"),
+        ("TIME_WAIT", "CLOSED"),
+    ]

@@ -39,6 +39,8 @@ class Step:
     label: str
     note: str
     tls: tuple[str, ...] = ()
+    client_state: str | None = None  # RFC 9293 state after this segment, as the observer infers
+    server_state: str | None = None
 
     @property
     def has_ack(self) -> bool:
@@ -62,6 +64,7 @@ class Step:
             "phase": self.phase,
             "label": self.label,
             "note": self.note,
+            "states": {"client": self.client_state, "server": self.server_state},
         }
 
 
@@ -189,6 +192,8 @@ def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder
             seq=seg.seq, ack=seg.ack, seq_raw=seg.seq_raw, ack_raw=seg.ack_raw, len=seg.len,
             nxtseq=(seg.seq + seg.len + (1 if f & (SYN | FIN) else 0)) & 0xFFFFFFFF,
             window=seg.window, analysis=tuple(an), phase=phase, label=label, note=note,
+            client_state=seg.states[c].value if seg.states else None,
+            server_state=seg.states[1 - c].value if seg.states else None,
         ))
     client = (summary.client.ip, summary.client.port)
     server = (summary.server.ip, summary.server.port)

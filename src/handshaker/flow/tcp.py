@@ -137,6 +137,7 @@ class Segment:
     options: SynOptions | None = None
     dupack_num: int = 0
     file_index: int = 0  # which input file (for multi-file runs)
+    states: tuple[TcpState, TcpState] | None = None  # endpoints a, b after this segment
 
 
 class _Dir:
@@ -602,7 +603,8 @@ class TcpTracker:
             rel_seq = (seq - fwd.base_seq) & M32
             rel_ack = ((ack - rev.base_seq) & M32) if flags & ACK else ack
             st.segments.append(Segment(frame, ts, d, flags, seq, ack, rel_seq, rel_ack, seglen,
-                                       window, bits, options, dupnum, file_index))
+                                       window, bits, options, dupnum, file_index,
+                                       (st.states[0], st.states[1])))
         return st.number, bits
 
     @staticmethod

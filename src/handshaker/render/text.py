@@ -124,6 +124,7 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
     right = ">" if ascii_only else "▶"
     left = "<" if ascii_only else "◀"
     inner = lane_w - 2
+    prev_states: tuple[str | None, str | None] = (None, None)
     for step in ladder.steps:
         label = clean(step_text(step, absolute))
         label = _fit(label, inner - 6)
@@ -141,9 +142,17 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
         sub = clean(step.label)
         if step.analysis:
             sub += "  [" + ", ".join(step.analysis) + "]"
-        console.print(Text(f"{'':>{time_w}}  {bar} ", style="dim") + Text(
-            _fit(f"{sub}  (#{step.frame})", lane_w - 4), style=_arrow_style(step) or "dim"),
-            no_wrap=True)
+        line2 = Text(f"{'':>{time_w}}  {bar} ", style="dim") + Text(
+            f"{sub}  (#{step.frame})", style=_arrow_style(step) or "dim")
+        states = (step.client_state, step.server_state)
+        if states != prev_states and step.client_state:
+            # the endpoints' RFC 9293 states, shown when they change
+            shown = (f"{t('client', ladder.lang)} {step.client_state} · "
+                     f"{t('server', ladder.lang)} {step.server_state}")
+            pad = max(2, time_w + 2 + lane_w - line2.cell_len - cell_len(shown))
+            line2.append(" " * pad + shown, style="blue")
+        prev_states = states
+        console.print(line2, no_wrap=True, overflow="ellipsis")
         if notes and step.note:
             for part in wrap_cells(clean(step.note), lane_w - 4):
                 console.print(Text(f"{'':>{time_w}}  {bar}   ", style="dim")
