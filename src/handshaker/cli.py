@@ -115,17 +115,24 @@ def _csv_row(path: str, c: dict[str, Any]) -> list[Any]:
 def cmd_ladder(args: argparse.Namespace) -> int:
     from handshaker.analysis import analyze
     from handshaker.explain.ladder import build_ladder
+    from handshaker.flow.tcp import TcpSummary
     from handshaker.render.text import render_ladder
 
-    a = analyze(args.file, keep_tcp=lambda n: n == args.stream)
+    found: list[TcpSummary] = []
+
+    def mine(c: object) -> None:  # every other connection is dropped as soon as it is over
+        if isinstance(c, TcpSummary) and c.stream == args.stream:
+            found.append(c)
+
+    a = analyze(args.file, keep_tcp=lambda n: n == args.stream, on_connection=mine)
     _report_diagnostics(args, a)
     st = a.kept.get(args.stream)
-    if st is None:
+    if st is None or not found:
         raise UsageError(
-            f"no TCP stream {args.stream} (the capture has {len(a.tcp)} TCP streams, "
-            f"numbered 0..{max(len(a.tcp) - 1, 0)})", file=args.file)
+            f"no TCP stream {args.stream} (the capture has {a.tcp_streams} TCP streams, "
+            f"numbered 0..{max(a.tcp_streams - 1, 0)})", file=args.file)
     lang = _lang(args)
-    ladder = build_ladder(st, a.tcp[args.stream], lang)
+    ladder = build_ladder(st, found[0], lang)
     if args.format == "json":
         json.dump(ladder.as_dict(), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
