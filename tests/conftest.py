@@ -73,3 +73,11 @@ def tshark_fields(path: Path | str, fields: list[str], *, display_filter: str | 
 def corpus() -> Path:
     require(CORPUS.is_dir(), f"corpus not found at {CORPUS}")
     return CORPUS
+
+
+def read_frames(path: Path | str) -> list:
+    """Every frame of a capture, through the project's reader."""
+    from handshaker.capture import open_capture
+
+    with open_capture(path) as cap:
+        return list(cap.frames())

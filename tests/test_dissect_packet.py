@@ -21,8 +21,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from _mini_reader import read_frames
-from conftest import CORPUS, corpus_captures, corpus_ids, tshark_fields
+from conftest import CORPUS, corpus_captures, corpus_ids, read_frames, tshark_fields
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -7,9 +7,7 @@ import json
 import re
 from typing import Any
 
-import pytest
-from _mini_reader import read_frames
-from conftest import CORPUS
+from conftest import CORPUS, read_frames, require
 from rich.console import Console
 from test_dissect_packet import eth, ipv4, ipv6, tcp, udp
 
@@ -21,8 +19,7 @@ from handshaker.render.layers import clean, layers_json, render_layers
 
 def corpus_frame(rel: str, number: int) -> Frame:
     path = CORPUS / rel
-    if not path.is_file():
-        pytest.skip(f"corpus file {rel} not found")
+    require(path.is_file(), f"corpus file {rel} not found")
     for f in read_frames(path):
         if f.number == number:
             return f
