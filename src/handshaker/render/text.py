@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from rich import box
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
@@ -159,33 +160,91 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
                               + Text(part, style="italic dim"), no_wrap=True)
 
 
-def render_connections(rows: list[dict[str, Any]], console: Console, title: str | None = None
-                       ) -> None:
-    """The `analyze` table: one row per conversation."""
-    table = Table(title=clean(title) if title else None, show_lines=False, header_style="bold")
-    for col in ("proto", "stream", "client", "server", "frames", "pkts", "bytes c→s/s→c",
-                "handshake", "close", "state", "history", "anomalies"):
-        table.add_column(col, overflow="fold")
-    for r in rows:
-        an = r.get("anomalies") or []
-        kinds: dict[str, int] = {}
-        for a in an:
-            kinds[a["kind"]] = kinds.get(a["kind"], 0) + 1
-        an_text = ", ".join(f"{k}×{v}" for k, v in kinds.items())
-        hs = r.get("handshake") or {}
-        cl = r.get("close") or {}
+SHORT_ANOMALY = {
+    "retransmission": "retx", "fast_retransmission": "fast-retx",
+    "spurious_retransmission": "spurious-retx", "out_of_order": "ooo",
+    "lost_segment": "lost", "ack_lost_segment": "acked-unseen", "duplicate_ack": "dupack",
+    "zero_window": "zero-win", "zero_window_probe": "zwin-probe", "keep_alive": "keep-alive",
+    "window_full": "win-full", "reused_ports": "port-reuse",
+}
+
+
+TABLE_MIN_WIDTH = 110
+
+
+def _cells(r: dict[str, Any]) -> dict[str, str]:
+    counts: dict[str, int] = {}
+    for a in r.get("anomalies") or []:
+        counts[a["kind"]] = counts.get(a["kind"], 0) + 1
+    hs = r.get("handshake") or {}
+    cl = r.get("close") or {}
+    if r["proto"] == "udp":
+        hs_text = f"→ {r['one_to_many']}" if r.get("one_to_many") else ""
+        close_text = ""
+    else:
+        hs_text = hs.get("state", "")
         close_text = cl.get("kind", "")
         if cl.get("initiator"):
-            close_text += f" ({cl['initiator']})"
-        table.add_row(
-            Text(r["proto"]), Text(str(r["stream"])),
-            Text(clean(f"{r['client']['ip']}:{r['client']['port']}")),
-            Text(clean(f"{r['server']['ip']}:{r['server']['port']}")),
-            Text(f"{r['first_frame']}-{r['last_frame']}"), Text(str(r["packets"])),
-            Text(f"{r['bytes']['c2s']}/{r['bytes']['s2c']}"),
-            Text(hs.get("state", "") if hs else ("→many " + r.get("one_to_many", "")
-                                                   if r.get("one_to_many") else "")),
-            Text(close_text), Text(r.get("conn_state", "")), Text(r.get("history", "")),
-            Text(an_text, style="magenta" if an_text else ""),
-        )
+            close_text += f" by {cl['initiator']}"
+    return {
+        "conn": f"{r['proto']} {r['stream']}",
+        "client": clean(f"{r['client']['ip']}:{r['client']['port']}"),
+        "server": clean(f"{r['server']['ip']}:{r['server']['port']}"),
+        "pkts": str(r["packets"]),
+        "bytes": f"{r['bytes']['c2s']}/{r['bytes']['s2c']}",
+        "handshake": hs_text,
+        "close": close_text,
+        "state": r.get("conn_state", ""),
+        "history": r.get("history", ""),
+        "anomalies": " ".join(f"{SHORT_ANOMALY.get(k, k)}×{v}" for k, v in counts.items()),
+    }
+
+
+def _connection_lines(rows: list[dict[str, Any]], console: Console, title: str | None) -> None:
+    if title:
+        console.print(Text(clean(title), style="bold"))
+    for r in rows:
+        c = _cells(r)
+        line = Text(f"{c['conn']:<7} ", style="bold")
+        line.append(f"{c['client']} → {c['server']}  {c['pkts']} pkts  {c['bytes']} B  ")
+        line.append(" ".join(x for x in (c["handshake"], c["close"], c["state"], c["history"])
+                             if x))
+        if c["anomalies"]:
+            line.append("  " + c["anomalies"], style="magenta")
+        console.print(line)
+
+
+def render_connections(rows: list[dict[str, Any]], console: Console, title: str | None = None
+                       ) -> None:
+    """The `analyze` table: one row per conversation (full names in --format json).
+
+    A terminal narrower than a table row gets one plain line per conversation.
+    """
+    if console.width < TABLE_MIN_WIDTH:
+        _connection_lines(rows, console, title)
+        return
+    table = Table(title=clean(title) if title else None, show_lines=False, header_style="bold",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    any_anomaly = any(r.get("anomalies") for r in rows)
+    columns = ["conn", "client → server", "pkts", "bytes c→s/s→c", "handshake", "close",
+               "state", "history"]
+    if any_anomaly:
+        columns.append("anomalies")
+    for col in columns:
+        # addresses may fold onto two lines; Zeek's letters and the counts must not
+        folds = col in ("client → server", "anomalies", "close", "handshake")
+        table.add_column(col, no_wrap=not folds, overflow="fold",
+                         min_width={"anomalies": 12, "close": 8, "handshake": 8,
+                                    "client → server": 15}.get(col))
+    for r in rows:
+        c = _cells(r)
+        an_text = c["anomalies"]
+        cells = [
+            Text(c["conn"]), Text(c["client"] + "\n→ " + c["server"]), Text(c["pkts"]),
+            Text(c["bytes"]), Text(c["handshake"]), Text(c["close"]), Text(c["state"]),
+            Text(c["history"]),
+        ]
+        if any_anomaly:
+            cells.append(Text(an_text, style="magenta" if an_text else ""))
+        table.add_row(*cells)
     console.print(table)
