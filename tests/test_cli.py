@@ -195,3 +195,14 @@ def test_ladder_shows_the_rfc9293_states() -> None:
         ("TIME_WAIT", "LAST_ACK"),
         ("TIME_WAIT", "CLOSED"),
     ]
+
+
+def test_unknown_link_type_is_counted_and_reported(tmp_path: Path) -> None:
+    from capture_writers import pcap_file
+
+    p = tmp_path / "lt.pcap"
+    p.write_bytes(pcap_file([(1, 0, b"\0" * 40, 40)], linktype=147))
+    out = run("analyze", str(p), "--format", "json")
+    assert out.returncode == 0
+    assert json.loads(out.stdout)["capture"]["counts"]["skipped_linktype:147"] == 1
+    assert "link type 147 skipped" in out.stderr

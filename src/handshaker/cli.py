@@ -46,6 +46,10 @@ def _warn(args: argparse.Namespace, msg: str) -> None:
 def _report_diagnostics(args: argparse.Namespace, analysis: Any) -> None:
     for d in analysis.diagnostics:
         _warn(args, str(d))
+    for key, n in sorted(analysis.counts.items()):
+        if key.startswith("skipped_linktype:"):
+            _warn(args, f"{analysis.path}: {n} frames of link type {key.split(':', 1)[1]} "
+                        "skipped (handshaker does not decode that link layer)")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
