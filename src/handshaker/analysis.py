@@ -268,8 +268,22 @@ def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse:
     def options(i: int) -> SynOptions | None:
         return _syn_options(batch, cols, number[i] - first)
 
+    def payload(i: int) -> bytes:
+        return _payload(batch, cols, number[i] - first)
+
     tcp.feed(ids, inverse.tolist(), swap.tolist(), number, ts, seq, ack, flags, plen, win, wire,
-             options, file_index)
+             options, file_index, payload)
+
+
+def _payload(batch: Any, cols: Any, row: int) -> bytes:
+    """The captured TCP/UDP payload of one row (cut by the snapshot length, if it was)."""
+    off = int(cols["payload_off"][row])
+    n = int(cols["payload_len"][row])
+    if off < 0 or n <= 0:
+        return b""
+    start = int(batch.start[row])
+    end = start + min(off + n, int(batch.caplen[row]))
+    return bytes(batch.buf[start + off:end])
 
 
 def _syn_options(batch: Any, cols: Any, row: int) -> SynOptions | None:

@@ -138,6 +138,7 @@ class Segment:
     dupack_num: int = 0
     file_index: int = 0  # which input file (for multi-file runs)
     states: tuple[TcpState, TcpState] | None = None  # endpoints a, b after this segment
+    payload: bytes = b""  # the captured TCP payload (may be shorter than len: snaplen)
 
 
 class _Dir:
@@ -345,7 +346,8 @@ class TcpTracker:
 
     def feed(self, ids: Any, inv: list[int], sw: list[int], number: list[int], ts: list[int],
              seq: list[int], ack: list[int], flags: list[int], plen: list[int],
-             win: list[int], wire: list[int], syn_options: Any, file_index: int = 0) -> None:
+             win: list[int], wire: list[int], syn_options: Any, file_index: int = 0,
+             payload_of: Any = None) -> None:
         """Feed a batch of segments given as parallel lists: the hot path.
 
         Segment ``i`` belongs to the 4-tuple ``ids[inv[i]]`` = (key, endpoints)
@@ -355,6 +357,8 @@ class TcpTracker:
         analysis flag and change nothing but the running numbers. Anything
         else, or any doubt, goes through :meth:`segment`. Kept streams always
         do, so the tests can check that both ways give the same results.
+        ``payload_of(i)`` gives segment ``i``'s TCP payload (read only for kept
+        streams and for streams a payload observer watches).
         """
         by_tuple = self._by_tuple
         segment = self.segment
@@ -424,7 +428,8 @@ class TcpTracker:
                         fwd.lastsegmentflags = 0
                         continue
             segment(key, sw[i], eps, number[i], ts[i], seq[i], ack[i], flg, seglen, win[i],
-                    wire[i], syn_options(i) if flg & SYN else None, file_index)
+                    wire[i], syn_options(i) if flg & SYN else None, file_index,
+                    payload_of, i)
 
     def segment(
         self,
@@ -441,6 +446,8 @@ class TcpTracker:
         wire_len: int = 0,
         options: SynOptions | None = None,
         file_index: int = 0,
+        payload_of: Any = None,
+        index: int = 0,
     ) -> tuple[int, int]:
         """Feed one segment; return (stream number, analysis flags).
 
@@ -448,7 +455,8 @@ class TcpTracker:
         same key); ``eps`` is its two endpoints ((ip, port) low, high) and
         ``swap`` says which one sent this segment (0: eps[0], 1: eps[1]).
         ``seglen`` < 0 means the TCP header was incomplete: the segment gets
-        its stream but no analysis, as in tshark.
+        its stream but no analysis, as in tshark. ``payload_of(index)``, when
+        given, returns the segment's payload bytes (kept streams store them).
 
         This is the full, Wireshark-compatible analysis of one segment, written
         out inline; :meth:`feed` takes a batch and sends here whatever its fast
@@ -604,7 +612,8 @@ class TcpTracker:
             rel_ack = ((ack - rev.base_seq) & M32) if flags & ACK else ack
             st.segments.append(Segment(frame, ts, d, flags, seq, ack, rel_seq, rel_ack, seglen,
                                        window, bits, options, dupnum, file_index,
-                                       (st.states[0], st.states[1])))
+                                       (st.states[0], st.states[1]),
+                                       payload_of(index) if payload_of and seglen else b""))
         return st.number, bits
 
     @staticmethod
