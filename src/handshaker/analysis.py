@@ -13,7 +13,7 @@ import gc
 import heapq
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -309,7 +309,3 @@ def _feed_udp(udp: UdpTracker, cols: Any, rows: np.ndarray, inverse: np.ndarray,
     for i in range(len(number)):
         ent = ids[inv[i]]
         datagram(ent[0], sw[i], ent[1], number[i], ts[i], plen[i], wire[i], file_index)
-
-
-def analyze_many(paths: Iterable[str]) -> list[Analysis]:
-    return [analyze(p, file_index=i) for i, p in enumerate(paths)]

@@ -148,7 +148,6 @@ class _Dir:
         "base_seq",
         "base_set",
         "data_after_peer_fin",
-        "data_frames_first",
         "dupacknum",
         "fin_frames",
         "first_fin_seq",
@@ -166,8 +165,6 @@ class _Dir:
         "packets",
         "payload_bytes",
         "rst_frames",
-        "saw_syn",
-        "saw_synack",
         "syn_frames",
         "syn_times",
         "synack_frames",
@@ -191,15 +188,12 @@ class _Dir:
         self.maxseqtobeacked = 0
         self.lastsegmentflags = 0
         self.letters: set[str] = set()  # Zeek history letters shown so far
-        self.saw_syn = False
-        self.saw_synack = False
         self.packets = 0
         self.payload_bytes = 0
         self.wire_bytes = 0
         self.syn_frames: list[int] = []  # SYN without ACK
         self.synack_frames: list[int] = []
         self.syn_times: list[int] = []
-        self.data_frames_first = 0  # first frame with payload
         self.data_after_peer_fin = False
         self.fin_frames: list[int] = []
         self.rst_frames: list[int] = []
@@ -241,7 +235,6 @@ class TcpStream:
         "packets",
         "rst_after",
         "segments",
-        "state_anomalies",
         "states",
         "ts_mru_syn",
         "watch",
@@ -264,7 +257,6 @@ class TcpStream:
         self.segments: list[Segment] | None = [] if keep else None
         self.keep = keep
         self.states = [TcpState.CLOSED, TcpState.CLOSED]
-        self.state_anomalies: list[tuple[str, int]] = []
         self.history: list[tuple[int, str]] = []
         self.ts_mru_syn = 0
         self.first_rtt_ns = 0
@@ -669,8 +661,6 @@ class TcpTracker:
             if seglen == 0 and not flags & FIN:
                 hist(st, d, "a")
         if seglen > 0:
-            if not fwd.data_frames_first:
-                fwd.data_frames_first = frame
             if rev.fin_frames and not bits & ANY_RETRANSMISSION and not flags & RST:
                 fwd.data_after_peer_fin = True
             hist(st, d, "d")
@@ -706,16 +696,18 @@ class TcpTracker:
 
     @staticmethod
     def _step(st: TcpStream, d: int, snd: Event, rcv: Event, frame: int) -> None:
-        s_state, ok1 = step(st.states[d], snd)
-        r_state, ok2 = step(st.states[1 - d], rcv)
+        """Both endpoints move on one segment: the sender by ``snd``, the peer by ``rcv``.
+
+        A transition the table does not allow leaves that endpoint where it
+        is (a capture that began mid-connection sees FINs from CLOSED).
+        """
+        s_state, _ = step(st.states[d], snd)
+        r_state, _ = step(st.states[1 - d], rcv)
         if st.states[d] is TcpState.CLOSED and snd is Event.SND_SYNACK:
             # SYN not captured: the sender must have been listening
-            s_state, ok1 = TcpState.SYN_RECEIVED, True
-        if not ok1 and st.segments is not None:
-            st.state_anomalies.append((f"{snd.value} in {st.states[d].value}", frame))
+            s_state = TcpState.SYN_RECEIVED
         st.states[d] = s_state
         st.states[1 - d] = r_state
-        del ok2
 
 
 def _history_letter(st: TcpStream, d: int, letter: str) -> None:
@@ -967,11 +959,6 @@ def _conn_state(st: TcpStream, c: int, hs_state: str, first_rst: tuple[int, int]
     if sd.fin_frames:
         return "S3"
     return "S1"
-
-
-def state_names(st: TcpStream) -> tuple[str, str]:
-    """The two endpoints' current observer states (for detail views)."""
-    return st.states[0].value, st.states[1].value
 
 
 __all__ = [
