@@ -22,7 +22,7 @@ Everything here is sans-I/O: integers in, events and summaries out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from handshaker.dissect.columns import ACK, FIN, RST, SYN
 from handshaker.flow.state import SYNCHRONIZED, Event, TcpState, step
@@ -108,6 +108,15 @@ def _le(a: int, b: int) -> bool:
     return a == b or _lt(a, b)
 
 
+class PayloadObserver(Protocol):
+    """Something that reads a stream's payload (the TLS stage): flow/ knows no more of it."""
+
+    active: bool  # False once it wants no more payload: the fast lane resumes
+
+    def segment(self, direction: int, frame: int, ts: int, seq: int, length: int,
+                payload: bytes, analysis: int) -> None: ...
+
+
 @dataclass(slots=True)
 class SynOptions:
     """What a SYN or SYN+ACK announced in its options."""
@@ -161,6 +170,7 @@ class _Dir:
         "nextseq",
         "nextseqframe",
         "nextseqtime",
+        "offered",
         "options",
         "packets",
         "payload_bytes",
@@ -200,6 +210,7 @@ class _Dir:
         self.first_fin_seq: int | None = None  # raw seq of the first FIN
         self.options: SynOptions | None = None
         self.isn: int | None = None
+        self.offered = False  # the first payload was offered to the stream observer
 
 
 @dataclass(slots=True)
@@ -232,6 +243,7 @@ class TcpStream:
         "last_frame",
         "last_ts",
         "number",
+        "observer",
         "packets",
         "rst_after",
         "segments",
@@ -245,6 +257,7 @@ class TcpStream:
         self.a = a  # the source of the first segment seen
         self.a_swap = 0
         self.key: Any = None
+        self.observer: PayloadObserver | None = None  # e.g. a TLS parser for this stream
         self.watch = False  # an endpoint waits for an ACK of its SYN or FIN
         self.b = b
         self.dirs = (_Dir(), _Dir())
@@ -274,12 +287,15 @@ class TcpTracker:
     (for a ladder); ``None`` keeps none, ``True``-returning callable keeps all.
     """
 
-    def __init__(self, keep: Any = None, on_done: Any = None) -> None:
+    def __init__(self, keep: Any = None, on_done: Any = None, observe: Any = None) -> None:
         self.count = 0  # streams numbered so far
         self.kept: dict[int, TcpStream] = {}
         self._by_tuple: dict[Any, TcpStream] = {}
         self._keep = keep
         self._on_done = on_done  # called with each stream that leaves the table
+        # observe(stream, direction, first_payload) -> a PayloadObserver or None: offered
+        # the first payload of each direction (the TLS stage recognises TLS by content)
+        self._observe = observe
         self.finished: list[TcpStream] = []  # without on_done: every stream, at the end
 
     def _new_stream(self, key: Any, swap: int, eps: Any, frame: int, ts: int,
@@ -360,7 +376,8 @@ class TcpTracker:
             seglen = plen[i]
             st = by_tuple.get(key)
             if (st is not None and not flg & (SYN | FIN | RST) and seglen >= 0
-                    and st.segments is None and not st.watch):
+                    and st.segments is None and not st.watch
+                    and not (seglen and st.observer is not None and st.observer.active)):
                 d = 0 if sw[i] == st.a_swap else 1
                 fwd = st.dirs[d]
                 rev = st.dirs[1 - d]
@@ -595,6 +612,13 @@ class TcpTracker:
         if (ctl or bits or st.watch or (seglen and rev.fin_frames)
                 or ("d" if seglen else "a") not in fwd.letters):
             self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
+        if seglen > 0 and payload_of is not None and self._observe is not None:
+            obs = st.observer
+            if obs is None and not fwd.offered:
+                fwd.offered = True
+                obs = st.observer = self._observe(st, d, payload_of(index))
+            if obs is not None and obs.active:
+                obs.segment(d, frame, ts, seq, seglen, payload_of(index), bits)
         if bits & ANOMALY_MASK:
             for bit, name in ANALYSIS_NAMES:
                 if bits & bit & ANOMALY_MASK:
@@ -768,6 +792,7 @@ class TcpSummary:
     client_dir: int = 0  # which endpoint index (0 = a) is the client
     options: dict[str, Any] = field(default_factory=dict)
     file_index: int = 0
+    tls: Any = None  # a TlsSession when the stream carried TLS (handshaker.tls)
 
 
 WELL_KNOWN_LIMIT = 1024
