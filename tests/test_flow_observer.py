@@ -24,7 +24,7 @@ class Collect:
         SEEN.setdefault((self.stream, direction), bytearray()).extend(payload)
 
 
-def observe(st, d, first: bytes):
+def collect(st, d, first: bytes):
     return Collect(st.number) if first[:1] == b"\x16" else None
 
 
@@ -37,14 +37,14 @@ def test_observer_sees_every_payload_byte_of_its_streams(path: Path,
     SEEN.clear()
     real = TcpTracker.__init__
 
-    def init(self, keep=None, on_done=None, observe_=None):
-        real(self, keep, on_done, observe)
+    def init(self, keep=None, on_done=None, observe_=None, observe=None):
+        real(self, keep, on_done, collect)
 
     monkeypatch.setattr(TcpTracker, "__init__", init)
-    with_obs = analysis.analyze(str(path))
+    with_obs = analysis.analyze(str(path), tls=False)
     monkeypatch.setattr(TcpTracker, "__init__", real)
-    plain = analysis.analyze(str(path))
-    kept = analysis.analyze(str(path), keep_tcp=lambda n: True)
+    plain = analysis.analyze(str(path), tls=False)
+    kept = analysis.analyze(str(path), keep_tcp=lambda n: True, tls=False)
     assert with_obs.tcp == plain.tcp  # observing changes no result
     for (stream, d), data in SEEN.items():
         st = kept.kept[stream]

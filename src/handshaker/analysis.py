@@ -107,6 +107,9 @@ def analyze(
     keep_udp: Callable[[int], bool] | None = None,
     file_index: int = 0,
     on_connection: Callable[[TcpSummary | UdpConversation], None] | None = None,
+    tls: bool = True,
+    tls_detail: bool = False,
+    ca_file: str | None = None,
 ) -> Analysis:
     """Read a capture and follow every TCP and UDP conversation in it.
 
@@ -119,6 +122,12 @@ def analyze(
     in the result: memory then depends on the connections open at once, not
     on the size of the file. Without it, ``Analysis.tcp`` / ``.udp`` hold
     them all.
+
+    TLS is recognised by content on any port; each TLS stream's handshake
+    is followed (``tls``) and summarised on its connection (``.tls``). With
+    ``tls_detail`` every TLS stream is followed to its end, its certificates
+    are described and the client's certificate check is redone (against
+    the system store, or ``ca_file``): slower, for the ``tls`` command.
 
     Raises :class:`~handshaker.errors.CaptureError` when the file cannot be
     read at all; damage later in the file becomes a diagnostic.
@@ -145,6 +154,13 @@ def analyze(
         nonlocal anomalies_seen
         keys.forget("tcp", st.key)
         summary = summarize(st)
+        obs: Any = st.observer
+        if obs is not None and hasattr(obs, "finish"):  # the TLS observer attached below
+            if tls_detail:
+                obs.verify(ca_file)
+            summary.tls = obs.finish((summary.client.ip, summary.client.port),
+                                     (summary.server.ip, summary.server.port),
+                                     summary.client_dir, summary.close.get("kind"))
         anomalies_seen = anomalies_seen or bool(summary.anomalies)
         emit(summary)
 
@@ -152,7 +168,14 @@ def analyze(
         keys.forget("udp", conv.key)
         emit(conv)
 
-    tcp = TcpTracker(keep_tcp, on_done=tcp_retired)
+    observe = None
+    if tls:
+        from handshaker.tls.observer import observe as tls_observe
+
+        def observe(stream: TcpStream, direction: int, first: bytes) -> Any:
+            return tls_observe(stream, direction, first, detail=tls_detail)
+
+    tcp = TcpTracker(keep_tcp, on_done=tcp_retired, observe=observe)
     udp = UdpTracker(keep_udp, on_done=udp_retired)
     counts: Counter[str] = Counter()
     next_evict = -1

@@ -38,7 +38,18 @@ def tcp_dict(c: TcpSummary) -> dict[str, Any]:
         "history": c.history,
         "options": c.options,
         "anomalies": c.anomalies,
+        "tls": None if c.tls is None else tls_brief(c.tls),
     }
+
+
+def tls_brief(s: Any) -> dict[str, Any]:
+    """The `tls` object of a connection in `analyze`: the session without its
+    message list, certificates and offered lists (see `handshaker tls`)."""
+    full = s.as_dict()
+    for key in ("messages", "certificates", "verification", "offered", "chosen", "client",
+                "server"):
+        full.pop(key, None)
+    return full
 
 
 def udp_conn_state(u: UdpConversation) -> tuple[str, str]:
@@ -70,6 +81,7 @@ def udp_dict(u: UdpConversation) -> dict[str, Any]:
         "one_to_many": u.one_to_many,
         "header_overhead": u.header_overhead(),
         "anomalies": [],
+        "tls": None,
     }
 
 

@@ -1,0 +1,119 @@
+"""The TLS session model: what one TLS handshake on one TCP stream showed.
+
+Filled by :class:`handshaker.tls.observer.TlsObserver` from the parsed
+messages; read by the ladder, the ``tls`` command and the JSON contract
+(docs/json.md). Values are plain data: names after the RFCs, numbers as
+numbers, frames numbered as Wireshark numbers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class TlsMessage:
+    """One handshake message (or CCS/alert/app-data record) as seen on the wire."""
+
+    frame: int  # the frame that completed it (as tshark attributes records)
+    dir: str  # "c2s" / "s2c" (set once the client is known)
+    type: str  # snake_case: client_hello, server_hello, change_cipher_spec, finished, ...
+    encrypted: bool = False
+    length: int = 0
+    direction: int = 0  # endpoint index (0 = a) of the sender, before roles are known
+    ts_ns: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"frame": self.frame, "dir": self.dir, "type": self.type,
+                "encrypted": self.encrypted, "length": self.length}
+
+
+@dataclass(slots=True)
+class TlsAlert:
+    frame: int
+    dir: str
+    level: str  # "warning" / "fatal" / "encrypted"
+    description: int | None
+    name: str
+    meaning: str = ""
+    direction: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"frame": self.frame, "dir": self.dir, "level": self.level,
+                "description": self.description, "name": self.name, "meaning": self.meaning}
+
+
+@dataclass(slots=True)
+class TlsSession:
+    stream: int
+    client: tuple[str, int] | None = None
+    server: tuple[str, int] | None = None
+    client_dir: int = 0  # endpoint index of the TLS client (the ClientHello sender)
+    record_version: str | None = None
+    version: str | None = None  # negotiated: supported_versions first, then server_version
+    version_code: int | None = None
+    cipher_suite: int | None = None
+    cipher_suite_name: str | None = None
+    key_exchange: str | None = None  # rsa, dhe, ecdhe, psk, psk_dhe, tls13_ecdhe, ...
+    forward_secrecy: bool | None = None
+    forward_secrecy_reason: str = ""
+    group: str | None = None
+    sni: str | None = None
+    alpn_offered: list[str] = field(default_factory=list)
+    alpn_selected: str | None = None
+    resumed: bool = False
+    resumption: str | None = None  # "session_id", "ticket", "psk"
+    client_auth: bool = False
+    hello_retry: bool = False
+    hello_retry_group: str | None = None
+    offered: dict[str, list[Any]] = field(default_factory=dict)
+    chosen: dict[str, Any] = field(default_factory=dict)
+    messages: list[TlsMessage] = field(default_factory=list)
+    alerts: list[TlsAlert] = field(default_factory=list)
+    certificates: list[dict[str, Any]] = field(default_factory=list)
+    verification: dict[str, Any] | None = None
+    ja3: str | None = None
+    ja3_string: str | None = None
+    ja3s: str | None = None
+    ja3s_string: str | None = None
+    ja4: str | None = None
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    close: str | None = None  # close_notify, tcp_close (truncation), reset, none
+    diagnostics: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `tls` object of the JSON contract (docs/json.md)."""
+        return {
+            "stream": self.stream,
+            "client": None if self.client is None else {"ip": self.client[0],
+                                                         "port": self.client[1]},
+            "server": None if self.server is None else {"ip": self.server[0],
+                                                         "port": self.server[1]},
+            "version": self.version,
+            "cipher_suite": None if self.cipher_suite is None else {
+                "id": self.cipher_suite, "name": self.cipher_suite_name},
+            "key_exchange": self.key_exchange,
+            "forward_secrecy": self.forward_secrecy,
+            "forward_secrecy_reason": self.forward_secrecy_reason,
+            "group": self.group,
+            "sni": self.sni,
+            "alpn": {"offered": self.alpn_offered, "selected": self.alpn_selected},
+            "resumed": self.resumed,
+            "resumption": self.resumption,
+            "client_auth": self.client_auth,
+            "hello_retry_request": self.hello_retry,
+            "hello_retry_group": self.hello_retry_group,
+            "offered": self.offered,
+            "chosen": self.chosen,
+            "messages": [m.as_dict() for m in self.messages],
+            "certificates": self.certificates,
+            "verification": self.verification,
+            "alerts": [a.as_dict() for a in self.alerts],
+            "ja3": self.ja3,
+            "ja3s": self.ja3s,
+            "ja4": self.ja4,
+            "timing_ms": self.timing_ms,
+            "close": self.close,
+            "diagnostics": self.diagnostics,
+        }
