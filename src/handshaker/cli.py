@@ -135,6 +135,9 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         raise UsageError(
             f"no TCP stream {args.stream} (the capture has {a.tcp_streams} TCP streams, "
             f"numbered 0..{max(a.tcp_streams - 1, 0)})", file=args.file)
+    obs = st.observer
+    if obs is not None and hasattr(obs, "verify"):
+        obs.verify(args.ca_file)  # the client's certificate check, redone for the ladder
     lang = _lang(args)
     ladder = build_ladder(st, found[0], lang)
     if args.format == "json":
@@ -205,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     lad.add_argument("--format", choices=("text", "json"), default="text")
     lad.add_argument("--no-notes", action="store_true", help="arrows only, no explanations")
     lad.add_argument("--ascii", action="store_true", help="plain ASCII arrows")
+    lad.add_argument("--ca-file", help="trust these CAs (PEM) for the certificate check "
+                                       "instead of the system store")
     lad.set_defaults(func=cmd_ladder)
 
     lay = sub.add_parser("layers", parents=[common], help="one packet, layer by layer")

@@ -164,6 +164,94 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Port numbers reused: a new connection on a four-tuple that was used before.",
         "zh": "端口重用: 在用过的四元组上开始了一个新连接。",
     },
+    # TLS messages on the ladder
+    "tls_client_hello": {
+        "en": "Client Hello: the client's TLS versions, cipher suites, random and extensions{sni}.",
+        "zh": "Client Hello: 客户端提出它支持的 TLS 版本、密码套件、随机数和扩展{sni}。",
+    },
+    "tls_server_hello": {
+        "en": "Server Hello: the server chooses {version} and {suite}, and sends its random.",
+        "zh": "Server Hello: 服务器选定 {version} 和 {suite}, 并发送它的随机数。",
+    },
+    "tls_hello_retry_request": {
+        "en": "Hello Retry Request: the server wants a key share on {group}; the client must "
+              "send a new Client Hello.",
+        "zh": "Hello Retry Request: 服务器要求用 {group} 的密钥共享, "
+              "客户端必须重新发送 Client Hello。",
+    },
+    "tls_certificate": {
+        "en": "Certificate: the server's certificate chain; the client checks it "
+              "(signature, validity, name).",
+        "zh": "Certificate: 服务器的证书链; 客户端校验它 (签名、有效期、域名)。",
+    },
+    "tls_server_key_exchange_ecdhe": {
+        "en": "Server Key Exchange: the curve {group} and the server's fresh public key, "
+              "signed with its certificate's key.",
+        "zh": "Server Key Exchange: 曲线 {group} 和服务器临时生成的公钥, 用证书的私钥签名。",
+    },
+    "tls_server_key_exchange_dhe": {
+        "en": "Server Key Exchange: DH parameters p and g and the server's fresh public value Ys, "
+              "signed with its certificate's key.",
+        "zh": "Server Key Exchange: DH 参数 p、g 和服务器临时生成的公钥 Ys, 用证书的私钥签名。",
+    },
+    "tls_server_hello_done": {
+        "en": "Server Hello Done: the server has said all it will say; the client's turn.",
+        "zh": "Server Hello Done: 服务器的消息发完了, 轮到客户端。",
+    },
+    "tls_client_key_exchange_rsa": {
+        "en": "Client Key Exchange: the pre-master secret, encrypted with the server's RSA "
+              "public key. Whoever has the server's private key, now or later, can decrypt "
+              "this session.",
+        "zh": "Client Key Exchange: 用服务器的 RSA 公钥加密的预主密钥 (pre-master)。"
+              "谁拿到服务器的私钥, 现在或以后, 都能解密这个会话。",
+    },
+    "tls_client_key_exchange_ecdhe": {
+        "en": "Client Key Exchange: the client's fresh public key on {group}. Both sides now "
+              "compute the same secret; nothing secret travels.",
+        "zh": "Client Key Exchange: 客户端在 {group} 上临时生成的公钥。双方各自算出同一个密钥, "
+              "线路上没有传送任何秘密。",
+    },
+    "tls_client_key_exchange_dhe": {
+        "en": "Client Key Exchange: the client's fresh DH public value Yc. Both sides compute "
+              "the same secret; nothing secret travels.",
+        "zh": "Client Key Exchange: 客户端临时生成的 DH 公钥 Yc。双方各自算出同一个密钥, "
+              "线路上没有传送任何秘密。",
+    },
+    "tls_change_cipher_spec": {
+        "en": "Change Cipher Spec: from here on this side encrypts.",
+        "zh": "Change Cipher Spec: 从这里开始, 这一方的数据都加密。",
+    },
+    "tls_finished": {
+        "en": "Finished — encrypted: a MAC over the whole handshake, proving nobody changed it.",
+        "zh": "Finished (已加密): 对整个握手过程的校验, 证明握手没有被篡改。",
+    },
+    "tls_encrypted_handshake": {
+        "en": "Encrypted handshake: Encrypted Extensions, Certificate, Certificate Verify, "
+              "Finished — TLS 1.3 encrypts everything after Server Hello.",
+        "zh": "加密的握手消息: Encrypted Extensions、Certificate、Certificate Verify、Finished —"
+              " TLS 1.3 在 Server Hello 之后的内容全部加密。",
+    },
+    "tls_new_session_ticket": {
+        "en": "New Session Ticket: a ticket the client can use to resume later.",
+        "zh": "New Session Ticket: 客户端以后可以用来恢复会话的票据。",
+    },
+    "tls_certificate_request": {
+        "en": "Certificate Request: the server asks the client for a certificate.",
+        "zh": "Certificate Request: 服务器要求客户端提供证书。",
+    },
+    "tls_certificate_verify": {
+        "en": "Certificate Verify: a signature proving the sender holds the certificate's key.",
+        "zh": "Certificate Verify: 一个签名, 证明发送方持有证书的私钥。",
+    },
+    "tls_application_data": {
+        "en": "Application data — encrypted.", "zh": "应用数据 (已加密)。",
+    },
+    "tls_alert": {"en": "Alert: {name}.", "zh": "告警: {name}。"},
+    "tls_other": {"en": "{name}.", "zh": "{name}。"},
+    "tls_verify": {
+        "en": "Certificate check, redone offline: {summary}",
+        "zh": "证书校验 (离线重做): {summary}",
+    },
     # words
     "client": {"en": "client", "zh": "客户端"},
     "server": {"en": "server", "zh": "服务器"},

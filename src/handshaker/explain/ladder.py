@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handshaker.dissect.columns import ACK, FIN, FLAG_NAMES, RST, SYN
-from handshaker.explain.i18n import t, word
+from handshaker.explain.i18n import CATALOG, t, word
 from handshaker.flow.tcp import (
     ANY_RETRANSMISSION,
     Segment,
@@ -41,6 +41,7 @@ class Step:
     tls: tuple[str, ...] = ()
     client_state: str | None = None  # RFC 9293 state after this segment, as the observer infers
     server_state: str | None = None
+    tls_notes: tuple[str, ...] = ()  # one explanation per TLS message in ``tls``
 
     @property
     def has_ack(self) -> bool:
@@ -60,6 +61,7 @@ class Step:
             "nxtseq": self.nxtseq,
             "window": self.window,
             "tls": list(self.tls),
+            "tls_notes": list(self.tls_notes),
             "analysis": list(self.analysis),
             "phase": self.phase,
             "label": self.label,
@@ -92,6 +94,63 @@ class Ladder:
 
 def flag_names(flags: int) -> tuple[str, ...]:
     return tuple(name for bit, name in FLAG_NAMES if flags & bit)
+
+
+TLS_TITLES = {
+    "client_hello": "Client Hello", "server_hello": "Server Hello",
+    "hello_retry_request": "Hello Retry Request", "certificate": "Certificate",
+    "server_key_exchange": "Server Key Exchange", "server_hello_done": "Server Hello Done",
+    "client_key_exchange": "Client Key Exchange", "change_cipher_spec": "Change Cipher Spec",
+    "finished": "Finished (encrypted)", "encrypted_handshake": "Encrypted handshake",
+    "new_session_ticket": "New Session Ticket", "certificate_request": "Certificate Request",
+    "certificate_verify": "Certificate Verify", "application_data": "Application Data",
+    "alert": "Alert", "certificate_status": "Certificate Status",
+}
+
+
+def _tls_on(session: Any, frame: int, direction: str, lang: str) -> tuple[list[str], list[str]]:
+    """The TLS messages this segment completed, and a note for each (RFC 5246 / 8446 order)."""
+    if session is None:
+        return [], []
+    types: list[str] = []
+    notes: list[str] = []
+    kx = session.key_exchange or ""
+    group = session.group or "?"
+    for m in session.messages:
+        if m.frame != frame or m.dir != direction:
+            continue
+        kind = m.type
+        if kind == "application_data" and "application_data" in types:
+            continue
+        types.append(kind)
+        if kind == "client_hello":
+            sni = f" (SNI {session.sni})" if session.sni else ""
+            notes.append(t("tls_client_hello", lang, sni=sni))
+        elif kind == "server_hello":
+            notes.append(t("tls_server_hello", lang, version=session.version or "?",
+                           suite=session.cipher_suite_name or "?"))
+        elif kind == "hello_retry_request":
+            notes.append(t("tls_hello_retry_request", lang,
+                           group=session.hello_retry_group or "?"))
+        elif kind == "server_key_exchange":
+            key = "tls_server_key_exchange_dhe" if kx.startswith("dhe") else \
+                "tls_server_key_exchange_ecdhe"
+            notes.append(t(key, lang, group=group))
+        elif kind == "client_key_exchange":
+            key = {"rsa": "tls_client_key_exchange_rsa", "dhe": "tls_client_key_exchange_dhe"
+                   }.get(kx, "tls_client_key_exchange_ecdhe")
+            notes.append(t(key, lang, group=group))
+        elif kind == "alert":
+            names = [a.name for a in session.alerts if a.frame == frame] or ["?"]
+            notes.append(t("tls_alert", lang, name=", ".join(names)))
+        elif f"tls_{kind}" in CATALOG:
+            notes.append(t(f"tls_{kind}", lang))
+        else:
+            notes.append(t("tls_other", lang, name=TLS_TITLES.get(kind, kind)))
+        if kind == "server_hello_done" and session.verification:
+            # the client checks the certificate here, before its Client Key Exchange
+            notes.append(t("tls_verify", lang, summary=session.verification["summary"]))
+    return types, notes
 
 
 def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder:
@@ -187,6 +246,12 @@ def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder
             # a retransmitted or out-of-order segment is not new data: say only what it is
             note = why if retx or "out_of_order" in an or (phase == "data" and not seg.len) \
                 else f"{note} {why}".strip()
+        tls_types, tls_notes = _tls_on(summary.tls, seg.frame, direction, lang)
+        if tls_types and phase == "data":
+            phase = "tls"
+            label = "TLS: " + ", ".join(TLS_TITLES.get(x, x) for x in tls_types)
+            if not an:
+                note = ""  # the TLS notes say what these bytes are
         steps.append(Step(
             frame=seg.frame, time_ns=seg.ts_ns - t0, dir=direction, flags=names,
             seq=seg.seq, ack=seg.ack, seq_raw=seg.seq_raw, ack_raw=seg.ack_raw, len=seg.len,
@@ -194,6 +259,7 @@ def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder
             window=seg.window, analysis=tuple(an), phase=phase, label=label, note=note,
             client_state=seg.states[c].value if seg.states else None,
             server_state=seg.states[1 - c].value if seg.states else None,
+            tls=tuple(tls_types), tls_notes=tuple(tls_notes),
         ))
     client = (summary.client.ip, summary.client.port)
     server = (summary.server.ip, summary.server.port)

@@ -30,6 +30,7 @@ def clean(s: str) -> str:
 
 STYLE_BY_PHASE = {
     "handshake": "bold green",
+    "tls": "bold blue",
     "close": "bold yellow",
     "reset": "bold red",
     "data": "cyan",
@@ -154,6 +155,17 @@ def render_ladder(ladder: Ladder, console: Console, *, absolute: bool = False,
             line2.append(" " * pad + shown, style="blue")
         prev_states = states
         console.print(line2, no_wrap=True, overflow="ellipsis")
+        tls_notes = step.tls_notes if notes else ()  # the label names them already
+        for i, tls_note in enumerate(tls_notes):
+            mark = "└" if i == len(tls_notes) - 1 else "├"
+            if ascii_only:
+                mark = "+"
+            parts = wrap_cells(clean(tls_note), lane_w - 6)
+            for j, part in enumerate(parts):
+                lead = f"{mark} " if j == 0 else ("│ " if mark == "├" and not ascii_only
+                                                  else "  ")
+                console.print(Text(f"{'':>{time_w}}  {bar}   ", style="dim")
+                              + Text(lead + part, style="blue"), no_wrap=True)
         if notes and step.note:
             for part in wrap_cells(clean(step.note), lane_w - 4):
                 console.print(Text(f"{'':>{time_w}}  {bar}   ", style="dim")
