@@ -206,3 +206,37 @@ def test_unknown_link_type_is_counted_and_reported(tmp_path: Path) -> None:
     assert out.returncode == 0
     assert json.loads(out.stdout)["capture"]["counts"]["skipped_linktype:147"] == 1
     assert "link type 147 skipped" in out.stderr
+
+
+DATA_TLS = {
+    "tour-tls12-rsa.pcap": ("TLS 1.2", 0x009C, "rsa", False),
+    "tour-tls12-ecdhe.pcap": ("TLS 1.2", 0xC02F, "ecdhe", True),
+    "tour-tls13.pcap": ("TLS 1.3", 0x1302, "tls13_ecdhe", True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DATA_TLS))
+def test_tls_command(name: str) -> None:
+    version, suite, kx, fs = DATA_TLS[name]
+    out = run("tls", str(DATA / name), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    (s,) = json.loads(out.stdout)["sessions"]
+    assert (s["version"], s["cipher_suite"]["id"], s["key_exchange"], s["forward_secrecy"]) == (
+        version, suite, kx, fs)
+    assert s["sni"] == "handshaker.test"
+    assert s["certificates"] or version == "TLS 1.3"  # 1.3 certificates are encrypted
+    types = [m["type"] for m in s["messages"]]
+    assert types[:2] == ["client_hello", "server_hello"]
+    # tshark agrees on the suite and the SNI
+    rows = tshark_fields(DATA / name, ["tls.handshake.ciphersuite",
+                                       "tls.handshake.extensions_server_name"],
+                         display_filter="tls.handshake.type==2")
+    assert [int(r[0], 16) for r in rows] == [suite]  # the ServerHello's choice
+    text = run("tls", str(DATA / name), "--no-color")
+    assert text.returncode == 0 and "forward secrecy" in text.stdout
+
+
+def test_analyze_json_has_tls() -> None:
+    out = run("analyze", str(DATA / "tour-tls12-rsa.pcap"), "--format", "json")
+    (c,) = json.loads(out.stdout)["connections"]
+    assert c["tls"]["key_exchange"] == "rsa" and c["tls"]["forward_secrecy"] is False

@@ -175,6 +175,30 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_tls(args: argparse.Namespace) -> int:
+    from handshaker.analysis import analyze
+    from handshaker.flow.tcp import TcpSummary
+    from handshaker.render.tls_text import render_session
+
+    sessions: list[dict[str, Any]] = []
+
+    def keep(c: object) -> None:  # only the TLS sessions stay in memory
+        if isinstance(c, TcpSummary) and c.tls is not None:
+            sessions.append(c.tls.as_dict())
+
+    a = analyze(args.file, on_connection=keep, tls_detail=True, ca_file=args.ca_file)
+    _report_diagnostics(args, a)
+    if args.format == "json":
+        sys.stdout.write(json.dumps({"sessions": sessions}, ensure_ascii=False) + "\n")
+    else:
+        console = _console(args)
+        if not sessions:
+            console.print(f"{a.path}: no TLS seen in {a.tcp_streams} TCP streams")
+        for s in sessions:
+            render_session(s, console)
+    return EXIT_OK
+
+
 def cmd_tour(args: argparse.Namespace) -> int:
     from handshaker.tour import run_tour
 
@@ -217,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
     lay.add_argument("--frame", type=int, required=True, help="frame number (from 1)")
     lay.add_argument("--format", choices=("text", "json"), default="text")
     lay.set_defaults(func=cmd_layers)
+
+    tls = sub.add_parser("tls", parents=[common], help="every TLS session in detail")
+    tls.add_argument("file", metavar="FILE")
+    tls.add_argument("--format", choices=("text", "json"), default="text")
+    tls.add_argument("--ca-file", help="trust these CAs (PEM) for the certificate check "
+                                       "instead of the system store")
+    tls.set_defaults(func=cmd_tls)
 
     tour = sub.add_parser("tour", parents=[common], help="a guided walk through real captures")
     tour.add_argument("--chapter", help="only this chapter (name or number)")
