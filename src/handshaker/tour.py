@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
@@ -191,6 +192,86 @@ def ch_reset(console: Console, lang: str) -> None:
         render_ladder(build_ladder(st, a.tcp[st.number], lang), console)
 
 
+def _tls_ladder(name: str, console: Console, lang: str) -> Any:
+    """The TLS part of the shipped capture's ladder, and its session."""
+    path = data_path(name)
+    a = analyze(path, keep_tcp=lambda n: n == 0)
+    st = a.kept[0]
+    summary = a.tcp[0]
+    ladder = build_ladder(st, summary, lang)
+    tls_steps = [s for s in ladder.steps if s.phase == "tls" or (
+        s.phase == "data" and s.len == 0 and ladder.steps.index(s) > 2)]
+    first = next((i for i, s in enumerate(ladder.steps) if s.phase == "tls"), 0)
+    shown = [s for s in ladder.steps[first:] if s in tls_steps][:14]
+    render_ladder(Ladder(ladder.stream, ladder.client, ladder.server, shown, ladder.summary,
+                         lang, []), console)
+    return summary.tls
+
+
+def _session_line(session: Any, console: Console, lang: str) -> None:
+    if session is None:
+        return
+    fs = session.forward_secrecy
+    console.print(Text(clean(
+        f"{session.version} · {session.cipher_suite_name} · {session.key_exchange}"
+        + (f" · {session.group}" if session.group else "")
+        + (" · forward secrecy" if fs else " · no forward secrecy" if fs is False else "")),
+        style="bold"))
+    console.print(Text(clean(session.forward_secrecy_reason), style="dim"))
+
+
+def ch_tls12_rsa(console: Console, lang: str) -> None:
+    _say(console, lang,
+         "TLS 1.2 with RSA key exchange, between OpenSSL peers on this machine: Client Hello, "
+         "Server Hello, Certificate, Server Hello Done, then Client Key Exchange carrying the "
+         "pre-master secret encrypted with the server's RSA public key, Change Cipher Spec, "
+         "Finished, each way.",
+         "TLS 1.2 + RSA 密钥交换 (本机上的 OpenSSL 双方): Client Hello、Server Hello、Certificate、"
+         "Server Hello Done, 然后 Client Key Exchange 发送用服务器 RSA 公钥加密的预主密钥, "
+         "再各自 Change Cipher Spec、Finished。")
+    _session_line(_tls_ladder("tour-tls12-rsa.pcap", console, lang), console, lang)
+
+
+def ch_tls12_ecdhe(console: Console, lang: str) -> None:
+    _say(console, lang,
+         "TLS 1.2 with ECDHE: the same, plus a Server Key Exchange with the curve, the server's "
+         "fresh public key and a signature; the Client Key Exchange carries the client's fresh "
+         "public key. Both sides compute the secret; it never travels.",
+         "TLS 1.2 + ECDHE: 同样的流程, 多了 Server Key Exchange (曲线、服务器临时公钥和签名); "
+         "Client Key Exchange 发送客户端的临时公钥。双方各自算出密钥, 密钥从不在网络上传送。")
+    _session_line(_tls_ladder("tour-tls12-ecdhe.pcap", console, lang), console, lang)
+
+
+def ch_tls13(console: Console, lang: str) -> None:
+    _say(console, lang,
+         "TLS 1.3: the key share rides in the Client Hello and the Server Hello, so one round "
+         "trip is enough; everything after the Server Hello is encrypted.",
+         "TLS 1.3: 密钥共享直接放在 Client Hello 和 Server Hello 里, 一个来回就够了; "
+         "Server Hello 之后的一切都是加密的。")
+    _session_line(_tls_ladder("tour-tls13.pcap", console, lang), console, lang)
+
+
+def ch_rsa_vs_ecdhe(console: Console, lang: str) -> None:
+    _say(console, lang,
+         "Why the server's RSA key opens the RSA session and not the ECDHE one: with RSA key "
+         "exchange the pre-master secret is on the wire, encrypted with that key; with ECDHE "
+         "only public keys are on the wire, and the private halves were thrown away.",
+         "为什么服务器的 RSA 私钥能解开 RSA 会话, 却解不开 ECDHE 会话: RSA 密钥交换时, "
+         "预主密钥用这把公钥加密后就在线路上; ECDHE 时线路上只有公钥, 对应的私钥用完就丢了。")
+    table = Table(header_style="bold")
+    for col in ("capture", "key exchange", "forward secrecy", "why"):
+        table.add_column(col)
+    for name in ("tour-tls12-rsa.pcap", "tour-tls12-ecdhe.pcap", "tour-tls13.pcap"):
+        a = analyze(data_path(name))
+        session = a.tcp[0].tls
+        if session is None:
+            continue
+        table.add_row(name, session.key_exchange or "?",
+                      "yes" if session.forward_secrecy else "no",
+                      clean(session.forward_secrecy_reason))
+    console.print(table)
+
+
 @dataclass(frozen=True)
 class Chapter:
     name: str
@@ -207,6 +288,11 @@ CHAPTERS = (
     Chapter("data", "Seq/Ack moving with the data", "Seq/Ack 随数据移动", ch_data),
     Chapter("close", "The four-way close", "四次挥手", ch_close),
     Chapter("reset", "Resets", "重置 (RST)", ch_reset),
+    Chapter("tls12-rsa", "TLS 1.2 with RSA key exchange", "TLS 1.2 (RSA 密钥交换)", ch_tls12_rsa),
+    Chapter("tls12-ecdhe", "TLS 1.2 with ECDHE", "TLS 1.2 (ECDHE)", ch_tls12_ecdhe),
+    Chapter("tls13", "TLS 1.3", "TLS 1.3", ch_tls13),
+    Chapter("rsa-vs-ecdhe", "RSA against ECDHE: forward secrecy", "RSA 与 ECDHE: 前向保密",
+            ch_rsa_vs_ecdhe),
 )
 
 

@@ -209,7 +209,18 @@ def _cells(r: dict[str, Any]) -> dict[str, str]:
         "state": r.get("conn_state", ""),
         "history": r.get("history", ""),
         "anomalies": " ".join(f"{SHORT_ANOMALY.get(k, k)}×{v}" for k, v in counts.items()),
+        "tls": _tls_cell(r.get("tls")),
     }
+
+
+def _tls_cell(tls: dict[str, Any] | None) -> str:
+    """'TLS 1.2 ecdhe example.com' for the analyze table."""
+    if not tls:
+        return ""
+    parts = [tls.get("version") or "TLS?", tls.get("key_exchange") or ""]
+    if tls.get("sni"):
+        parts.append(clean(tls["sni"]))
+    return " ".join(p for p in parts if p)
 
 
 def _connection_lines(rows: list[dict[str, Any]], console: Console, title: str | None) -> None:
@@ -219,8 +230,8 @@ def _connection_lines(rows: list[dict[str, Any]], console: Console, title: str |
         c = _cells(r)
         line = Text(f"{c['conn']:<7} ", style="bold")
         line.append(f"{c['client']} → {c['server']}  {c['pkts']} pkts  {c['bytes']} B  ")
-        line.append(" ".join(x for x in (c["handshake"], c["close"], c["state"], c["history"])
-                             if x))
+        line.append(" ".join(x for x in (c["handshake"], c["close"], c["state"], c["history"],
+                                          c["tls"]) if x))
         if c["anomalies"]:
             line.append("  " + c["anomalies"], style="magenta")
         console.print(line)
@@ -240,11 +251,14 @@ def render_connections(rows: list[dict[str, Any]], console: Console, title: str 
     any_anomaly = any(r.get("anomalies") for r in rows)
     columns = ["conn", "client → server", "pkts", "bytes c→s/s→c", "handshake", "close",
                "state", "history"]
+    any_tls = any(r.get("tls") for r in rows)
+    if any_tls:
+        columns.append("tls")
     if any_anomaly:
         columns.append("anomalies")
     for col in columns:
         # addresses may fold onto two lines; Zeek's letters and the counts must not
-        folds = col in ("client → server", "anomalies", "close", "handshake")
+        folds = col in ("client → server", "anomalies", "close", "handshake", "tls")
         table.add_column(col, no_wrap=not folds, overflow="fold",
                          min_width={"anomalies": 12, "close": 8, "handshake": 8,
                                     "client → server": 15}.get(col))
@@ -256,6 +270,8 @@ def render_connections(rows: list[dict[str, Any]], console: Console, title: str 
             Text(c["bytes"]), Text(c["handshake"]), Text(c["close"]), Text(c["state"]),
             Text(c["history"]),
         ]
+        if any_tls:
+            cells.append(Text(c["tls"], style="blue"))
         if any_anomaly:
             cells.append(Text(an_text, style="magenta" if an_text else ""))
         table.add_row(*cells)
