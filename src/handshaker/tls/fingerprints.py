@@ -53,6 +53,42 @@ def _dash(values: list[int] | tuple[int, ...]) -> str:
     return "-".join(str(v) for v in values)
 
 
+def ja3_string_of(version: int, ciphers: list[int] | tuple[int, ...],
+                  extension_types: list[int] | tuple[int, ...],
+                  groups: list[int] | tuple[int, ...], formats: list[int] | tuple[int, ...]
+                  ) -> str:
+    """The JA3 string from plain values in wire order (GREASE left out here)."""
+    return ",".join([str(version), _dash([c for c in ciphers if not is_grease(c)]),
+                     _dash([e for e in extension_types if not is_grease(e)]),
+                     _dash([g for g in groups if not is_grease(g)]), _dash(list(formats))])
+
+
+def ja4_of(versions: list[int] | tuple[int, ...], legacy_version: int,
+           ciphers: list[int] | tuple[int, ...], extension_types: list[int] | tuple[int, ...],
+           first_alpn: bytes | None, sigalgs: list[int] | tuple[int, ...],
+           transport: str = "t") -> str:
+    """JA4 from plain values in wire order (``first_alpn`` None: no ALPN extension)."""
+    offered = [v for v in versions if not is_grease(v)]
+    version = _JA4_VERSIONS.get(max(offered) if offered else legacy_version, "00")
+    cs = [c for c in ciphers if not is_grease(c)]
+    exts = [e for e in extension_types if not is_grease(e)]
+    sigs = [x for x in sigalgs if not is_grease(x)]
+    sni = "d" if SERVER_NAME in exts else "i"
+    a = (f"{transport}{version}{sni}{min(len(cs), 99):02d}{min(len(exts), 99):02d}"
+         f"{_alpn_code(first_alpn)}")
+    kept = sorted(e for e in exts if e not in (SERVER_NAME, ALPN))
+    return f"{a}_{_sha12(_hex4(sorted(cs)))}_{_sha12(_ja4_c(kept, sigs))}"
+
+
+def _alpn_code(first: bytes | None) -> str:
+    if not first:
+        return "00"
+    if _alnum(first[0]) and _alnum(first[-1]):
+        return chr(first[0]) + chr(first[-1])
+    h = first.hex()
+    return h[0] + h[-1]
+
+
 def ja3_string(hello: ClientHello) -> str:
     """The JA3 string of a ClientHello (before hashing)."""
     ciphers = [c for c in hello.cipher_suites if not is_grease(c)]

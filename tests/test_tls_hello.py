@@ -1,0 +1,65 @@
+"""The lean hello readers (tls/hello.py) agree with the full parser on every corpus hello."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CORPUS, corpus_captures
+from test_tls_corpus import ours
+
+from handshaker.tls import extensions as ext
+from handshaker.tls import messages as msg
+from handshaker.tls.fingerprints import ja3, ja3s, ja4
+from handshaker.tls.hello import client_hello_facts, server_hello_facts
+
+TLS_CAPTURES = [str(p.relative_to(CORPUS)) for p in corpus_captures()
+                if any(k in str(p) for k in ("tls", "ssl", "https", "ja4", "ssldump", "scapy",
+                                             "lekensteyn"))]
+
+
+def _hellos(rel: str) -> list[tuple[int, bytes, object]]:
+    out = []
+    for r in ours(rel).values():
+        for m in r.messages:
+            item = m.item
+            if getattr(item, "msg_type", None) in (msg.CLIENT_HELLO, msg.SERVER_HELLO) \
+                    and isinstance(m.msg, (msg.ClientHello, msg.ServerHello)):  # not SSLv2
+                out.append((item.msg_type, item.body, m.msg))
+    return out
+
+
+@pytest.mark.parametrize("rel", TLS_CAPTURES)
+def test_lean_facts_equal_the_full_parser(rel: str) -> None:
+    for msg_type, body, full in _hellos(rel):
+        if msg_type == msg.CLIENT_HELLO:
+            assert isinstance(full, msg.ClientHello)
+            f = client_hello_facts(body)
+            assert f is not None
+            assert f.cipher_suites == list(full.cipher_suites)
+            assert f.extension_types == [e.extension_type for e in full.extensions or ()]
+            assert f.ja3() == ja3(full)
+            assert f.ja4() == ja4(full)
+            sni = full.find(ext.SERVER_NAME)
+            if sni is not None and isinstance(sni.value, ext.ServerNameList):
+                assert f.sni == sni.value.server_name_list[0].host_name.decode("ascii",
+                                                                                "replace")
+        else:
+            assert isinstance(full, msg.ServerHello)
+            f2 = server_hello_facts(body)
+            if full.legacy_version > 0x0304:
+                assert f2 is None  # drafts: the full parser's business
+                continue
+            assert f2 is not None
+            assert f2.cipher_suite == full.cipher_suite
+            assert f2.hello_retry == full.is_hello_retry_request
+            assert (f2.selected_version or f2.legacy_version) == full.selected_version
+            assert f2.ja3s() == ja3s(full)
+
+
+def test_garbage_gives_none_not_an_exception() -> None:
+    import random
+
+    rnd = random.Random(7)
+    for _ in range(3000):
+        data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 120)))
+        client_hello_facts(data)
+        server_hello_facts(data)
