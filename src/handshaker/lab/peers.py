@@ -55,9 +55,17 @@ __all__ = [
     "tcp_refused",
     "tcp_server_closes",
     "tcp_short",
+    "tls12_client_cert",
+    "tls12_dhe",
     "tls12_ecdhe",
+    "tls12_ecdsa",
+    "tls12_resume",
     "tls12_rsa",
     "tls13",
+    "tls13_client_cert",
+    "tls13_hrr",
+    "tls13_resume",
+    "tls_alert",
     "udp_basic",
 ]
 
@@ -515,18 +523,24 @@ def udp_basic(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
 
 @dataclass(frozen=True, slots=True)
 class _Pki:
-    """A throwaway CA and a server leaf for SNI, as PEM."""
+    """A throwaway CA, a server leaf for SNI and, if asked for, a client certificate, as PEM."""
 
     ca_cert: bytes
     leaf_cert: bytes
-    leaf_key: bytes  # PKCS#1 ("RSA PRIVATE KEY"): what Wireshark's RSA key table reads
+    leaf_key: bytes  # RSA: PKCS#1 ("RSA PRIVATE KEY"): what Wireshark's RSA key table reads
+    client_cert: bytes | None = None
+    client_key: bytes | None = None
 
 
-def _make_pki() -> _Pki:
+CLIENT_CN = "handshaker lab client"
+
+
+def _make_pki(leaf_kind: str = "rsa", client: bool = False) -> _Pki:
+    """``leaf_kind``: the server key, ``rsa`` (2048 bits) or ``ec`` (P-256)."""
     # Imported here: only the TLS scenarios need it.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -556,41 +570,88 @@ def _make_pki() -> _Pki:
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SNI)]))
-        .issuer_name(ca_name)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=90))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(SNI)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            # key_encipherment: the RSA key exchange encrypts the premaster
-            # secret to this key (RFC 5246 §7.4.7.1).
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                crl_sign=False, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
+
+    def issue(key: Any, cn: str, usage: Any, *, sni: bool, encipherment: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=90))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                # key_encipherment: the RSA key exchange encrypts the premaster
+                # secret to this key (RFC 5246 §7.4.7.1); an EC key only signs.
+                x509.KeyUsage(
+                    digital_signature=True, content_commitment=False,
+                    key_encipherment=encipherment, data_encipherment=False,
+                    key_agreement=False, key_cert_sign=False, crl_sign=False,
+                    encipher_only=False, decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                critical=False,
+            )
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+        if sni:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(SNI)]),
+                                            critical=False)
+        return builder.sign(ca_key, hashes.SHA256())
+
     pem = serialization.Encoding.PEM
+
+    def key_pem(key: Any) -> bytes:
+        return bytes(key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
+                                       serialization.NoEncryption()))
+
+    if leaf_kind == "ec":
+        leaf_key: Any = ec.generate_private_key(ec.SECP256R1())
+    else:
+        leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    leaf = issue(leaf_key, SNI, ExtendedKeyUsageOID.SERVER_AUTH, sni=True,
+                 encipherment=leaf_kind == "rsa")
+    client_cert = client_key = None
+    if client:
+        ckey = ec.generate_private_key(ec.SECP256R1())
+        client_cert = issue(ckey, CLIENT_CN, ExtendedKeyUsageOID.CLIENT_AUTH, sni=False,
+                            encipherment=False).public_bytes(pem)
+        client_key = key_pem(ckey)
     return _Pki(
         ca_cert=ca.public_bytes(pem),
         leaf_cert=leaf.public_bytes(pem),
-        leaf_key=leaf_key.private_bytes(
-            pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-        ),
+        leaf_key=key_pem(leaf_key),
+        client_cert=client_cert,
+        client_key=client_key,
     )
+
+
+def _ffdhe2048_pem() -> bytes:
+    """RFC 7919's ffdhe2048 group as PKCS#3 DH parameters (PEM), computed from its definition.
+
+    OpenSSL 3 through Python's ``ssl`` picks no DH group by itself: a DHE suite needs
+    ``load_dh_params``. The group is a safe prime fixed by a formula (RFC 7919 Appendix A.1):
+    p = 2^2048 - 2^1984 + (floor(2^1918 * e) + 560316) * 2^64 - 1, g = 2.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dh
+
+    # floor(2^1918 * e) from e = sum 1/k!, with 64 guard bits
+    guard = 64
+    term = total = 1 << (1918 + guard)
+    k = 0
+    while term:
+        k += 1
+        term //= k
+        total += term
+    p = 2**2048 - 2**1984 + ((total >> guard) + 560316) * 2**64 - 1
+    params = dh.DHParameterNumbers(p, 2).parameters()
+    return bytes(params.parameter_bytes(serialization.Encoding.PEM,
+                                        serialization.ParameterFormat.PKCS3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -599,6 +660,12 @@ class _TlsProfile:
     version: ssl.TLSVersion
     server_ciphers: str | None  # TLS 1.2 suites the server accepts (None: OpenSSL's default)
     client_ciphers: str | None  # what the client offers for TLS 1.2
+    leaf: str = "rsa"  # the server certificate's key: rsa or ec
+    connections: int = 1  # each connection after the first resumes the session before it
+    client_cert: bool = False  # the server asks for a certificate; the client sends one
+    server_group: str | None = None  # the one group the server takes (None: OpenSSL's list)
+    dhe: bool = False  # load DH parameters (ffdhe2048) for DHE suites
+    trusted: bool = True  # False: the client does not trust the CA and aborts with an alert
 
 
 # The client offers a browser-like TLS 1.2 list, ECDHE first and plain RSA
@@ -607,14 +674,30 @@ _CLIENT_TLS12 = (
     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
     "AES128-GCM-SHA256:AES256-GCM-SHA384"
 )
+_CLIENT_TLS12_ALL = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:" + _CLIENT_TLS12 + ":DHE-RSA-AES128-GCM-SHA256"
+)
+_TLS12, _TLS13 = ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3
+_ECDHE_RSA = "ECDHE-RSA-AES128-GCM-SHA256"
 _PROFILES = {
-    "tls12_rsa": _TlsProfile(
-        "tls12_rsa", ssl.TLSVersion.TLSv1_2, "AES128-GCM-SHA256", _CLIENT_TLS12
-    ),
-    "tls12_ecdhe": _TlsProfile(
-        "tls12_ecdhe", ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES128-GCM-SHA256", _CLIENT_TLS12
-    ),
-    "tls13": _TlsProfile("tls13", ssl.TLSVersion.TLSv1_3, None, None),
+    p.name: p
+    for p in (
+        _TlsProfile("tls12_rsa", _TLS12, "AES128-GCM-SHA256", _CLIENT_TLS12),
+        _TlsProfile("tls12_ecdhe", _TLS12, _ECDHE_RSA, _CLIENT_TLS12),
+        _TlsProfile("tls13", _TLS13, None, None),
+        _TlsProfile("tls12_dhe", _TLS12, "DHE-RSA-AES128-GCM-SHA256", _CLIENT_TLS12_ALL,
+                    dhe=True),
+        _TlsProfile("tls12_ecdsa", _TLS12, "ECDHE-ECDSA-AES128-GCM-SHA256", _CLIENT_TLS12_ALL,
+                    leaf="ec"),
+        _TlsProfile("tls12_client_cert", _TLS12, _ECDHE_RSA, _CLIENT_TLS12, client_cert=True),
+        _TlsProfile("tls12_resume", _TLS12, _ECDHE_RSA, _CLIENT_TLS12, connections=2),
+        _TlsProfile("tls13_resume", _TLS13, None, None, connections=2),
+        _TlsProfile("tls13_client_cert", _TLS13, None, None, client_cert=True),
+        # The client's one key share is for X25519 (OpenSSL's first group); a server that
+        # takes only P-256 asks for another (RFC 8446 §4.1.4).
+        _TlsProfile("tls13_hrr", _TLS13, None, None, server_group="prime256v1"),
+        _TlsProfile("tls_alert", _TLS12, _ECDHE_RSA, _CLIENT_TLS12, trusted=False),
+    )
 }
 
 
@@ -631,7 +714,8 @@ def _contexts(
         server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server.load_cert_chain(cert, key)
         client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client.load_verify_locations(cadata=pki.ca_cert.decode("ascii"))
+        if profile.trusted:
+            client.load_verify_locations(cadata=pki.ca_cert.decode("ascii"))
         for ctx in (server, client):
             ctx.minimum_version = profile.version
             ctx.maximum_version = profile.version
@@ -640,11 +724,120 @@ def _contexts(
             server.set_ciphers(profile.server_ciphers)
         if profile.client_ciphers:
             client.set_ciphers(profile.client_ciphers)
+        if profile.dhe:
+            params = Path(tmp, "dh.pem")
+            params.write_bytes(_ffdhe2048_pem())
+            server.load_dh_params(str(params))
+        if profile.server_group:
+            # OpenSSL 3: SSL_CTX_set1_groups with this one group, TLS 1.3 included
+            server.set_ecdh_curve(profile.server_group)
+        if profile.client_cert and pki.client_cert and pki.client_key:
+            ccert, ckey = Path(tmp, "client.pem"), Path(tmp, "client.key")
+            ccert.write_bytes(pki.client_cert)
+            ckey.write_bytes(pki.client_key)
+            ckey.chmod(0o600)
+            client.load_cert_chain(ccert, ckey)
+            server.verify_mode = ssl.CERT_REQUIRED
+            server.load_verify_locations(cadata=pki.ca_cert.decode("ascii"))
         if keylog is not None:
-            # Python appends to the key log; start from an empty file.
-            keylog.unlink(missing_ok=True)
+            # Python appends to the key log (record() starts it empty): the scenarios of
+            # one capture share it
             client.keylog_filename = str(keylog)
         yield server, client
+
+
+def _tls_connection(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, lst: socket.socket, port: int,
+    timeout: float, session: ssl.SSLSession | None,
+) -> tuple[Result, ssl.SSLSession | None]:
+    """One TLS connection: request, response, close_notify both ways, then FIN from the
+    client. ``session``: resume it. Returns the connection's result and its session."""
+
+    def server() -> dict[str, Any]:
+        with _accept(lst, timeout) as raw:
+            tls = server_ctx.wrap_socket(raw, server_side=True)
+            got = _recv_until(tls, b"\r\n\r\n")
+            sizes = _send_parts(tls, RESPONSE_PARTS)
+            # The client's close_notify makes recv() return b"" (RFC 8446 §6.1);
+            # then answer with our own close_notify.
+            rest = _recv_eof(tls)
+            peer_cert = tls.getpeercert()
+            plain = tls.unwrap()
+            # And then the client's FIN on the bare TCP connection.
+            tail = _recv_eof(plain)
+            time.sleep(CLOSE_PAUSE)
+            plain.close()
+            return {"read": len(got) + len(rest), "writes": sizes, "after": len(tail),
+                    "client_cert": bool(peer_cert)}
+
+    peer = _serve("tls-server", server)
+    with _client(timeout) as raw:
+        raw.connect((HOST, port))
+        client_addr = raw.getsockname()
+        tls = client_ctx.wrap_socket(raw, server_hostname=SNI, session=session)
+        c_sizes = _send_parts(tls, (REQUEST,))
+        got = _recv_exact(tls, len(RESPONSE))
+        version = tls.version()
+        cipher = tls.cipher()
+        alpn = tls.selected_alpn_protocol()
+        reused = tls.session_reused
+        # TLS 1.3 tickets come after the handshake; they have been read with the response
+        new_session = tls.session
+        # Sends close_notify and waits for the server's (SSL_shutdown twice).
+        plain = tls.unwrap()
+        plain.close()
+    srv = peer.finish(timeout + 2 * CLOSE_PAUSE + 1)
+    if got != RESPONSE or srv["read"] != len(REQUEST) or srv["after"] != 0:
+        raise LabError("the TLS exchange did not carry the bytes written")
+    return {
+        "client": _endpoint(client_addr),
+        "writes": {"c2s": c_sizes, "s2c": srv["writes"]},
+        "bytes": {"c2s": sum(c_sizes), "s2c": sum(srv["writes"])},
+        "first_close": "client",
+        "end": "fin",
+        "tls": {"version": version, "cipher_suite": cipher[0] if cipher else None,
+                "alpn": alpn, "resumed": reused, "client_cert": srv["client_cert"]},
+    }, new_session
+
+
+def _tls_rejected(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, lst: socket.socket, port: int,
+    timeout: float,
+) -> Result:
+    """A handshake the client aborts: it does not trust the server's certificate, sends a
+    fatal alert (RFC 5246 §7.2.2) and closes. The result names the alert as the server's
+    OpenSSL received it."""
+
+    def server() -> dict[str, Any]:
+        with _accept(lst, timeout) as raw:
+            try:
+                server_ctx.wrap_socket(raw, server_side=True)
+            except ssl.SSLError as err:
+                return {"reason": err.reason or str(err)}
+            raise LabError("the server's handshake succeeded although the client rejects it")
+
+    peer = _serve("tls-server", server)
+    with _client(timeout) as raw:
+        raw.connect((HOST, port))
+        client_addr = raw.getsockname()
+        try:
+            client_ctx.wrap_socket(raw, server_hostname=SNI)
+        except ssl.SSLCertVerificationError as err:
+            rejected = err.verify_message
+        else:
+            raise LabError("the client accepted a certificate it has no CA for")
+    srv = peer.finish(timeout + 1)
+    # OpenSSL's reason names the alert it received, e.g. TLSV1_ALERT_UNKNOWN_CA
+    reason = str(srv["reason"]).lower()
+    alert = reason.split("alert_", 1)[1] if "alert_" in reason else reason
+    return {
+        "client": _endpoint(client_addr),
+        "writes": {"c2s": [], "s2c": []},
+        "bytes": {"c2s": 0, "s2c": 0},
+        "first_close": "client",
+        "end": "alert",
+        "tls": {"alert": alert, "client_error": rejected},
+    }
 
 
 def _tls(
@@ -652,64 +845,51 @@ def _tls(
     timeout: float,
 ) -> Result:
     port = port or pick_port()
-    pki = _make_pki()
+    pki = _make_pki(profile.leaf, client=profile.client_cert)
     if key_pem is not None:
         key_pem.write_bytes(pki.leaf_key)
 
+    conns: list[Result] = []
     with _contexts(profile, pki, keylog) as (server_ctx, client_ctx), \
             _listener(port, timeout) as lst:
-
-        def server() -> dict[str, Any]:
-            with _accept(lst, timeout) as raw:
-                tls = server_ctx.wrap_socket(raw, server_side=True)
-                got = _recv_until(tls, b"\r\n\r\n")
-                sizes = _send_parts(tls, RESPONSE_PARTS)
-                # The client's close_notify makes recv() return b"" (RFC 8446 §6.1);
-                # then answer with our own close_notify.
-                rest = _recv_eof(tls)
-                plain = tls.unwrap()
-                # And then the client's FIN on the bare TCP connection.
-                tail = _recv_eof(plain)
-                time.sleep(CLOSE_PAUSE)
-                plain.close()
-                return {"read": len(got) + len(rest), "writes": sizes, "after": len(tail)}
-
-        peer = _serve("tls-server", server)
-        with _client(timeout) as raw:
-            raw.connect((HOST, port))
-            client_addr = raw.getsockname()
-            tls = client_ctx.wrap_socket(raw, server_hostname=SNI)
-            c_sizes = _send_parts(tls, (REQUEST,))
-            got = _recv_exact(tls, len(RESPONSE))
-            version = tls.version()
-            cipher = tls.cipher()
-            alpn = tls.selected_alpn_protocol()
-            # Sends close_notify and waits for the server's (SSL_shutdown twice).
-            plain = tls.unwrap()
-            plain.close()
-        srv = peer.finish(timeout + 2 * CLOSE_PAUSE + 1)
-    if got != RESPONSE or srv["read"] != len(REQUEST) or srv["after"] != 0:
-        raise LabError("the TLS exchange did not carry the bytes written")
+        if not profile.trusted:
+            conns.append(_tls_rejected(server_ctx, client_ctx, lst, port, timeout))
+        session = None
+        for _ in range(profile.connections if profile.trusted else 0):
+            conn, session = _tls_connection(server_ctx, client_ctx, lst, port, timeout,
+                                            session)
+            conns.append(conn)
+    first: dict[str, Any] = conns[0]["tls"]
+    if profile.connections > 1 and not all(c["tls"]["resumed"] for c in conns[1:]):
+        raise LabError(f"{profile.name}: OpenSSL did not resume the session")
+    if profile.client_cert and not first["client_cert"]:
+        raise LabError(f"{profile.name}: the server got no client certificate")
     return {
         "scenario": profile.name,
         "proto": "tcp",
         "server": {"ip": HOST, "port": port},
-        "connections": [{
-            "client": _endpoint(client_addr),
-            "writes": {"c2s": c_sizes, "s2c": srv["writes"]},
-            "bytes": {"c2s": sum(c_sizes), "s2c": sum(srv["writes"])},
-            "first_close": "client",
-            "end": "fin",
-        }],
+        "connections": conns,
         "tls": {
             "sni": SNI,
-            "version": version,
-            "cipher_suite": cipher[0] if cipher else None,
-            "alpn": alpn,
+            **first,
             "keylog": str(keylog) if keylog is not None else None,
             "server_key": str(key_pem) if key_pem is not None else None,
+            **_promises(profile),
         },
     }
+
+
+def _promises(profile: _TlsProfile) -> dict[str, Any]:
+    """What a scenario makes happen beyond the negotiated suite, for tests to check."""
+    out: dict[str, Any] = {}
+    if profile.dhe:
+        out["dh_bits"] = 2048  # ffdhe2048
+    if profile.connections > 1:
+        # TLS 1.2: Python's ssl keeps session tickets on (RFC 5077); TLS 1.3: a PSK
+        out["resumption"] = "ticket" if profile.version == _TLS12 else "psk"
+    if profile.server_group:
+        out["hello_retry_group"] = profile.server_group
+    return out
 
 
 def tls12_rsa(
@@ -731,11 +911,76 @@ def tls12_ecdhe(
     return _tls(_PROFILES["tls12_ecdhe"], port, keylog, None, timeout)
 
 
+def tls12_dhe(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """TLS 1.2 with TLS_DHE_RSA_WITH_AES_128_GCM_SHA256 (0x009e): ephemeral finite-field
+    DH in RFC 7919's ffdhe2048 group, sent in the ServerKeyExchange."""
+    return _tls(_PROFILES["tls12_dhe"], port, keylog, None, timeout)
+
+
+def tls12_ecdsa(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """TLS 1.2 with TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 (0xc02b): the server's
+    certificate holds a P-256 key, which signs the ServerKeyExchange."""
+    return _tls(_PROFILES["tls12_ecdsa"], port, keylog, None, timeout)
+
+
+def tls12_client_cert(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """TLS 1.2 ECDHE where the server sends a CertificateRequest and the client answers
+    with its certificate and a CertificateVerify (RFC 5246 §7.4.4, §7.4.6, §7.4.8)."""
+    return _tls(_PROFILES["tls12_client_cert"], port, keylog, None, timeout)
+
+
+def tls12_resume(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """Two TLS 1.2 ECDHE connections; the second resumes the first's session with the
+    ticket it got (RFC 5077): an abbreviated handshake, no Certificate, no key exchange."""
+    return _tls(_PROFILES["tls12_resume"], port, keylog, None, timeout)
+
+
 def tls13(
     port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
 ) -> Result:
     """TLS 1.3 with OpenSSL's defaults (TLS_AES_256_GCM_SHA384, X25519)."""
     return _tls(_PROFILES["tls13"], port, keylog, None, timeout)
+
+
+def tls13_resume(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """Two TLS 1.3 connections; the second resumes with the first's ticket as a PSK, with
+    a fresh X25519 exchange beside it (psk_dhe_ke, RFC 8446 §4.2.9)."""
+    return _tls(_PROFILES["tls13_resume"], port, keylog, None, timeout)
+
+
+def tls13_client_cert(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """TLS 1.3 where the server's encrypted flight holds a CertificateRequest and the
+    client's holds its Certificate and CertificateVerify before its Finished (RFC 8446
+    §4.3.2, §4.4): all of it encrypted, only the record sizes show without keys."""
+    return _tls(_PROFILES["tls13_client_cert"], port, keylog, None, timeout)
+
+
+def tls13_hrr(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """TLS 1.3 where the server takes only P-256 and the client's key share is X25519:
+    a HelloRetryRequest, a second ClientHello, then the handshake (RFC 8446 §4.1.4)."""
+    return _tls(_PROFILES["tls13_hrr"], port, keylog, None, timeout)
+
+
+def tls_alert(
+    port: int | None = None, *, keylog: Path | None = None, timeout: float = TIMEOUT
+) -> Result:
+    """A failed TLS 1.2 handshake: the client does not trust the server's CA and ends it
+    with a fatal alert (unknown_ca), in the clear before any ChangeCipherSpec."""
+    return _tls(_PROFILES["tls_alert"], port, keylog, None, timeout)
 
 
 # --------------------------------------------------------------------------- registry, capture
@@ -784,6 +1029,22 @@ SCENARIOS: dict[str, Scenario] = {
                  lambda p, c, t: tls12_ecdhe(p, keylog=keylog_path(c), timeout=t)),
         Scenario("tls13", "TLS 1.3",
                  lambda p, c, t: tls13(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls12_dhe", "TLS 1.2, DHE-RSA-AES128-GCM-SHA256 in ffdhe2048",
+                 lambda p, c, t: tls12_dhe(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls12_ecdsa", "TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256 (a P-256 certificate)",
+                 lambda p, c, t: tls12_ecdsa(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls12_client_cert", "TLS 1.2 ECDHE; the server asks for a client certificate",
+                 lambda p, c, t: tls12_client_cert(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls12_resume", "two TLS 1.2 connections; the second resumes by ticket",
+                 lambda p, c, t: tls12_resume(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls13_resume", "two TLS 1.3 connections; the second resumes with a PSK",
+                 lambda p, c, t: tls13_resume(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls13_client_cert", "TLS 1.3; the server asks for a client certificate",
+                 lambda p, c, t: tls13_client_cert(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls13_hrr", "TLS 1.3 with a HelloRetryRequest (the server takes P-256 only)",
+                 lambda p, c, t: tls13_hrr(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("tls_alert", "a failed handshake: the client rejects the certificate (alert)",
+                 lambda p, c, t: tls_alert(p, keylog=keylog_path(c), timeout=t)),
     )
 }
 
@@ -800,6 +1061,7 @@ def record(capture: Path | str, names: list[str], *, timeout: float = TIMEOUT) -
         raise LabError(f"unknown scenario {unknown[0]!r}; known: {', '.join(SCENARIOS)}")
     ports = [pick_port() for _ in names]
     bpf = " or ".join(f"port {p}" for p in ports)
+    keylog_path(path).unlink(missing_ok=True)  # the TLS scenarios append to it
     results = []
     with capture_loopback(path, bpf):
         for name, port in zip(names, ports, strict=True):

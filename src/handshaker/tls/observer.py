@@ -5,18 +5,34 @@ Theory of operation
 The flow stage offers each direction's first payload to :func:`observe`;
 when it looks like TLS (by content, on any port) a :class:`TlsObserver` is
 attached to the stream and gets every payload segment of both directions
-from then on. Each direction's bytes go through the reassembler
+from then on. When it looks like a protocol that can switch to TLS later
+(STARTTLS: SMTP, IMAP, POP3, FTP, NNTP, XMPP, LDAP, MySQL, PostgreSQL; see
+:func:`starttls_protocol`) the observer skips each direction's plaintext
+until a segment starts a handshake record, and gives up after
+MAX_PROLOGUE_BYTES. Each direction's bytes go through the reassembler
 (:mod:`handshaker.flow.reassembly`), the record layer and the handshake
 reassembler (:mod:`handshaker.tls.records`), and each complete handshake
 message is parsed (:mod:`handshaker.tls.messages`) and turned into facts on
 the session.
 
-Once the handshake is over in both directions (both Finished seen, or the
-first encrypted records of TLS 1.3, or a fatal alert) the observer stops
-asking for payload and the flow stage's fast lane takes the stream again:
-only handshake bytes ever cost Python work. In ``detail`` mode (the ``tls``
-command, a ladder) it keeps going to the end of the stream (alerts,
-close_notify) and keeps the certificates.
+Light mode (``analyze``'s summary) parses only the hellos and the
+ServerKeyExchange and stops asking for payload as soon as the summary's
+facts are known: at the ServerHello for TLS 1.3, for RSA key exchange and
+for a resumed session; at the ServerKeyExchange for (EC)DHE (it names the
+group); one server message after the ServerHello when a ticket was offered
+but no session id echoed (RFC 5077 §3.4: only an abbreviated handshake
+tells); at a fatal alert; at once when the capture began after the
+handshake. The flow stage's fast lane then takes the stream again: only
+handshake bytes ever cost Python work. In ``detail`` mode (the ``tls``
+command, a ladder) it keeps going to the end of the stream (every record,
+alerts, close_notify) and keeps the certificates.
+
+Without keys, encrypted records are named by where they come and their
+sizes (checked against tshark with the keys, tests/test_tls_sessions.py):
+TLS <= 1.2's first encrypted handshake record after ChangeCipherSpec is the
+Finished; in TLS 1.3 the server's records before the client's Finished are
+its encrypted handshake, the client's flight is sized up record by record
+(see ``_application``), and a record of exactly an alert's size is an alert.
 
 Nothing here raises on bad input: damage becomes a diagnostic naming the
 frame and the stream offset, and the analysis of the rest goes on.
@@ -39,6 +55,7 @@ from handshaker.tls.records import (
     FrameIndex,
     Handshake,
     HandshakeReassembler,
+    HeartbeatMessage,
     RecordGap,
     RecordParser,
     SSLv2Message,
@@ -56,6 +73,8 @@ from handshaker.tls.session import TlsAlert, TlsMessage, TlsSession
 
 #: handshake bytes followed per direction before the observer gives up (a limit, STYLE §10)
 MAX_HANDSHAKE_BYTES = 1 << 20
+#: plaintext followed (both directions together) waiting for a STARTTLS switch to TLS
+MAX_PROLOGUE_BYTES = 16 * 1024
 
 #: the messages parsed when only analyze's summary is wanted (not ``detail``)
 LIGHT_TYPES = frozenset({msg.CLIENT_HELLO, msg.SERVER_HELLO, msg.SERVER_KEY_EXCHANGE})
@@ -82,20 +101,83 @@ MESSAGE_NAMES = {
 
 FFDHE_GROUPS = range(256, 512)
 
+#: key exchanges whose ServerKeyExchange names the group (or DH prime) the handshake uses
+GROUP_IN_SKE = frozenset({"dhe", "ecdhe", "dh_anon", "ecdh_anon", "dhe_psk", "ecdhe_psk"})
+
+#: SSL 2.0 CIPHER-KINDs (SSL 2.0 spec, Appendix C): the 3-byte code a CLIENT-MASTER-KEY picks
+SSL2_CIPHER_KINDS = {
+    0x010080: "SSL_CK_RC4_128_WITH_MD5",
+    0x020080: "SSL_CK_RC4_128_EXPORT40_WITH_MD5",
+    0x030080: "SSL_CK_RC2_128_CBC_WITH_MD5",
+    0x040080: "SSL_CK_RC2_128_CBC_EXPORT40_WITH_MD5",
+    0x050080: "SSL_CK_IDEA_128_CBC_WITH_MD5",
+    0x060040: "SSL_CK_DES_64_CBC_WITH_MD5",
+    0x0700C0: "SSL_CK_DES_192_EDE3_CBC_WITH_MD5",
+}
+
+#: TLS 1.3 (RFC 8446 §5.2): an encrypted record is its plaintext, one content-type byte and
+#: the AEAD tag; without padding an alert (2 bytes) makes a record of 3 + tag bytes, and a
+#: Finished (4-byte header + Hash.length) one of 5 + Hash.length + tag bytes
+TLS13_TAG = {0x1305: 8}  # TLS_AES_128_CCM_8_SHA256; every other suite's tag is 16 bytes
+HASH_LENGTH = {"SHA256": 32, "SHA384": 48, "SM3": 32}
+#: a TLS 1.3 client record this much longer than a Finished holds a certificate (the smallest
+#: certificates are a few hundred bytes), not a padded Finished
+MAX_FINISHED_PADDING = 256
+
 
 def observe(stream: Any, direction: int, first_payload: bytes, *, detail: bool = False
             ) -> TlsObserver | None:
-    """The flow stage's hook: a TlsObserver when the first payload looks like TLS."""
-    if not looks_like_tls(first_payload):
-        return None
-    return TlsObserver(stream, detail=detail or stream.segments is not None)
+    """The flow stage's hook: a TlsObserver when the first payload looks like TLS, or like
+    the start of a protocol that can switch to TLS in the middle (STARTTLS)."""
+    detail = detail or stream.segments is not None
+    if looks_like_tls(first_payload):
+        return TlsObserver(stream, detail=detail)
+    if starttls_protocol(first_payload) is not None:
+        return TlsObserver(stream, detail=detail, prologue=True)
+    return None
+
+
+#: PostgreSQL's SSLRequest (protocol docs, "SSL Session Encryption"): length 8, code 80877103
+_PG_SSL_REQUEST = bytes.fromhex("0000000804d2162f")
+#: LDAP's StartTLS extended operation (RFC 4511 §4.14.1)
+_LDAP_STARTTLS_OID = b"1.3.6.1.4.1.1466.20037"
+
+
+def starttls_protocol(first_payload: bytes) -> str | None:
+    """The protocol whose first message this is, if it can switch to TLS mid-stream.
+
+    SMTP (RFC 3207) and FTP (RFC 4217) greet with 220, NNTP (RFC 4642) with 200/201,
+    IMAP (RFC 9051 §6.2.1) with ``* OK``, POP3 (RFC 2595 §4) with ``+OK``; XMPP
+    (RFC 6120 §5) opens an XML stream; MySQL's server greets with a protocol 10
+    handshake packet; a PostgreSQL client asks with SSLRequest; an LDAP client with
+    the StartTLS extended request.
+    """
+    head = first_payload[:16]
+    if head.startswith((b"220 ", b"220-")):
+        return "smtp/ftp"
+    if head.startswith((b"200 ", b"201 ")):
+        return "nntp"
+    if head.startswith((b"* OK", b"* PREAUTH")):
+        return "imap"
+    if head.startswith(b"+OK"):
+        return "pop3"
+    if head.startswith((b"<?xml", b"<stream:stream")):
+        return "xmpp"
+    if len(head) > 5 and head[3] == 0 and head[4] == 10 and \
+            int.from_bytes(head[:3], "little") == len(first_payload) - 4:
+        return "mysql"
+    if head.startswith(_PG_SSL_REQUEST):
+        return "postgresql"
+    if head[:1] == b"\x30" and _LDAP_STARTTLS_OID in first_payload[:64]:
+        return "ldap"
+    return None
 
 
 class _Direction:
-    __slots__ = ("ccs", "done", "finished", "hs", "index", "reasm", "records", "seen_app",
-                 "total")
+    __slots__ = ("ccs", "done", "finished", "flight", "hs", "index", "reasm", "records",
+                 "seen_app", "seen_hs", "started", "total")
 
-    def __init__(self, isn: int | None) -> None:
+    def __init__(self, isn: int | None, started: bool = True) -> None:
         self.reasm = Reassembler(isn)
         self.records = RecordParser()
         self.hs = HandshakeReassembler()
@@ -104,15 +186,23 @@ class _Direction:
         self.ccs = False  # sent ChangeCipherSpec
         self.finished = False  # its Finished went by (encrypted or not)
         self.seen_app = 0  # application_data records seen
+        self.seen_hs = 0  # TLS 1.3: the client's encrypted handshake records so far
+        self.flight = 0  # TLS 1.3 client: 1 after its Certificate, 2 after CertificateVerify
         self.done = False
+        self.started = started  # TLS has begun (False: still in a STARTTLS prologue)
 
 
 class TlsObserver:
     """Reads one stream's TLS handshake (see the module docstring)."""
 
-    def __init__(self, stream: Any, *, detail: bool = False) -> None:
+    def __init__(self, stream: Any, *, detail: bool = False, prologue: bool = False) -> None:
         self.active = True
         self.detail = detail
+        # STARTTLS: plaintext comes first; each direction's TLS begins with a segment
+        # that starts a handshake record
+        self._prologue = prologue
+        self._prologue_bytes = 0
+        self._began = not prologue  # some TLS was seen
         # what it needs of the stream, not the stream itself: a reference back would
         # make a cycle, and the analysis runs with the cyclic collector paused
         self._flow_dirs = stream.dirs
@@ -122,7 +212,12 @@ class TlsObserver:
         self._client: int | None = None
         self._version: int | None = None
         self._kx: str | None = None
-        self._hello: msg.ClientHello | None = None
+        self._hello: msg.ClientHello | None = None  # the first: the client's own offer
+        self._last_hello: msg.ClientHello | None = None  # the one the ServerHello answers
+        # TLS <= 1.2, a ticket offered and no session id echoed: whether the server resumes
+        # shows in its next message (RFC 5077 §3.4), which light mode must wait for
+        self._resume_pending = False
+        self._sizes: tuple[int, int] | None = None  # TLS 1.3: (alert, Finished) record sizes
         self._certs: list[bytes] = []
         self._cert_ts = 0
         self._ts: dict[str, int] = {}
@@ -132,7 +227,8 @@ class TlsObserver:
                 payload: bytes, analysis: int) -> None:
         ds = self._dirs[direction]
         if ds is None:
-            ds = self._dirs[direction] = _Direction(self._flow_dirs[direction].isn)
+            ds = self._dirs[direction] = _Direction(self._flow_dirs[direction].isn,
+                                                    started=not self._prologue)
         if ds.done and not self.detail:
             return
         ds.reasm.add(frame, seq, payload, length=length)
@@ -142,13 +238,20 @@ class TlsObserver:
                 break
             for p in pieces:
                 ds.index.add(p.offset, p.length, p.frame)
+            offset = pieces[0].offset
+            if not ds.started:
+                data, offset = self._skip_prologue(ds, data, pieces)
+                if not data:
+                    if not self.active:
+                        break
+                    continue
             ds.total += len(data)
             if ds.total > MAX_HANDSHAKE_BYTES and not self.detail:
                 self._note(frame, f"handshake longer than {MAX_HANDSHAKE_BYTES} bytes "
                                   "(MAX_HANDSHAKE_BYTES): not followed further")
                 ds.done = True
                 break
-            ds.records.feed(data, pieces[0].offset)
+            ds.records.feed(data, offset)
             self._drain(direction, ds, ts)
         for ev in ds.reasm.take_events():
             if ev.kind in ("gap", "overlap_mismatch", "limit"):
@@ -158,6 +261,25 @@ class TlsObserver:
             self.active = False
         if not self.active:
             self._dirs = [None, None]  # the parsers' buffers are not needed any more
+
+    def _skip_prologue(self, ds: _Direction, data: bytes, pieces: Any) -> tuple[bytes, int]:
+        """STARTTLS: the data from the segment that starts TLS on (b"" while plaintext)."""
+        base = pieces[0].offset
+        for p in pieces:
+            rel = p.offset - base
+            # after STARTTLS the client's ClientHello, the server's ServerHello (or an
+            # SSL 2.0-compatible hello) begins a segment
+            if rel < len(data) and (data[rel] == 22 or data[rel] & 0x80) and \
+                    looks_like_tls(data[rel:rel + 7]):
+                ds.started = self._began = True
+                self._prologue_bytes += rel
+                return data[rel:], p.offset
+        self._prologue_bytes += len(data)
+        if self._prologue_bytes > MAX_PROLOGUE_BYTES and not any(
+                d is not None and d.started for d in self._dirs):
+            # not TLS after all (or not yet): stop following, in both modes
+            self.active = False
+        return b"", base
 
     # -- records and messages ---------------------------------------------------------
     def _drain(self, d: int, ds: _Direction, ts: int) -> None:
@@ -189,6 +311,15 @@ class TlsObserver:
              length: int = 0) -> None:
         self.session.messages.append(TlsMessage(frame, "", kind, encrypted, length, d, ts))
         self._ts.setdefault(f"{kind}:{d}", ts)
+        if self._resume_pending and d != self._client and kind != "server_hello":
+            # RFC 5077 §3.4: a server that takes the ticket goes on with NewSessionTicket
+            # or ChangeCipherSpec (the abbreviated handshake of RFC 5246 §7.3), not with
+            # its Certificate
+            self._resume_pending = False
+            if kind in ("new_session_ticket", "change_cipher_spec"):
+                self.session.resumed = True
+                self.session.resumption = "ticket"
+            self._light_done()
 
     def _item(self, d: int, ds: _Direction, item: Any, ts: int) -> None:
         frame = self._frame(ds, item)
@@ -202,7 +333,7 @@ class TlsObserver:
             level = {1: "warning", 2: "fatal"}.get(item.level, str(item.level))
             self.session.alerts.append(TlsAlert(frame, "", level, item.description, name,
                                                 meaning, d))
-            self._add(d, frame, ts, "alert")
+            self._add(d, frame, ts, "alert", length=2)
             if item.level == 2:
                 self._finish_both()
         elif isinstance(item, EncryptedRecord):
@@ -213,36 +344,70 @@ class TlsObserver:
                 self._add(d, frame, ts, kind, encrypted=True, length=item.length)
                 self._check_done(d, ds)
             elif item.content_type == 21:
-                self.session.alerts.append(TlsAlert(frame, "", "encrypted", None,
-                                                    "encrypted_alert",
-                                                    "an encrypted alert (often close_notify)",
-                                                    d))
-                self._add(d, frame, ts, "alert", encrypted=True, length=item.length)
+                self._encrypted_alert(d, frame, ts, item.length)
+            elif item.content_type == 24:
+                self._add(d, frame, ts, "heartbeat", encrypted=True, length=item.length)
+            elif item.content_type == 20:
+                # a renegotiation's ChangeCipherSpec, under the keys of the session before:
+                # the encrypted handshake record after it is the new Finished
+                ds.finished = False
+                self._add(d, frame, ts, "change_cipher_spec", encrypted=True,
+                          length=item.length)
             else:
                 self._application(d, ds, frame, ts, item.length)
         elif isinstance(item, ApplicationData):
             self._application(d, ds, frame, ts, item.length)
+        elif isinstance(item, HeartbeatMessage):
+            self._add(d, frame, ts, "heartbeat", length=len(item.payload) + 3)
         elif isinstance(item, SSLv2Message):
             self._sslv2(d, item, frame, ts)
         elif isinstance(item, RecordGap):
             self._note(frame or None, f"{self._who(d)} records: {item.length} bytes skipped "
                                       f"at stream offset {item.stream_offset} ({item.reason})")
 
+    def _encrypted_alert(self, d: int, frame: int, ts: int, length: int) -> None:
+        self.session.alerts.append(TlsAlert(frame, "", "encrypted", None, "encrypted_alert",
+                                            "an encrypted alert (often close_notify)", d))
+        self._add(d, frame, ts, "alert", encrypted=True, length=length)
+
     def _application(self, d: int, ds: _Direction, frame: int, ts: int, length: int) -> None:
-        ds.seen_app += 1
         kind = "application_data"
-        if msg.is_tls13(self._version) and self._client is not None:
+        if self._client is None and self.session.version is None:
+            # the capture began after the handshake: in light mode there is nothing to learn
+            if not self.detail:
+                self._add(d, frame, ts, kind, encrypted=True, length=length)
+                self._finish_both()
+                return
+        elif msg.is_tls13(self._version) and self._sizes is not None:
             # TLS 1.3 sends the rest of the handshake in application_data records;
-            # without keys only their sizes show. The server's records before the
-            # client's Finished carry EncryptedExtensions .. Finished; the client's
-            # first one is its Finished.
-            client = self._dirs[self._client]
+            # without keys only their sizes show (RFC 8446 §5.2). The server's records
+            # before the client's Finished carry EncryptedExtensions .. Finished. The
+            # client's flight is [EndOfEarlyData] [Certificate [CertificateVerify]]
+            # Finished: a record shorter than a Finished is an EndOfEarlyData or an empty
+            # Certificate, one far longer (a certificate) a Certificate, which a
+            # CertificateVerify follows; else it is the Finished (maybe padded: some
+            # clients pad it). An unpadded alert is 3 bytes of plaintext.
+            alert_size, finished_size = self._sizes
+            client = self._dirs[self._client] if self._client is not None else None
+            if length == alert_size:
+                self._encrypted_alert(d, frame, ts, length)
+                return
             if d == self._client and not ds.finished:
-                kind = "finished"
-                ds.finished = True
+                ds.seen_hs += 1
+                if ds.flight == 1:  # after a Certificate: its CertificateVerify
+                    kind, ds.flight = "encrypted_handshake", 2
+                elif ds.flight == 0 and length < finished_size and ds.seen_hs < 3:
+                    kind = "encrypted_handshake"
+                elif ds.flight == 0 and length > finished_size + MAX_FINISHED_PADDING:
+                    kind, ds.flight = "encrypted_handshake", 1
+                else:
+                    kind = "finished"
+                    ds.finished = True
             elif d != self._client and (client is None or not client.finished):
                 kind = "encrypted_handshake"
                 ds.finished = True
+        if kind == "application_data":
+            ds.seen_app += 1
         if kind != "application_data" or ds.seen_app == 1 or self.detail:
             self._add(d, frame, ts, kind, encrypted=True, length=length)
         self._check_done(d, ds)
@@ -281,8 +446,12 @@ class TlsObserver:
         if isinstance(m, msg.ClientHello):
             if self._client is None:
                 self._client = d
-            self._client_hello(m)
+            self._last_hello = m
+            if self._hello is None:  # after a HelloRetryRequest: the same offer again
+                self._client_hello(m)
         elif isinstance(m, msg.ServerHello):
+            if self._client is None:  # the capture missed the ClientHello
+                self._client = 1 - d
             self._server_hello(m, kind == "hello_retry_request")
         elif isinstance(m, msg.Certificate):
             if d == self._client:
@@ -298,7 +467,7 @@ class TlsObserver:
             if group is not None:
                 s.group = group_name(group)
             elif isinstance(params, msg.ServerDHParams):
-                s.group = f"DH {len(params.dh_p.lstrip(bytes(1))) * 8}-bit prime"
+                s.group = f"DH {int.from_bytes(params.dh_p, 'big').bit_length()}-bit prime"
             s.chosen["group"] = s.group
             if not self.detail:
                 self._finish_both()
@@ -349,17 +518,21 @@ class TlsObserver:
 
     def _server_hello(self, m: msg.ServerHello, retry: bool) -> None:
         s = self.session
-        if retry:
-            s.hello_retry = True
-            ks = m.find(ext.KEY_SHARE)
-            if ks is not None and isinstance(ks.value, ext.KeyShareHelloRetryRequest):
-                s.hello_retry_group = group_name(ks.value.selected_group)
-            return
         version = m.selected_version
         self._version = version
         for ds in self._dirs:
+            # also after a HelloRetryRequest (TLS 1.3 only, RFC 8446 §4.1.4): the CCS
+            # either side may send next is the middlebox-compatibility dummy (§D.4), and
+            # the second ClientHello after it is as plain as the first
             if ds is not None:
                 ds.hs.set_version(version)
+        if retry:
+            s.hello_retry = True
+            ks = m.find(ext.KEY_SHARE) or m.find(ext.KEY_SHARE_DRAFT)
+            if ks is not None and isinstance(ks.value, ext.KeyShareHelloRetryRequest):
+                s.hello_retry_group = group_name(ks.value.selected_group)
+            s.chosen["hello_retry_group"] = s.hello_retry_group
+            return
         suite = cipher_suite(m.cipher_suite)
         s.version = version_name(version)
         s.version_code = version
@@ -369,10 +542,13 @@ class TlsObserver:
         if alpn is not None and isinstance(alpn.value, ext.ProtocolNameList) \
                 and alpn.value.protocol_name_list:
             s.alpn_selected = alpn.value.protocol_name_list[0].decode("ascii", "replace")
-        hello = self._hello
+        hello = self._last_hello
         if msg.is_tls13(version):
-            ks = m.find(ext.KEY_SHARE)
+            # drafts before 23 numbered key_share 40
+            ks = m.find(ext.KEY_SHARE) or m.find(ext.KEY_SHARE_DRAFT)
             psk = m.find(ext.PRE_SHARED_KEY)
+            tag = TLS13_TAG.get(m.cipher_suite, 16)
+            self._sizes = (3 + tag, 5 + HASH_LENGTH.get(suite.hash, 32) + tag)
             group = None
             if ks is not None and isinstance(ks.value, ext.KeyShareServerHello):
                 group = ks.value.server_share.group
@@ -408,10 +584,17 @@ class TlsObserver:
                                             "secret travels")
             else:
                 s.forward_secrecy_reason = f"{suite.key_exchange} key exchange: no fresh keys"
+            ticket = hello.find(ext.SESSION_TICKET) if hello is not None else None
+            offered = ticket is not None and isinstance(ticket.value, ext.SessionTicket) \
+                and bool(ticket.value.ticket)
             if hello is not None and m.legacy_session_id_echo and \
                     m.legacy_session_id_echo == hello.legacy_session_id:
+                # RFC 5246 §7.4.1.3: the echo means the server resumes; RFC 5077 §3.4: with
+                # a ticket offered, the session id the client sent beside it is echoed
                 s.resumed = True
-                s.resumption = "session_id"
+                s.resumption = "ticket" if offered else "session_id"
+            elif offered:
+                self._resume_pending = True
         try:
             s.ja3s_string = ja3s_string(m)
             s.ja3s = ja3s(m)
@@ -423,9 +606,17 @@ class TlsObserver:
             "group": s.group,
             "alpn": s.alpn_selected,
         })
-        if not self.detail and (msg.is_tls13(version) or self._kx not in ("dhe", "ecdhe")):
-            self._finish_both()  # all analyze reports is known (the rest is encrypted or
-            # not needed); an (EC)DHE suite still owes its group in ServerKeyExchange
+        self._light_done()
+
+    def _light_done(self) -> None:
+        """Light mode: stop once all that analyze reports is known (the rest is encrypted
+        or not needed). A TLS <= 1.2 full handshake with an ephemeral key exchange still
+        owes its group (in ServerKeyExchange); an offered ticket, whether it was taken."""
+        s = self.session
+        if self.detail or self._resume_pending:
+            return
+        if msg.is_tls13(self._version) or s.resumed or self._kx not in GROUP_IN_SKE:
+            self._finish_both()
 
     def _sslv2(self, d: int, item: SSLv2Message, frame: int, ts: int) -> None:
         kind = {1: "sslv2_client_hello", 4: "sslv2_server_hello", 2: "sslv2_client_master_key",
@@ -433,9 +624,38 @@ class TlsObserver:
                 6: "sslv2_server_finished"}.get(item.msg_type or 0, "sslv2_encrypted")
         if item.msg_type == 1 and self._client is None:
             self._client = d
-        if item.msg_type == 4 and self.session.version is None:
-            self.session.version = "SSL 2.0"
         self._add(d, frame, ts, kind, encrypted=item.msg_type is None, length=item.length)
+        if item.msg_type not in (2, 4):
+            return
+        s = self.session
+        try:
+            m = msg.parse_sslv2(item.body, offset=item.stream_offset + 2)
+        except HandshakerError as err:
+            self._note(frame, f"{self._who(d)} {kind}: {err}")
+            return
+        if isinstance(m, msg.V2ServerHello):
+            # SSL 2.0 has one key exchange: the client encrypts the master key to the
+            # server's RSA key (SSL 2.0 spec, CLIENT-MASTER-KEY)
+            s.version = version_name(0x0002)
+            s.version_code = 0x0002
+            s.key_exchange = "rsa"
+            s.forward_secrecy = False
+            s.forward_secrecy_reason = ("SSL 2.0: the master key travels encrypted with the "
+                                        "server's RSA key, so whoever gets that key later "
+                                        "can decrypt this session")
+            if m.certificate_type == 1 and m.certificate and not self._certs:  # X.509
+                self._certs = [m.certificate]
+                self._cert_ts = ts
+                if self.detail:
+                    self._describe_certificates()
+        elif isinstance(m, msg.V2ClientMasterKey):
+            s.cipher_suite = m.cipher_kind
+            s.cipher_suite_name = SSL2_CIPHER_KINDS.get(m.cipher_kind,
+                                                        f"SSL2_CK_0x{m.cipher_kind:06x}")
+            s.chosen.update({"version": s.version, "cipher_suite": {
+                "id": s.cipher_suite, "name": s.cipher_suite_name}})
+            if not self.detail:
+                self._finish_both()
 
     # -- the end --------------------------------------------------------------------
     def _describe_certificates(self) -> None:
@@ -471,8 +691,11 @@ class TlsObserver:
         }
 
     def finish(self, client: tuple[str, int], server: tuple[str, int], client_dir: int,
-               close_kind: str | None) -> TlsSession:
-        """Name the directions and the endpoints once the TCP roles are known."""
+               close_kind: str | None) -> TlsSession | None:
+        """Name the directions and the endpoints once the TCP roles are known (None: the
+        stream looked like a STARTTLS protocol but never switched to TLS)."""
+        if not self._began:
+            return None
         s = self.session
         cdir = self._client if self._client is not None else client_dir
         s.client_dir = cdir
@@ -486,12 +709,20 @@ class TlsObserver:
             a.dir = "c2s" if a.direction == cdir else "s2c"
         if any(a.description == 0 for a in s.alerts):
             s.close = "close_notify"
+        elif any(a.level == "fatal" for a in s.alerts):
+            s.close = "fatal_alert"  # RFC 5246 §7.2.2: the connection ends with it
         elif any(a.level == "encrypted" for a in s.alerts):
             s.close = "encrypted_alert"
         elif close_kind == "reset":
             s.close = "reset"
         elif close_kind in ("four_way", "three_way", "simultaneous", "half_closed"):
             s.close = "tcp_close" if self.detail else None
+        if msg.is_tls13(self._version) and self.detail:
+            # the server's Finished ends its encrypted flight: the last record of it
+            flight = [m for m in s.messages
+                      if m.direction != cdir and m.type == "encrypted_handshake"]
+            if flight:
+                self._ts[f"finished:{1 - cdir}"] = flight[-1].ts_ns
         t0 = self._t0
         for key, label in (("client_hello", "client_hello"), ("server_hello", "server_hello"),
                            ("finished", "finished"), ("application_data", "application_data")):

@@ -18,7 +18,10 @@ class TlsMessage:
 
     frame: int  # the frame that completed it (as tshark attributes records)
     dir: str  # "c2s" / "s2c" (set once the client is known)
-    type: str  # snake_case: client_hello, server_hello, change_cipher_spec, finished, ...
+    # snake_case: client_hello, server_hello, change_cipher_spec, finished, ..., alert,
+    # heartbeat, application_data; encrypted_handshake (without keys: TLS 1.3's encrypted
+    # flight, a renegotiation); sslv2_client_hello, ..., sslv2_encrypted
+    type: str
     encrypted: bool = False
     length: int = 0
     direction: int = 0  # endpoint index (0 = a) of the sender, before roles are known
@@ -53,7 +56,7 @@ class TlsSession:
     record_version: str | None = None
     version: str | None = None  # negotiated: supported_versions first, then server_version
     version_code: int | None = None
-    cipher_suite: int | None = None
+    cipher_suite: int | None = None  # SSL 2.0: the 3-byte CIPHER-KIND
     cipher_suite_name: str | None = None
     key_exchange: str | None = None  # rsa, dhe, ecdhe, psk, psk_dhe, tls13_ecdhe, ...
     forward_secrecy: bool | None = None
@@ -79,7 +82,10 @@ class TlsSession:
     ja3s_string: str | None = None
     ja4: str | None = None
     timing_ms: dict[str, float] = field(default_factory=dict)
-    close: str | None = None  # close_notify, tcp_close (truncation), reset, none
+    # close_notify, fatal_alert, encrypted_alert (TLS 1.2's content type 21, or TLS 1.3's
+    # record of an alert's size: which alert is unknown without keys), tcp_close (no alert:
+    # truncation), reset, None
+    close: str | None = None
     diagnostics: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
