@@ -20,6 +20,7 @@ from handshaker.tls.extensions import (
     KEY_SHARE,
     PRE_SHARED_KEY,
     SERVER_NAME,
+    SESSION_TICKET,
     SIGNATURE_ALGORITHMS,
     SUPPORTED_GROUPS,
     SUPPORTED_VERSIONS,
@@ -40,6 +41,11 @@ class ClientHelloFacts:
     point_formats: list[int] = field(default_factory=list)
     signature_algorithms: list[int] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
+    ticket: bool = False  # a non-empty session_ticket extension (RFC 5077): resumption offered
+
+    @property
+    def legacy_session_id(self) -> bytes:
+        return self.session_id
 
     def ja3_string(self) -> str:
         return ja3_string_of(self.legacy_version, self.cipher_suites, self.extension_types,
@@ -142,6 +148,8 @@ def client_hello_facts(body: bytes) -> ClientHelloFacts | None:
             facts.signature_algorithms = _u16s(data[2:])
         elif et == SUPPORTED_VERSIONS and el >= 1:
             facts.versions = _u16s(data[1:])
+        elif et == SESSION_TICKET and el > 0:
+            facts.ticket = True
     return facts
 
 

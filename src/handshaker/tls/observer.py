@@ -47,6 +47,7 @@ from handshaker.flow.reassembly import Reassembler
 from handshaker.tls import extensions as ext
 from handshaker.tls import messages as msg
 from handshaker.tls.fingerprints import ja3, ja3_string, ja3s, ja3s_string, ja4
+from handshaker.tls.hello import ClientHelloFacts, client_hello_facts
 from handshaker.tls.records import (
     Alert,
     ApplicationData,
@@ -173,6 +174,30 @@ def starttls_protocol(first_payload: bytes) -> str | None:
     return None
 
 
+def _offered(versions: list[int], suites: list[int], groups: list[int], sigs: list[int],
+             alpn: list[str]) -> dict[str, list[Any]]:
+    """The ClientHello's offer, named, GREASE left out (the "offered vs chosen" view)."""
+    return {
+        "versions": [version_name(v) for v in versions if not is_grease(v)],
+        "cipher_suites": [{"id": c, "name": cipher_suite(c).name}
+                          for c in suites if not is_grease(c)],
+        "groups": [group_name(g) for g in groups if not is_grease(g)],
+        "signature_algorithms": [signature_scheme_name(g) for g in sigs if not is_grease(g)],
+        "alpn": list(alpn),
+    }
+
+
+def _ticket_offered(hello: Any) -> bool:
+    """Whether a ClientHello (parsed, or read lean) offered a session ticket (RFC 5077)."""
+    if hello is None:
+        return False
+    if isinstance(hello, ClientHelloFacts):
+        return hello.ticket
+    ticket = hello.find(ext.SESSION_TICKET)
+    return ticket is not None and isinstance(ticket.value, ext.SessionTicket) \
+        and bool(ticket.value.ticket)
+
+
 class _Direction:
     __slots__ = ("ccs", "done", "finished", "flight", "hs", "index", "reasm", "records",
                  "seen_app", "seen_hs", "started", "total")
@@ -212,8 +237,10 @@ class TlsObserver:
         self._client: int | None = None
         self._version: int | None = None
         self._kx: str | None = None
-        self._hello: msg.ClientHello | None = None  # the first: the client's own offer
-        self._last_hello: msg.ClientHello | None = None  # the one the ServerHello answers
+        # the first ClientHello (the client's own offer) and the one the ServerHello answers;
+        # light mode reads them lean (tls/hello.py)
+        self._hello: msg.ClientHello | ClientHelloFacts | None = None
+        self._last_hello: msg.ClientHello | ClientHelloFacts | None = None
         # TLS <= 1.2, a ticket offered and no session id echoed: whether the server resumes
         # shows in its next message (RFC 5077 §3.4), which light mode must wait for
         self._resume_pending = False
@@ -432,6 +459,16 @@ class TlsObserver:
         if not self.detail and hs.msg_type not in LIGHT_TYPES:
             self._add(d, frame, ts, kind, length=hs.length)  # its name is all analyze needs
             return
+        if not self.detail and hs.msg_type == msg.CLIENT_HELLO:
+            facts = client_hello_facts(hs.body)  # the lean read (tls/hello.py)
+            if facts is not None:
+                self._add(d, frame, ts, kind, length=hs.length)
+                if self._client is None:
+                    self._client = d
+                self._last_hello = facts
+                if self._hello is None:
+                    self._client_hello_facts(facts)
+                return
         try:
             m = msg.parse_handshake(hs.msg_type, hs.body, version=self._version, kx=self._kx,
                                     offset=hs.stream_offset + 4)
@@ -501,20 +538,25 @@ class TlsObserver:
         sa = m.find(ext.SIGNATURE_ALGORITHMS)
         if sa is not None and isinstance(sa.value, ext.SignatureSchemeList):
             sigs = list(sa.value.supported_signature_algorithms)
-        s.offered = {
-            "versions": [version_name(v) for v in versions if not is_grease(v)],
-            "cipher_suites": [{"id": c, "name": cipher_suite(c).name}
-                              for c in m.cipher_suites if not is_grease(c)],
-            "groups": [group_name(g) for g in groups if not is_grease(g)],
-            "signature_algorithms": [signature_scheme_name(g) for g in sigs if not is_grease(g)],
-            "alpn": list(s.alpn_offered),
-        }
+        s.offered = _offered(versions, list(m.cipher_suites), groups, sigs, s.alpn_offered)
         try:
             s.ja3_string = ja3_string(m)
             s.ja3 = ja3(m)
             s.ja4 = ja4(m)
         except (HandshakerError, ValueError) as err:
             self._note(None, f"fingerprint: {err}")
+
+    def _client_hello_facts(self, f: ClientHelloFacts) -> None:
+        """Light mode's ClientHello: what analyze reports, from the lean read."""
+        s = self.session
+        self._hello = f
+        s.sni = f.sni
+        s.alpn_offered = [p.decode("ascii", "replace") for p in f.alpn]
+        s.offered = _offered(f.versions or [f.legacy_version], f.cipher_suites, f.groups,
+                             f.signature_algorithms, s.alpn_offered)
+        s.ja3_string = f.ja3_string()
+        s.ja3 = f.ja3()
+        s.ja4 = f.ja4()
 
     def _server_hello(self, m: msg.ServerHello, retry: bool) -> None:
         s = self.session
@@ -584,9 +626,7 @@ class TlsObserver:
                                             "secret travels")
             else:
                 s.forward_secrecy_reason = f"{suite.key_exchange} key exchange: no fresh keys"
-            ticket = hello.find(ext.SESSION_TICKET) if hello is not None else None
-            offered = ticket is not None and isinstance(ticket.value, ext.SessionTicket) \
-                and bool(ticket.value.ticket)
+            offered = _ticket_offered(hello)
             if hello is not None and m.legacy_session_id_echo and \
                     m.legacy_session_id_echo == hello.legacy_session_id:
                 # RFC 5246 §7.4.1.3: the echo means the server resumes; RFC 5077 §3.4: with
