@@ -41,6 +41,7 @@ from handshaker.tls.extensions import (
     is_grease,
 )
 from handshaker.tls.messages import ClientHello, ServerHello
+from handshaker.tls.registry import GREASE
 
 # -- JA3 / JA3S ----------------------------------------------------------------------------
 
@@ -58,9 +59,9 @@ def ja3_string_of(version: int, ciphers: list[int] | tuple[int, ...],
                   groups: list[int] | tuple[int, ...], formats: list[int] | tuple[int, ...]
                   ) -> str:
     """The JA3 string from plain values in wire order (GREASE left out here)."""
-    return ",".join([str(version), _dash([c for c in ciphers if not is_grease(c)]),
-                     _dash([e for e in extension_types if not is_grease(e)]),
-                     _dash([g for g in groups if not is_grease(g)]), _dash(list(formats))])
+    return ",".join([str(version), _dash([c for c in ciphers if c not in GREASE]),
+                     _dash([e for e in extension_types if e not in GREASE]),
+                     _dash([g for g in groups if g not in GREASE]), _dash(list(formats))])
 
 
 def ja4_of(versions: list[int] | tuple[int, ...], legacy_version: int,
@@ -68,11 +69,11 @@ def ja4_of(versions: list[int] | tuple[int, ...], legacy_version: int,
            first_alpn: bytes | None, sigalgs: list[int] | tuple[int, ...],
            transport: str = "t") -> str:
     """JA4 from plain values in wire order (``first_alpn`` None: no ALPN extension)."""
-    offered = [v for v in versions if not is_grease(v)]
+    offered = [v for v in versions if v not in GREASE]
     version = _JA4_VERSIONS.get(max(offered) if offered else legacy_version, "00")
-    cs = [c for c in ciphers if not is_grease(c)]
-    exts = [e for e in extension_types if not is_grease(e)]
-    sigs = [x for x in sigalgs if not is_grease(x)]
+    cs = [c for c in ciphers if c not in GREASE]
+    exts = [e for e in extension_types if e not in GREASE]
+    sigs = [x for x in sigalgs if x not in GREASE]
     sni = "d" if SERVER_NAME in exts else "i"
     a = (f"{transport}{version}{sni}{min(len(cs), 99):02d}{min(len(exts), 99):02d}"
          f"{_alpn_code(first_alpn)}")

@@ -62,14 +62,14 @@ from handshaker.tls.records import (
     SSLv2Message,
     looks_like_tls,
 )
-from handshaker.tls.registry import alert as alert_info
 from handshaker.tls.registry import (
+    GREASE,
     cipher_suite,
     group_name,
-    is_grease,
     signature_scheme_name,
     version_name,
 )
+from handshaker.tls.registry import alert as alert_info
 from handshaker.tls.session import TlsAlert, TlsMessage, TlsSession
 
 #: handshake bytes followed per direction before the observer gives up (a limit, STYLE §10)
@@ -178,11 +178,11 @@ def _offered(versions: list[int], suites: list[int], groups: list[int], sigs: li
              alpn: list[str]) -> dict[str, list[Any]]:
     """The ClientHello's offer, named, GREASE left out (the "offered vs chosen" view)."""
     return {
-        "versions": [version_name(v) for v in versions if not is_grease(v)],
+        "versions": [version_name(v) for v in versions if v not in GREASE],
         "cipher_suites": [{"id": c, "name": cipher_suite(c).name}
-                          for c in suites if not is_grease(c)],
-        "groups": [group_name(g) for g in groups if not is_grease(g)],
-        "signature_algorithms": [signature_scheme_name(g) for g in sigs if not is_grease(g)],
+                          for c in suites if c not in GREASE],
+        "groups": [group_name(g) for g in groups if g not in GREASE],
+        "signature_algorithms": [signature_scheme_name(g) for g in sigs if g not in GREASE],
         "alpn": list(alpn),
     }
 

@@ -162,6 +162,10 @@ def _unknown8(value: int) -> str:
     return f"{value} (unknown)"
 
 
+#: the sixteen 16-bit GREASE values, for ``x not in GREASE`` in loops over many values
+GREASE = frozenset(0x0A0A + 0x1010 * i for i in range(16))
+
+
 def is_grease(value: int) -> bool:
     """RFC 8701 §2: the sixteen 16-bit GREASE values 0x0A0A, 0x1A1A, ... 0xFAFA.
 
