@@ -21,6 +21,7 @@ from functools import cache
 from typing import Any
 
 import pytest
+from conftest import require
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -880,8 +881,7 @@ def real_bodies() -> list[tuple[int, bytes, int | None, str | None]]:
 def test_mutated_real_messages_raise_only_malformed(data: st.DataObject) -> None:
     """Adversarial input close to the real thing: real bodies with bytes changed, cut, added."""
     bodies = real_bodies()
-    if not bodies:
-        pytest.skip("corpus not available")
+    require(bool(bodies), "corpus not available")
     msg_type, body, version, kx = data.draw(st.sampled_from(bodies), label="message")
     mutated = bytearray(body)
     for _ in range(data.draw(st.integers(1, 4), label="edits")):
@@ -976,8 +976,7 @@ def run_chunks(data: bytes, cuts: list[int], version_from_hello: bool = True) ->
 
 def test_real_streams_are_available() -> None:
     streams = real_streams()
-    if not streams:
-        pytest.skip("corpus not available")
+    require(bool(streams), "corpus not available")
     assert len(streams) >= 4
 
 
@@ -985,8 +984,7 @@ def test_real_streams_are_available() -> None:
 @given(data=st.data())
 def test_random_segmentation_of_real_streams(data: st.DataObject) -> None:
     streams = real_streams()
-    if not streams:
-        pytest.skip("corpus not available")
+    require(bool(streams), "corpus not available")
     name, raw = data.draw(st.sampled_from(streams), label="stream")
     whole = run_chunks(raw, [])
     assert any(s[0] == "hs" for s in whole), name
