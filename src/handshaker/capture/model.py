@@ -9,6 +9,7 @@ whatever its link type.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,6 +100,18 @@ class FrameBatch:
     @property
     def number(self) -> npt.NDArray[np.int64]:
         return np.arange(self.first_number, self.first_number + len(self.start), dtype=np.int64)
+
+    @classmethod
+    def split(cls, buf: bytes | bytearray | memoryview, first_number: int, size: int,
+              start: npt.NDArray[np.int64], caplen: npt.NDArray[np.int32],
+              wirelen: npt.NDArray[np.int32], ts_ns: npt.NDArray[np.int64],
+              linktype: npt.NDArray[np.int32], interface: npt.NDArray[np.int32],
+              file_offset: npt.NDArray[np.int64]) -> Iterator[FrameBatch]:
+        """Cut the columns of one buffer's records into batches of at most ``size`` frames."""
+        for i in range(0, len(start), size):
+            j = i + size
+            yield cls(buf, first_number + i, start[i:j], caplen[i:j], wirelen[i:j],
+                      ts_ns[i:j], linktype[i:j], interface[i:j], file_offset[i:j])
 
     def frame(self, i: int) -> Frame:
         s = int(self.start[i])

@@ -146,19 +146,8 @@ class PcapReader:
         interface = np.zeros(n, dtype=np.int32)
         first = self.next_number
         self.next_number += n
-        for i in range(0, n, size):
-            j = i + size
-            yield FrameBatch(
-                buf=buf,
-                first_number=first + i,
-                start=start[i:j],
-                caplen=caplen[i:j],
-                wirelen=wirelen[i:j],
-                ts_ns=ts[i:j],
-                linktype=linktype[i:j],
-                interface=interface[i:j],
-                file_offset=file_offset[i:j],
-            )
+        yield from FrameBatch.split(buf, first, size, start, caplen, wirelen, ts,
+                                     linktype, interface, file_offset)
 
 
 def _gather(buf: bytearray, offsets: npt.NDArray[np.int64], dtype: np.dtype[np.void]) -> np.ndarray:

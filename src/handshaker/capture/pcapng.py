@@ -442,19 +442,8 @@ class PcapngReader:
             file_offset = o + base
             first = self.next_number
             self.next_number += n
-            for i in range(0, n, size):
-                j = i + size
-                yield FrameBatch(
-                    buf=buf,
-                    first_number=first + i,
-                    start=start[i:j],
-                    caplen=caplen[i:j],
-                    wirelen=wirelen[i:j],
-                    ts_ns=ts[i:j],
-                    linktype=linktype[i:j],
-                    interface=interface[i:j],
-                    file_offset=file_offset[i:j],
-                )
+            yield from FrameBatch.split(buf, first, size, start, caplen, wirelen, ts,
+                                         linktype, interface, file_offset)
         if cut is not None:
             self.stopped = True
             if cut_blen & 3:
