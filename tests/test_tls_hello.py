@@ -9,7 +9,12 @@ from test_tls_corpus import ours
 from handshaker.tls import extensions as ext
 from handshaker.tls import messages as msg
 from handshaker.tls.fingerprints import ja3, ja3s, ja4
-from handshaker.tls.hello import client_hello_facts, server_hello_facts
+from handshaker.tls.hello import (
+    ClientHelloFacts,
+    ServerHelloFacts,
+    client_hello_facts,
+    server_hello_facts,
+)
 
 TLS_CAPTURES = [str(p.relative_to(CORPUS)) for p in corpus_captures()
                 if any(k in str(p) for k in ("tls", "ssl", "https", "ja4", "ssldump", "scapy",
@@ -42,6 +47,9 @@ def test_lean_facts_equal_the_full_parser(rel: str) -> None:
             if sni is not None and isinstance(sni.value, ext.ServerNameList):
                 assert f.sni == sni.value.server_name_list[0].host_name.decode("ascii",
                                                                                 "replace")
+            # the fallback path (facts made from the full parse) gives the same facts
+            assert ClientHelloFacts.from_message(full) == f
+            assert ClientHelloFacts.from_message(full).offer() is f.offer()
         else:
             assert isinstance(full, msg.ServerHello)
             f2 = server_hello_facts(body)
@@ -53,6 +61,11 @@ def test_lean_facts_equal_the_full_parser(rel: str) -> None:
             assert f2.hello_retry == full.is_hello_retry_request
             assert (f2.selected_version or f2.legacy_version) == full.selected_version
             assert f2.ja3s() == ja3s(full)
+            assert f2.fingerprint() == (f2.ja3s_string(), f2.ja3s())
+            back = ServerHelloFacts.from_message(full)
+            assert back.version == f2.version
+            assert (back.key_share_group, back.alpn, back.pre_shared_key, back.session_id) \
+                == (f2.key_share_group, f2.alpn, f2.pre_shared_key, f2.session_id)
 
 
 def test_garbage_gives_none_not_an_exception() -> None:

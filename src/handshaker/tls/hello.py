@@ -1,51 +1,98 @@
-"""The facts ``analyze`` reports of a ClientHello and a ServerHello, read lean.
+"""The facts a connection summary needs of a ClientHello and a ServerHello.
 
 :mod:`handshaker.tls.messages` parses every field into typed values: right
 for detail views, too slow for the 18,000 handshakes of a benchmark capture.
-These two functions read only what a connection summary needs, with
-``struct`` over the bytes, and give up (return None) on anything they do not
-expect, so that the caller falls back to the full parser and its
-diagnostics. ``tests/test_tls_hello.py`` checks that both paths agree on
-every hello in the corpus.
+:func:`client_hello_facts` and :func:`server_hello_facts` read only what a
+summary needs, with plain indexing over the bytes, and give up (return None)
+on anything they do not expect, so that the caller falls back to the full
+parser and its diagnostics (``from_message`` makes the same facts from its
+result). What does not change from one connection to the next (a client
+program makes the same offer each time) is named and fingerprinted once and
+shared: :meth:`ClientHelloFacts.offer`, :meth:`ServerHelloFacts.fingerprint`.
+``tests/test_tls_hello.py`` checks that both paths agree on every hello in
+the corpus.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from handshaker.tls.extensions import (
     ALPN,
     EC_POINT_FORMATS,
     KEY_SHARE,
+    KEY_SHARE_DRAFT,
     PRE_SHARED_KEY,
     SERVER_NAME,
     SESSION_TICKET,
     SIGNATURE_ALGORITHMS,
     SUPPORTED_GROUPS,
     SUPPORTED_VERSIONS,
+    ECPointFormatList,
+    KeyShareHelloRetryRequest,
+    KeyShareServerHello,
+    NamedGroupList,
+    ProtocolNameList,
+    ServerNameList,
+    SessionTicket,
+    SignatureSchemeList,
+    SupportedVersions,
 )
 from handshaker.tls.fingerprints import ja3_string_of, ja4_of
-from handshaker.tls.messages import HELLO_RETRY_REQUEST_RANDOM
+from handshaker.tls.messages import HELLO_RETRY_REQUEST_RANDOM, ClientHello, ServerHello
+from handshaker.tls.registry import (
+    GREASE,
+    cipher_suite,
+    group_name,
+    signature_scheme_name,
+    version_name,
+)
 
 
 @dataclass(slots=True)
 class ClientHelloFacts:
+    """A ClientHello as analyze sees it. The value lists are kept as the wire has them
+    (big-endian 16-bit values) and read into numbers only when asked for: the summary
+    of an offer seen before comes from :data:`_OFFERS` without reading them at all."""
+
     legacy_version: int
     session_id: bytes
-    cipher_suites: list[int]
+    suites_raw: bytes
     extension_types: list[int]
     sni: str | None = None
     alpn: list[bytes] = field(default_factory=list)
-    groups: list[int] = field(default_factory=list)
-    point_formats: list[int] = field(default_factory=list)
-    signature_algorithms: list[int] = field(default_factory=list)
-    versions: list[int] = field(default_factory=list)
+    groups_raw: bytes = b""
+    point_formats_raw: bytes = b""
+    sigalgs_raw: bytes = b""
+    versions_raw: bytes = b""
     ticket: bool = False  # a non-empty session_ticket extension (RFC 5077): resumption offered
 
     @property
     def legacy_session_id(self) -> bytes:
         return self.session_id
+
+    @property
+    def cipher_suites(self) -> list[int]:
+        return _u16s(self.suites_raw)
+
+    @property
+    def groups(self) -> list[int]:
+        return _u16s(self.groups_raw)
+
+    @property
+    def point_formats(self) -> list[int]:
+        return list(self.point_formats_raw)
+
+    @property
+    def signature_algorithms(self) -> list[int]:
+        return _u16s(self.sigalgs_raw)
+
+    @property
+    def versions(self) -> list[int]:
+        return _u16s(self.versions_raw)
 
     def ja3_string(self) -> str:
         return ja3_string_of(self.legacy_version, self.cipher_suites, self.extension_types,
@@ -58,6 +105,79 @@ class ClientHelloFacts:
         first = self.alpn[0] if self.alpn else (b"" if ALPN in self.extension_types else None)
         return ja4_of(self.versions, self.legacy_version, self.cipher_suites,
                       self.extension_types, first, self.signature_algorithms)
+
+    @classmethod
+    def from_message(cls, m: ClientHello) -> ClientHelloFacts:
+        """The same facts from a fully parsed ClientHello (the fallback path)."""
+        f = cls(m.legacy_version, m.legacy_session_id, _raw16(m.cipher_suites),
+                [e.extension_type for e in m.extensions or ()])
+        for e in m.extensions or ():
+            v = e.value
+            if isinstance(v, ServerNameList) and f.sni is None:
+                for entry in v.server_name_list:
+                    if entry.name_type == 0:
+                        f.sni = entry.host_name.decode("ascii", "replace")
+                        break
+            elif isinstance(v, ProtocolNameList) and e.extension_type == ALPN:
+                f.alpn = list(v.protocol_name_list)
+            elif isinstance(v, NamedGroupList):
+                f.groups_raw = _raw16(v.named_group_list)
+            elif isinstance(v, ECPointFormatList):
+                f.point_formats_raw = bytes(v.ec_point_format_list)
+            elif isinstance(v, SignatureSchemeList) and e.extension_type == SIGNATURE_ALGORITHMS:
+                f.sigalgs_raw = _raw16(v.supported_signature_algorithms)
+            elif isinstance(v, SupportedVersions) and v.versions:
+                f.versions_raw = _raw16(v.versions)
+            elif isinstance(v, SessionTicket) and v.ticket:
+                f.ticket = True
+        return f
+
+    def offer(self) -> Offer:
+        """What this hello offers, named, and its fingerprints: shared by every hello
+        with the same values (one client program makes the same offer each time)."""
+        key = (self.legacy_version, self.suites_raw, tuple(self.extension_types),
+               self.groups_raw, self.point_formats_raw, self.sigalgs_raw, self.versions_raw,
+               tuple(self.alpn))
+        found = _OFFERS.get(key)
+        if found is None:
+            if len(_OFFERS) >= MAX_CACHED_OFFERS:
+                _OFFERS.clear()
+            alpn = [p.decode("ascii", "replace") for p in self.alpn]
+            found = _OFFERS[key] = Offer(
+                named_offer(self.versions or [self.legacy_version], self.cipher_suites,
+                            self.groups, self.signature_algorithms, alpn),
+                alpn, self.ja3_string(), self.ja3(), self.ja4())
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """The parts of a ClientHello that do not change from one connection to the next.
+    Shared between sessions: never modified."""
+
+    named: dict[str, list[Any]]
+    alpn: list[str]
+    ja3_string: str
+    ja3: str
+    ja4: str
+
+
+#: offers seen, by their wire values (a limit, STYLE §10: cleared when full)
+MAX_CACHED_OFFERS = 4096
+_OFFERS: dict[tuple[Any, ...], Offer] = {}
+
+
+def named_offer(versions: list[int], suites: list[int], groups: list[int], sigs: list[int],
+                alpn: list[str]) -> dict[str, list[Any]]:
+    """The ClientHello's offer, named, GREASE left out (the "offered vs chosen" view)."""
+    return {
+        "versions": [version_name(v) for v in versions if v not in GREASE],
+        "cipher_suites": [{"id": c, "name": cipher_suite(c).name}
+                          for c in suites if c not in GREASE],
+        "groups": [group_name(g) for g in groups if g not in GREASE],
+        "signature_algorithms": [signature_scheme_name(g) for g in sigs if g not in GREASE],
+        "alpn": list(alpn),
+    }
 
 
 @dataclass(slots=True)
@@ -72,14 +192,52 @@ class ServerHelloFacts:
     alpn: bytes | None = None
     pre_shared_key: bool = False
 
-    def ja3s_string(self) -> str:
-        from handshaker.tls.registry import is_grease
+    @property
+    def version(self) -> int:
+        """The version the server chose (supported_versions, else the legacy field)."""
+        return self.selected_version or self.legacy_version
 
-        exts = "-".join(str(e) for e in self.extension_types if not is_grease(e))
+    @classmethod
+    def from_message(cls, m: ServerHello) -> ServerHelloFacts:
+        """The same facts from a fully parsed ServerHello (TLS 1.3 drafts, odd hellos)."""
+        f = cls(m.legacy_version, m.legacy_session_id_echo or b"", m.cipher_suite,
+                [e.extension_type for e in m.extensions or ()], m.is_hello_retry_request,
+                selected_version=m.selected_version)
+        ks = m.find(KEY_SHARE) or m.find(KEY_SHARE_DRAFT)
+        if ks is not None and isinstance(ks.value, KeyShareServerHello):
+            f.key_share_group = ks.value.server_share.group
+        elif ks is not None and isinstance(ks.value, KeyShareHelloRetryRequest):
+            f.key_share_group = ks.value.selected_group
+        alpn = m.find(ALPN)
+        if alpn is not None and isinstance(alpn.value, ProtocolNameList) \
+                and alpn.value.protocol_name_list:
+            f.alpn = alpn.value.protocol_name_list[0]
+        f.pre_shared_key = m.find(PRE_SHARED_KEY) is not None
+        return f
+
+    def ja3s_string(self) -> str:
+        exts = "-".join([str(e) for e in self.extension_types if e not in GREASE])
         return f"{self.legacy_version},{self.cipher_suite},{exts}"
 
     def ja3s(self) -> str:
         return hashlib.md5(self.ja3s_string().encode("ascii"), usedforsecurity=False).hexdigest()
+
+    def fingerprint(self) -> tuple[str, str]:
+        """(JA3S string, JA3S), shared by every ServerHello with the same values."""
+        key = (self.legacy_version, self.cipher_suite, tuple(self.extension_types))
+        found = _JA3S.get(key)
+        if found is None:
+            if len(_JA3S) >= MAX_CACHED_OFFERS:
+                _JA3S.clear()
+            found = _JA3S[key] = (self.ja3s_string(), self.ja3s())
+        return found
+
+
+_JA3S: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+
+def _raw16(values: Iterable[int]) -> bytes:
+    return b"".join([v.to_bytes(2, "big") for v in values])
 
 
 def _u16s(b: bytes) -> list[int]:
@@ -103,7 +261,7 @@ def client_hello_facts(body: bytes) -> ClientHelloFacts | None:
     p += 2
     if cs_len % 2 or p + cs_len > n:
         return None
-    suites = _u16s(body[p:p + cs_len])
+    suites = body[p:p + cs_len]
     p += cs_len
     if p >= n:
         return None
@@ -141,13 +299,13 @@ def client_hello_facts(body: bytes) -> ClientHelloFacts | None:
                 q += 1 + ln
             facts.alpn = alpn
         elif et == SUPPORTED_GROUPS and el >= 2:
-            facts.groups = _u16s(data[2:])
+            facts.groups_raw = data[2:]
         elif et == EC_POINT_FORMATS and el >= 1:
-            facts.point_formats = list(data[1:])
+            facts.point_formats_raw = data[1:]
         elif et == SIGNATURE_ALGORITHMS and el >= 2:
-            facts.signature_algorithms = _u16s(data[2:])
+            facts.sigalgs_raw = data[2:]
         elif et == SUPPORTED_VERSIONS and el >= 1:
-            facts.versions = _u16s(data[1:])
+            facts.versions_raw = data[1:]
         elif et == SESSION_TICKET and el > 0:
             facts.ticket = True
     return facts

@@ -44,10 +44,13 @@ from typing import Any
 
 from handshaker.errors import HandshakerError
 from handshaker.flow.reassembly import Reassembler
-from handshaker.tls import extensions as ext
 from handshaker.tls import messages as msg
-from handshaker.tls.fingerprints import ja3, ja3_string, ja3s, ja3s_string, ja4
-from handshaker.tls.hello import ClientHelloFacts, client_hello_facts
+from handshaker.tls.hello import (
+    ClientHelloFacts,
+    ServerHelloFacts,
+    client_hello_facts,
+    server_hello_facts,
+)
 from handshaker.tls.records import (
     Alert,
     ApplicationData,
@@ -62,14 +65,12 @@ from handshaker.tls.records import (
     SSLv2Message,
     looks_like_tls,
 )
+from handshaker.tls.registry import alert as alert_info
 from handshaker.tls.registry import (
-    GREASE,
     cipher_suite,
     group_name,
-    signature_scheme_name,
     version_name,
 )
-from handshaker.tls.registry import alert as alert_info
 from handshaker.tls.session import TlsAlert, TlsMessage, TlsSession
 
 #: handshake bytes followed per direction before the observer gives up (a limit, STYLE §10)
@@ -174,30 +175,6 @@ def starttls_protocol(first_payload: bytes) -> str | None:
     return None
 
 
-def _offered(versions: list[int], suites: list[int], groups: list[int], sigs: list[int],
-             alpn: list[str]) -> dict[str, list[Any]]:
-    """The ClientHello's offer, named, GREASE left out (the "offered vs chosen" view)."""
-    return {
-        "versions": [version_name(v) for v in versions if v not in GREASE],
-        "cipher_suites": [{"id": c, "name": cipher_suite(c).name}
-                          for c in suites if c not in GREASE],
-        "groups": [group_name(g) for g in groups if g not in GREASE],
-        "signature_algorithms": [signature_scheme_name(g) for g in sigs if g not in GREASE],
-        "alpn": list(alpn),
-    }
-
-
-def _ticket_offered(hello: Any) -> bool:
-    """Whether a ClientHello (parsed, or read lean) offered a session ticket (RFC 5077)."""
-    if hello is None:
-        return False
-    if isinstance(hello, ClientHelloFacts):
-        return hello.ticket
-    ticket = hello.find(ext.SESSION_TICKET)
-    return ticket is not None and isinstance(ticket.value, ext.SessionTicket) \
-        and bool(ticket.value.ticket)
-
-
 class _Direction:
     __slots__ = ("ccs", "done", "finished", "flight", "hs", "index", "reasm", "records",
                  "seen_app", "seen_hs", "started", "total")
@@ -239,8 +216,8 @@ class TlsObserver:
         self._kx: str | None = None
         # the first ClientHello (the client's own offer) and the one the ServerHello answers;
         # light mode reads them lean (tls/hello.py)
-        self._hello: msg.ClientHello | ClientHelloFacts | None = None
-        self._last_hello: msg.ClientHello | ClientHelloFacts | None = None
+        self._hello: ClientHelloFacts | None = None
+        self._last_hello: ClientHelloFacts | None = None
         # TLS <= 1.2, a ticket offered and no session id echoed: whether the server resumes
         # shows in its next message (RFC 5077 §3.4), which light mode must wait for
         self._resume_pending = False
@@ -459,16 +436,12 @@ class TlsObserver:
         if not self.detail and hs.msg_type not in LIGHT_TYPES:
             self._add(d, frame, ts, kind, length=hs.length)  # its name is all analyze needs
             return
-        if not self.detail and hs.msg_type == msg.CLIENT_HELLO:
-            facts = client_hello_facts(hs.body)  # the lean read (tls/hello.py)
-            if facts is not None:
-                self._add(d, frame, ts, kind, length=hs.length)
-                if self._client is None:
-                    self._client = d
-                self._last_hello = facts
-                if self._hello is None:
-                    self._client_hello_facts(facts)
-                return
+        if hs.msg_type == msg.CLIENT_HELLO:
+            self._client_hello(d, hs, frame, ts)
+            return
+        if hs.msg_type == msg.SERVER_HELLO:
+            self._server_hello(d, hs, frame, ts)
+            return
         try:
             m = msg.parse_handshake(hs.msg_type, hs.body, version=self._version, kx=self._kx,
                                     offset=hs.stream_offset + 4)
@@ -476,21 +449,9 @@ class TlsObserver:
             self._note(frame, f"{self._who(d)} {kind}: {err}")
             self._add(d, frame, ts, kind, length=hs.length)
             return
-        if isinstance(m, msg.ServerHello) and m.is_hello_retry_request:
-            kind = "hello_retry_request"
         self._add(d, frame, ts, kind, length=hs.length)
         s = self.session
-        if isinstance(m, msg.ClientHello):
-            if self._client is None:
-                self._client = d
-            self._last_hello = m
-            if self._hello is None:  # after a HelloRetryRequest: the same offer again
-                self._client_hello(m)
-        elif isinstance(m, msg.ServerHello):
-            if self._client is None:  # the capture missed the ClientHello
-                self._client = 1 - d
-            self._server_hello(m, kind == "hello_retry_request")
-        elif isinstance(m, msg.Certificate):
+        if isinstance(m, msg.Certificate):
             if d == self._client:
                 s.client_auth = bool(m.certificate_list)
             elif not self._certs:
@@ -514,53 +475,58 @@ class TlsObserver:
             ds.finished = True
             self._check_done(d, ds)
 
-    def _client_hello(self, m: msg.ClientHello) -> None:
-        s = self.session
-        self._hello = m
-        sni = m.find(ext.SERVER_NAME)
-        if sni is not None and isinstance(sni.value, ext.ServerNameList):
-            for entry in sni.value.server_name_list:
-                if entry.name_type == 0:
-                    s.sni = entry.host_name.decode("ascii", "replace")
-                    break
-        alpn = m.find(ext.ALPN)
-        if alpn is not None and isinstance(alpn.value, ext.ProtocolNameList):
-            s.alpn_offered = [p.decode("ascii", "replace") for p in alpn.value.protocol_name_list]
-        versions = [m.legacy_version]
-        sv = m.find(ext.SUPPORTED_VERSIONS)
-        if sv is not None and isinstance(sv.value, ext.SupportedVersions) and sv.value.versions:
-            versions = list(sv.value.versions)
-        groups: list[int] = []
-        sg = m.find(ext.SUPPORTED_GROUPS)
-        if sg is not None and isinstance(sg.value, ext.NamedGroupList):
-            groups = list(sg.value.named_group_list)
-        sigs: list[int] = []
-        sa = m.find(ext.SIGNATURE_ALGORITHMS)
-        if sa is not None and isinstance(sa.value, ext.SignatureSchemeList):
-            sigs = list(sa.value.supported_signature_algorithms)
-        s.offered = _offered(versions, list(m.cipher_suites), groups, sigs, s.alpn_offered)
+    def _parsed(self, d: int, hs: Handshake, frame: int, ts: int) -> Any:
+        """The full parse of a hello the lean reader gave up on (None: damaged; noted)."""
         try:
-            s.ja3_string = ja3_string(m)
-            s.ja3 = ja3(m)
-            s.ja4 = ja4(m)
-        except (HandshakerError, ValueError) as err:
-            self._note(None, f"fingerprint: {err}")
+            return msg.parse_handshake(hs.msg_type, hs.body, version=self._version,
+                                       kx=self._kx, offset=hs.stream_offset + 4)
+        except HandshakerError as err:
+            kind = MESSAGE_NAMES[hs.msg_type]
+            self._note(frame, f"{self._who(d)} {kind}: {err}")
+            self._add(d, frame, ts, kind, length=hs.length)
+            return None
 
-    def _client_hello_facts(self, f: ClientHelloFacts) -> None:
-        """Light mode's ClientHello: what analyze reports, from the lean read."""
-        s = self.session
+    def _client_hello(self, d: int, hs: Handshake, frame: int, ts: int) -> None:
+        f = client_hello_facts(hs.body)  # the lean read (tls/hello.py)
+        if f is None:
+            m = self._parsed(d, hs, frame, ts)
+            if not isinstance(m, msg.ClientHello):
+                return
+            f = ClientHelloFacts.from_message(m)
+        self._add(d, frame, ts, "client_hello", length=hs.length)
+        if self._client is None:
+            self._client = d
+        self._last_hello = f
+        if self._hello is not None:
+            return  # after a HelloRetryRequest: the same offer again
         self._hello = f
-        s.sni = f.sni
-        s.alpn_offered = [p.decode("ascii", "replace") for p in f.alpn]
-        s.offered = _offered(f.versions or [f.legacy_version], f.cipher_suites, f.groups,
-                             f.signature_algorithms, s.alpn_offered)
-        s.ja3_string = f.ja3_string()
-        s.ja3 = f.ja3()
-        s.ja4 = f.ja4()
-
-    def _server_hello(self, m: msg.ServerHello, retry: bool) -> None:
         s = self.session
-        version = m.selected_version
+        try:
+            offer = f.offer()
+        except (HandshakerError, ValueError) as err:
+            self._note(frame, f"fingerprint: {err}")
+            return
+        s.sni = f.sni
+        s.alpn_offered = offer.alpn
+        s.offered = offer.named
+        s.ja3_string = offer.ja3_string
+        s.ja3 = offer.ja3
+        s.ja4 = offer.ja4
+
+    def _server_hello(self, d: int, hs: Handshake, frame: int, ts: int) -> None:
+        f = server_hello_facts(hs.body)
+        if f is None or (f.selected_version or 0x0304) != 0x0304:
+            # TLS 1.3 drafts (their own layouts and key_share number): the full parser
+            m = self._parsed(d, hs, frame, ts)
+            if not isinstance(m, msg.ServerHello):
+                return
+            f = ServerHelloFacts.from_message(m)
+        self._add(d, frame, ts, "hello_retry_request" if f.hello_retry else "server_hello",
+                  length=hs.length)
+        if self._client is None:  # the capture missed the ClientHello
+            self._client = 1 - d
+        s = self.session
+        version = f.version
         self._version = version
         for ds in self._dirs:
             # also after a HelloRetryRequest (TLS 1.3 only, RFC 8446 §4.1.4): the CCS
@@ -568,38 +534,31 @@ class TlsObserver:
             # the second ClientHello after it is as plain as the first
             if ds is not None:
                 ds.hs.set_version(version)
-        if retry:
+        if f.hello_retry:
             s.hello_retry = True
-            ks = m.find(ext.KEY_SHARE) or m.find(ext.KEY_SHARE_DRAFT)
-            if ks is not None and isinstance(ks.value, ext.KeyShareHelloRetryRequest):
-                s.hello_retry_group = group_name(ks.value.selected_group)
+            if f.key_share_group is not None:
+                s.hello_retry_group = group_name(f.key_share_group)
             s.chosen["hello_retry_group"] = s.hello_retry_group
             return
-        suite = cipher_suite(m.cipher_suite)
+        suite = cipher_suite(f.cipher_suite)
         s.version = version_name(version)
         s.version_code = version
-        s.cipher_suite = m.cipher_suite
+        s.cipher_suite = f.cipher_suite
         s.cipher_suite_name = suite.name
-        alpn = m.find(ext.ALPN)
-        if alpn is not None and isinstance(alpn.value, ext.ProtocolNameList) \
-                and alpn.value.protocol_name_list:
-            s.alpn_selected = alpn.value.protocol_name_list[0].decode("ascii", "replace")
+        if f.alpn is not None:
+            s.alpn_selected = f.alpn.decode("ascii", "replace")
         hello = self._last_hello
         if msg.is_tls13(version):
-            # drafts before 23 numbered key_share 40
-            ks = m.find(ext.KEY_SHARE) or m.find(ext.KEY_SHARE_DRAFT)
-            psk = m.find(ext.PRE_SHARED_KEY)
-            tag = TLS13_TAG.get(m.cipher_suite, 16)
+            tag = TLS13_TAG.get(f.cipher_suite, 16)
             self._sizes = (3 + tag, 5 + HASH_LENGTH.get(suite.hash, 32) + tag)
-            group = None
-            if ks is not None and isinstance(ks.value, ext.KeyShareServerHello):
-                group = ks.value.server_share.group
+            group = f.key_share_group
+            if group is not None:
                 s.group = group_name(group)
-            if psk is not None:
+            if f.pre_shared_key:
                 s.resumed = True
                 s.resumption = "psk"
             dh = "dhe" if group is not None and group in FFDHE_GROUPS else "ecdhe"
-            if psk is not None and group is None:
+            if f.pre_shared_key and group is None:
                 self._kx = "psk"
                 s.key_exchange = "psk"
                 s.forward_secrecy = False
@@ -607,7 +566,7 @@ class TlsObserver:
                                             "come from the earlier session's secret alone")
             else:
                 self._kx = f"tls13_{dh}"
-                s.key_exchange = f"psk_{dh}" if psk is not None else f"tls13_{dh}"
+                s.key_exchange = f"psk_{dh}" if f.pre_shared_key else f"tls13_{dh}"
                 s.forward_secrecy = True
                 s.forward_secrecy_reason = ("TLS 1.3: every handshake makes fresh "
                                             f"{dh.upper()} keys, so no long-term key can "
@@ -626,20 +585,15 @@ class TlsObserver:
                                             "secret travels")
             else:
                 s.forward_secrecy_reason = f"{suite.key_exchange} key exchange: no fresh keys"
-            offered = _ticket_offered(hello)
-            if hello is not None and m.legacy_session_id_echo and \
-                    m.legacy_session_id_echo == hello.legacy_session_id:
+            offered = hello is not None and hello.ticket
+            if hello is not None and f.session_id and f.session_id == hello.session_id:
                 # RFC 5246 §7.4.1.3: the echo means the server resumes; RFC 5077 §3.4: with
                 # a ticket offered, the session id the client sent beside it is echoed
                 s.resumed = True
                 s.resumption = "ticket" if offered else "session_id"
             elif offered:
                 self._resume_pending = True
-        try:
-            s.ja3s_string = ja3s_string(m)
-            s.ja3s = ja3s(m)
-        except (HandshakerError, ValueError) as err:
-            self._note(None, f"fingerprint: {err}")
+        s.ja3s_string, s.ja3s = f.fingerprint()
         s.chosen.update({
             "version": s.version,
             "cipher_suite": {"id": s.cipher_suite, "name": s.cipher_suite_name},
