@@ -45,11 +45,7 @@ def tcp_dict(c: TcpSummary) -> dict[str, Any]:
 def tls_brief(s: Any) -> dict[str, Any]:
     """The `tls` object of a connection in `analyze`: the session without its
     message list, certificates and offered lists (see `handshaker tls`)."""
-    full = s.as_dict()
-    for key in ("messages", "certificates", "verification", "offered", "chosen", "client",
-                "server"):
-        full.pop(key, None)
-    return full
+    return s.as_dict(brief=True)
 
 
 def udp_conn_state(u: UdpConversation) -> tuple[str, str]:

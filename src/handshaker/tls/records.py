@@ -289,6 +289,13 @@ class RecordParser:
                 self._buf_offset = stream_offset + len(data)
                 return
             self._lost = False
+        if not self._buf and data:
+            if self._mode is None and data[0] in CONTENT_TYPES:
+                self._mode = "tls"
+            if self._mode == "tls":
+                data = self._whole_records(bytes(data), stream_offset)
+                if not data:
+                    return
         self._buf += data
         pos = 0
         while True:
@@ -307,6 +314,27 @@ class RecordParser:
             pos = rec.end_offset - self._buf_offset
         del self._buf[:pos]
         self._buf_offset += pos
+
+    def _whole_records(self, data: bytes, at: int) -> bytes:
+        """The usual case, read without copying into the buffer: TLS records that start
+        at ``data[0]``, made from ``data`` while whole and sound. Returns what is left
+        (a partial record, or the rest from a header :meth:`_parse_one` must judge), with
+        ``_buf_offset`` moved to where it starts."""
+        n = len(data)
+        p = 0
+        out = self._out
+        while n - p >= TLS_HEADER_LENGTH:
+            ctype = data[p]
+            length = (data[p + 3] << 8) | data[p + 4]
+            end = p + TLS_HEADER_LENGTH + length
+            if ctype not in CONTENT_TYPES or length > MAX_RECORD_LENGTH or end > n:
+                break
+            out.append(TLSPlaintext(ctype, (data[p + 1] << 8) | data[p + 2], length,
+                                    data[p + TLS_HEADER_LENGTH:end], at + p))
+            self._count += 1
+            p = end
+        self._buf_offset = at + p
+        return data[p:] if p else data
 
     def next_record(self) -> Record | RecordGap | None:
         """The next complete record or gap, or None when more data is needed.
@@ -643,6 +671,10 @@ class HandshakeReassembler:
     def _add_handshake(self, rec: TLSPlaintext) -> None:
         if not rec.fragment:
             return  # RFC 8446 §5.1 forbids empty handshake fragments; nothing to carry
+        if not self._hs:
+            rec = self._whole_messages(rec)
+            if not rec.fragment:
+                return
         self._hs_offsets.append((len(self._hs), rec.stream_offset + TLS_HEADER_LENGTH))
         self._hs += rec.fragment
         self._hs_records += 1
@@ -673,6 +705,27 @@ class HandshakeReassembler:
             del self._hs[:pos]
             self._hs_offsets = [(0, left_at)]
             self._hs_records = 1
+
+    def _whole_messages(self, rec: TLSPlaintext) -> TLSPlaintext:
+        """The usual case, read straight from the fragment: the whole messages at its start
+        (the record holds all their bytes). Returns the record cut to what is left."""
+        frag = rec.fragment
+        n = len(frag)
+        base = rec.stream_offset + TLS_HEADER_LENGTH
+        last = base + rec.length - 1
+        p = 0
+        while n - p >= 4:
+            length = (frag[p + 1] << 16) | (frag[p + 2] << 8) | frag[p + 3]
+            end = p + 4 + length
+            if end > n or length > MAX_HANDSHAKE_LENGTH:
+                break
+            self._items.append(Handshake(frag[p], length, frag[p + 4:end], base + p,
+                                         base + end, last, 1))
+            p = end
+        if not p:
+            return rec
+        return TLSPlaintext(rec.content_type, rec.legacy_record_version, n - p, frag[p:],
+                            rec.stream_offset + p)
 
     def _process_sslv2(self, rec: SSLv2Record) -> None:
         last = rec.end_offset - 1

@@ -88,14 +88,16 @@ class TlsSession:
     close: str | None = None
     diagnostics: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The `tls` object of the JSON contract (docs/json.md)."""
-        return {
-            "stream": self.stream,
-            "client": None if self.client is None else {"ip": self.client[0],
-                                                         "port": self.client[1]},
-            "server": None if self.server is None else {"ip": self.server[0],
-                                                         "port": self.server[1]},
+    def as_dict(self, *, brief: bool = False) -> dict[str, Any]:
+        """The `tls` object of the JSON contract (docs/json.md); ``brief``: analyze's,
+        without the endpoints, the offer and choice, messages and certificates."""
+        d: dict[str, Any] = {"stream": self.stream}
+        if not brief:
+            d["client"] = None if self.client is None else {"ip": self.client[0],
+                                                            "port": self.client[1]}
+            d["server"] = None if self.server is None else {"ip": self.server[0],
+                                                            "port": self.server[1]}
+        d.update({
             "version": self.version,
             "cipher_suite": None if self.cipher_suite is None else {
                 "id": self.cipher_suite, "name": self.cipher_suite_name},
@@ -110,11 +112,16 @@ class TlsSession:
             "client_auth": self.client_auth,
             "hello_retry_request": self.hello_retry,
             "hello_retry_group": self.hello_retry_group,
-            "offered": self.offered,
-            "chosen": self.chosen,
-            "messages": [m.as_dict() for m in self.messages],
-            "certificates": self.certificates,
-            "verification": self.verification,
+        })
+        if not brief:
+            d.update({
+                "offered": self.offered,
+                "chosen": self.chosen,
+                "messages": [m.as_dict() for m in self.messages],
+                "certificates": self.certificates,
+                "verification": self.verification,
+            })
+        d.update({
             "alerts": [a.as_dict() for a in self.alerts],
             "ja3": self.ja3,
             "ja3s": self.ja3s,
@@ -122,4 +129,5 @@ class TlsSession:
             "timing_ms": self.timing_ms,
             "close": self.close,
             "diagnostics": self.diagnostics,
-        }
+        })
+        return d
