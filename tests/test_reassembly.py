@@ -105,6 +105,25 @@ def test_in_order_pieces_and_reads() -> None:
     assert r.events == [] and r.next_offset == 13 and r.pending_bytes == 0
 
 
+def test_pass_through_takes_only_the_next_bytes_when_nothing_waits() -> None:
+    r = Reassembler(ISN)
+    assert r.pass_through(seq(0), b"hello ") == 0
+    assert r.pass_through(seq(6), b"world") == 6
+    assert r.read() == (b"", []) and r.next_offset == 11
+    assert r.pass_through(seq(20), b"later") is None  # a hole before it
+    r.add(3, seq(20), b"later")
+    assert r.pass_through(seq(11), b"123456789") is None  # data waits behind the hole
+    r.add(4, seq(11), b"123456789")
+    assert r.read() == (b"123456789later", [Piece(11, 9, 4), Piece(20, 5, 3)])
+    r.add(5, seq(25), b"!")
+    assert r.pass_through(seq(26), b"?") is None  # "!" is unread
+    assert Reassembler().pass_through(5, b"x") is None  # no ISN yet: add() decides
+    # what went through is remembered: a retransmission that differs is still caught
+    r.read()
+    r.add(6, seq(6), b"WORLD")
+    assert kinds(r) == ["overlap_mismatch"]
+
+
 def test_reordered_segments_wait_for_the_hole() -> None:
     r = Reassembler(ISN)
     r.add(1, seq(10), b"klmno")

@@ -278,6 +278,20 @@ class Reassembler:
             return
         self._add(frame, seq & M32, data, syn, fin, n if length is None else length)
 
+    def pass_through(self, seq: int, data: bytes) -> int | None:
+        """The in-order case for a reader that takes each segment as it comes: when
+        ``data`` (a segment's whole payload, ``seq`` its raw sequence number) is exactly
+        the next bytes and nothing waits or is unread, it counts as delivered and read
+        in one step, and its stream offset is returned. Otherwise None: use :meth:`add`
+        and :meth:`read`."""
+        if (self._pieces or self.pending_segments or self._base is None or not data
+                or (seq - self._base - self.next_offset) & M32):
+            return None
+        offset = self.next_offset
+        self.next_offset = offset + len(data)
+        self._remember(data)
+        return offset
+
     def ack(self, frame: int, ack: int) -> None:
         """The peer acknowledged up to ``ack`` (raw 32-bit ACK number, ``frame``'s).
 
@@ -557,6 +571,13 @@ class Reassembler:
         else:
             pieces.append(Piece(offset, n, frame))
         self.next_offset = offset + n
+        self._remember(data)
+        if len(self._unread) > self._max_unread:
+            self._shed_unread(frame)
+
+    def _remember(self, data: bytes) -> None:
+        """Keep the last delivered bytes (``history_bytes``) to compare retransmissions."""
+        n = len(data)
         hist = self._hist
         if n >= self._hist_max:
             hist[:] = data[n - self._hist_max:]
@@ -564,8 +585,6 @@ class Reassembler:
             hist += data
             if len(hist) > self._hist_max:
                 del hist[:len(hist) - self._hist_max]
-        if len(self._unread) > self._max_unread:
-            self._shed_unread(frame)
 
     def _shed_unread(self, frame: int) -> None:
         """Nobody reads: discard the oldest unread bytes (the reader sees a jump)."""

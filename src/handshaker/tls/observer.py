@@ -43,7 +43,7 @@ from __future__ import annotations
 from typing import Any
 
 from handshaker.errors import HandshakerError
-from handshaker.flow.reassembly import Reassembler
+from handshaker.flow.reassembly import Piece, Reassembler
 from handshaker.tls import messages as msg
 from handshaker.tls.hello import (
     ClientHelloFacts,
@@ -177,7 +177,7 @@ def starttls_protocol(first_payload: bytes) -> str | None:
 
 class _Direction:
     __slots__ = ("ccs", "done", "finished", "flight", "hs", "index", "reasm", "records",
-                 "seen_app", "seen_hs", "started", "total")
+                 "seen_app", "seen_hs", "solo", "started", "total")
 
     def __init__(self, isn: int | None, started: bool = True) -> None:
         self.reasm = Reassembler(isn)
@@ -192,6 +192,7 @@ class _Direction:
         self.flight = 0  # TLS 1.3 client: 1 after its Certificate, 2 after CertificateVerify
         self.done = False
         self.started = started  # TLS has begun (False: still in a STARTTLS prologue)
+        self.solo = 0  # the frame that carried all of the chunk being read (0: several)
 
 
 class TlsObserver:
@@ -235,28 +236,18 @@ class TlsObserver:
                                                     started=not self._prologue)
         if ds.done and not self.detail:
             return
-        ds.reasm.add(frame, seq, payload, length=length)
-        while True:
-            data, pieces = ds.reasm.read()
-            if not data:
-                break
-            for p in pieces:
-                ds.index.add(p.offset, p.length, p.frame)
-            offset = pieces[0].offset
-            if not ds.started:
-                data, offset = self._skip_prologue(ds, data, pieces)
+        offset = ds.reasm.pass_through(seq, payload) if length == len(payload) else None
+        if offset is not None:  # the usual case: the next bytes, in order
+            self._chunk(direction, ds, payload, offset, frame, None, ts)
+        else:
+            ds.reasm.add(frame, seq, payload, length=length)
+            while self.active:
+                data, pieces = ds.reasm.read()
                 if not data:
-                    if not self.active:
-                        break
-                    continue
-            ds.total += len(data)
-            if ds.total > MAX_HANDSHAKE_BYTES and not self.detail:
-                self._note(frame, f"handshake longer than {MAX_HANDSHAKE_BYTES} bytes "
-                                  "(MAX_HANDSHAKE_BYTES): not followed further")
-                ds.done = True
-                break
-            ds.records.feed(data, offset)
-            self._drain(direction, ds, ts)
+                    break
+                self._chunk(direction, ds, data, pieces[0].offset, frame, pieces, ts)
+                if ds.done and not self.detail:
+                    break
         for ev in ds.reasm.take_events():
             if ev.kind in ("gap", "overlap_mismatch", "limit"):
                 self._note(ev.frame, f"{self._who(direction)} stream: {ev.kind} at stream "
@@ -265,6 +256,37 @@ class TlsObserver:
             self.active = False
         if not self.active:
             self._dirs = [None, None]  # the parsers' buffers are not needed any more
+
+    def _chunk(self, d: int, ds: _Direction, data: bytes, offset: int, frame: int,
+               pieces: list[Piece] | None, ts: int) -> None:
+        """The next contiguous bytes of direction ``d`` from ``offset`` on, carried by
+        ``pieces`` (None: all by ``frame``)."""
+        if pieces is None:
+            ds.index.add(offset, len(data), frame)
+        else:
+            for p in pieces:
+                ds.index.add(p.offset, p.length, p.frame)
+        if not ds.started:
+            data, offset = self._skip_prologue(
+                ds, data, pieces or [Piece(offset, len(data), frame)])
+            if not data:
+                return
+        ds.total += len(data)
+        if ds.total > MAX_HANDSHAKE_BYTES and not self.detail:
+            self._note(frame, f"handshake longer than {MAX_HANDSHAKE_BYTES} bytes "
+                              "(MAX_HANDSHAKE_BYTES): not followed further")
+            ds.done = True
+            return
+        # every item of this chunk was completed by ``frame`` when nothing was held back
+        # from an earlier chunk and one frame carried it all
+        ds.solo = 0
+        if not ds.records.pending and not ds.hs.partial:
+            if pieces is None:
+                ds.solo = frame
+            elif len(pieces) == 1:
+                ds.solo = pieces[0].frame
+        ds.records.feed(data, offset)
+        self._drain(d, ds, ts)
 
     def _skip_prologue(self, ds: _Direction, data: bytes, pieces: Any) -> tuple[bytes, int]:
         """STARTTLS: the data from the segment that starts TLS on (b"" while plaintext)."""
@@ -307,6 +329,8 @@ class TlsObserver:
                 self._item(d, ds, item, ts)
 
     def _frame(self, ds: _Direction, item: Any) -> int:
+        if ds.solo:
+            return ds.solo
         f = ds.index.completing_frame(item.stream_offset, max(item.complete_at,
                                                               item.stream_offset))
         return f if f is not None else 0
