@@ -175,8 +175,8 @@ def ip_to_halves(packed: bytes) -> tuple[int, int]:
 
 def halves_to_ip(hi: int, lo: int) -> str:
     """Inverse of :func:`ip_to_halves`, as text (IPv4 dotted, IPv6 compressed)."""
+    if hi == 0 and (lo >> 32) == 0xFFFF:
+        return f"{(lo >> 24) & 0xFF}.{(lo >> 16) & 0xFF}.{(lo >> 8) & 0xFF}.{lo & 0xFF}"
     import ipaddress
 
-    if hi == 0 and (lo >> 32) == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
     return str(ipaddress.IPv6Address((hi << 64) | lo))

@@ -376,8 +376,7 @@ class TcpTracker:
             seglen = plen[i]
             st = by_tuple.get(key)
             if (st is not None and not flg & (SYN | FIN | RST) and seglen >= 0
-                    and st.segments is None and not st.watch
-                    and not (seglen and st.observer is not None and st.observer.active)):
+                    and st.segments is None and not st.watch):
                 d = 0 if sw[i] == st.a_swap else 1
                 fwd = st.dirs[d]
                 rev = st.dirs[1 - d]
@@ -419,6 +418,9 @@ class TcpTracker:
                             fwd.lastsegmentflags = 0
                             if rev.fin_frames:
                                 fwd.data_after_peer_fin = True
+                            obs = st.observer
+                            if obs is not None and obs.active and payload_of is not None:
+                                obs.segment(d, number[i], t, sq, seglen, payload_of(i), 0)
                             continue
                     elif ak != fwd.lastack:  # a pure ACK of new data
                         t = ts[i]
@@ -616,8 +618,11 @@ class TcpTracker:
             obs = st.observer
             if obs is None and not fwd.offered:
                 fwd.offered = True
-                obs = st.observer = self._observe(st, d, payload_of(index))
-            if obs is not None and obs.active:
+                payload = payload_of(index)
+                obs = st.observer = self._observe(st, d, payload)
+                if obs is not None and obs.active:
+                    obs.segment(d, frame, ts, seq, seglen, payload, bits)
+            elif obs is not None and obs.active:
                 obs.segment(d, frame, ts, seq, seglen, payload_of(index), bits)
         if bits & ANOMALY_MASK:
             for bit, name in ANALYSIS_NAMES:

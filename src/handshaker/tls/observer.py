@@ -225,7 +225,7 @@ class TlsObserver:
         self._sizes: tuple[int, int] | None = None  # TLS 1.3: (alert, Finished) record sizes
         self._certs: list[bytes] = []
         self._cert_ts = 0
-        self._ts: dict[str, int] = {}
+        self._ts: dict[tuple[str, int], int] = {}  # (message kind, direction): its first time
 
     # -- the flow stage's side --------------------------------------------------------
     def segment(self, direction: int, frame: int, ts: int, seq: int, length: int,
@@ -338,7 +338,7 @@ class TlsObserver:
     def _add(self, d: int, frame: int, ts: int, kind: str, *, encrypted: bool = False,
              length: int = 0) -> None:
         self.session.messages.append(TlsMessage(frame, "", kind, encrypted, length, d, ts))
-        self._ts.setdefault(f"{kind}:{d}", ts)
+        self._ts.setdefault((kind, d), ts)
         if self._resume_pending and d != self._client and kind != "server_hello":
             # RFC 5077 §3.4: a server that takes the ticket goes on with NewSessionTicket
             # or ChangeCipherSpec (the abbreviated handshake of RFC 5246 §7.3), not with
@@ -740,16 +740,18 @@ class TlsObserver:
             flight = [m for m in s.messages
                       if m.direction != cdir and m.type == "encrypted_handshake"]
             if flight:
-                self._ts[f"finished:{1 - cdir}"] = flight[-1].ts_ns
+                self._ts["finished", 1 - cdir] = flight[-1].ts_ns
         t0 = self._t0
-        for key, label in (("client_hello", "client_hello"), ("server_hello", "server_hello"),
-                           ("finished", "finished"), ("application_data", "application_data")):
-            for who, name in ((cdir, "client"), (1 - cdir, "server")):
-                ts = self._ts.get(f"{key}:{who}")
-                if ts is not None and (key != "client_hello" or name == "client") and \
-                        (key != "server_hello" or name == "server"):
-                    tag = label if key in ("client_hello", "server_hello") else f"{name}_{label}"
-                    s.timing_ms[tag] = round((ts - t0) / 1e6, 3)
+        sdir = 1 - cdir
+        for tag, key in (("client_hello", ("client_hello", cdir)),
+                         ("server_hello", ("server_hello", sdir)),
+                         ("client_finished", ("finished", cdir)),
+                         ("server_finished", ("finished", sdir)),
+                         ("client_application_data", ("application_data", cdir)),
+                         ("server_application_data", ("application_data", sdir))):
+            ts = self._ts.get(key)
+            if ts is not None:
+                s.timing_ms[tag] = round((ts - t0) / 1e6, 3)
         return s
 
     # -- helpers -----------------------------------------------------------------------
