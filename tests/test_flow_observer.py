@@ -17,7 +17,7 @@ class Collect:
 
     def __init__(self, stream: int) -> None:
         self.stream = stream
-        self.active = True
+        self.wants = [True, True]
 
     def segment(self, direction: int, frame: int, ts: int, seq: int, length: int,
                 payload: bytes, analysis: int) -> None:

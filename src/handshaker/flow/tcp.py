@@ -111,7 +111,8 @@ def _le(a: int, b: int) -> bool:
 class PayloadObserver(Protocol):
     """Something that reads a stream's payload (the TLS stage): flow/ knows no more of it."""
 
-    active: bool  # False once it wants no more payload: the fast lane resumes
+    #: per direction, False once it wants no more of that direction's payload
+    wants: list[bool]
 
     def segment(self, direction: int, frame: int, ts: int, seq: int, length: int,
                 payload: bytes, analysis: int) -> None: ...
@@ -419,7 +420,7 @@ class TcpTracker:
                             if rev.fin_frames:
                                 fwd.data_after_peer_fin = True
                             obs = st.observer
-                            if obs is not None and obs.active and payload_of is not None:
+                            if obs is not None and obs.wants[d] and payload_of is not None:
                                 obs.segment(d, number[i], t, sq, seglen, payload_of(i), 0)
                             continue
                     elif ak != fwd.lastack:  # a pure ACK of new data
@@ -620,9 +621,9 @@ class TcpTracker:
                 fwd.offered = True
                 payload = payload_of(index)
                 obs = st.observer = self._observe(st, d, payload)
-                if obs is not None and obs.active:
+                if obs is not None and obs.wants[d]:
                     obs.segment(d, frame, ts, seq, seglen, payload, bits)
-            elif obs is not None and obs.active:
+            elif obs is not None and obs.wants[d]:
                 obs.segment(d, frame, ts, seq, seglen, payload_of(index), bits)
         if bits & ANOMALY_MASK:
             for bit, name in ANALYSIS_NAMES:

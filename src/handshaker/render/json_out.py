@@ -93,8 +93,12 @@ def analysis_dict(a: Analysis) -> dict[str, Any]:
     }
 
 
+#: one encoder for every document part (the dicts made here hold no cycles)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return _ENCODER.encode(obj)
 
 
 class JsonWriter:

@@ -200,6 +200,7 @@ class TlsObserver:
 
     def __init__(self, stream: Any, *, detail: bool = False, prologue: bool = False) -> None:
         self.active = True
+        self.wants = [True, True]  # the flow stage's question: payload of this direction?
         self.detail = detail
         # STARTTLS: plaintext comes first; each direction's TLS begins with a segment
         # that starts a handshake record
@@ -252,10 +253,14 @@ class TlsObserver:
             if ev.kind in ("gap", "overlap_mismatch", "limit"):
                 self._note(ev.frame, f"{self._who(direction)} stream: {ev.kind} at stream "
                                      f"offset {ev.offset} ({ev.detail})")
-        if not self.detail and all(d is not None and d.done for d in self._dirs):
+        a, b = self._dirs
+        if not self.detail and a is not None and b is not None and a.done and b.done:
             self.active = False
         if not self.active:
             self._dirs = [None, None]  # the parsers' buffers are not needed any more
+            self.wants = [False, False]
+        elif not self.detail:
+            self.wants = [a is None or not a.done, b is None or not b.done]
 
     def _chunk(self, d: int, ds: _Direction, data: bytes, offset: int, frame: int,
                pieces: list[Piece] | None, ts: int) -> None:
