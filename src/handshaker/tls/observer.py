@@ -132,11 +132,18 @@ def observe(stream: Any, direction: int, first_payload: bytes, *, detail: bool =
     """The flow stage's hook: a TlsObserver when the first payload looks like TLS, or like
     the start of a protocol that can switch to TLS in the middle (STARTTLS)."""
     detail = detail or stream.segments is not None
-    if looks_like_tls(first_payload):
+    if looks_like_tls(first_payload) or _damaged_hello(first_payload):
         return TlsObserver(stream, detail=detail)
     if starttls_protocol(first_payload) is not None:
         return TlsObserver(stream, detail=detail, prologue=True)
     return None
+
+
+def _damaged_hello(first: bytes) -> bool:
+    """A handshake record of a TLS version starting with a ClientHello or ServerHello, whose
+    record length is past the limit: TLS with a length that lies, to be diagnosed as such."""
+    return len(first) > 5 and first[0] == 22 and first[1] == 3 and first[2] <= 4 \
+        and first[5] in (1, 2)
 
 
 #: PostgreSQL's SSLRequest (protocol docs, "SSL Session Encryption"): length 8, code 80877103
@@ -226,6 +233,7 @@ class TlsObserver:
         self._sizes: tuple[int, int] | None = None  # TLS 1.3: (alert, Finished) record sizes
         self._certs: list[bytes] = []
         self._cert_ts = 0
+        self._cert_at: tuple[int | None, list[int]] = (None, [])  # frame, stream offsets
         self._ts: dict[tuple[str, int], int] = {}  # (message kind, direction): its first time
 
     # -- the flow stage's side --------------------------------------------------------
@@ -318,7 +326,7 @@ class TlsObserver:
             try:
                 rec = ds.records.next_record()
             except HandshakerError as err:
-                self._note(None, f"{self._who(d)} record: {err}")
+                self._damage(d, ds, "record", err)
                 continue
             if rec is None:
                 break
@@ -327,7 +335,7 @@ class TlsObserver:
                 try:
                     item = ds.hs.next_item()
                 except HandshakerError as err:
-                    self._note(None, f"{self._who(d)} handshake: {err}")
+                    self._damage(d, ds, "handshake", err)
                     continue
                 if item is None:
                     break
@@ -475,7 +483,7 @@ class TlsObserver:
             m = msg.parse_handshake(hs.msg_type, hs.body, version=self._version, kx=self._kx,
                                     offset=hs.stream_offset + 4)
         except HandshakerError as err:
-            self._note(frame, f"{self._who(d)} {kind}: {err}")
+            self._damage(d, None, kind, err, frame)
             self._add(d, frame, ts, kind, length=hs.length)
             return
         self._add(d, frame, ts, kind, length=hs.length)
@@ -486,6 +494,9 @@ class TlsObserver:
             elif not self._certs:
                 self._certs = [e.cert_data for e in m.certificate_list]
                 self._cert_ts = ts
+                # where each certificate starts in the stream, for a diagnostic
+                self._cert_at = (frame, [hs.stream_offset + 4 + hs.body.find(c)
+                                         for c in self._certs])
                 if self.detail:
                     self._describe_certificates()
         elif isinstance(m, msg.ServerKeyExchange):
@@ -511,7 +522,7 @@ class TlsObserver:
                                        kx=self._kx, offset=hs.stream_offset + 4)
         except HandshakerError as err:
             kind = MESSAGE_NAMES[hs.msg_type]
-            self._note(frame, f"{self._who(d)} {kind}: {err}")
+            self._damage(d, None, kind, err, frame)
             self._add(d, frame, ts, kind, length=hs.length)
             return None
 
@@ -654,7 +665,7 @@ class TlsObserver:
         try:
             m = msg.parse_sslv2(item.body, offset=item.stream_offset + 2)
         except HandshakerError as err:
-            self._note(frame, f"{self._who(d)} {kind}: {err}")
+            self._damage(d, None, kind, err, frame)
             return
         if isinstance(m, msg.V2ServerHello):
             # SSL 2.0 has one key exchange: the client encrypts the master key to the
@@ -669,6 +680,7 @@ class TlsObserver:
             if m.certificate_type == 1 and m.certificate and not self._certs:  # X.509
                 self._certs = [m.certificate]
                 self._cert_ts = ts
+                self._cert_at = (frame, [item.stream_offset + 2 + item.body.find(m.certificate)])
                 if self.detail:
                     self._describe_certificates()
         elif isinstance(m, msg.V2ClientMasterKey):
@@ -685,11 +697,16 @@ class TlsObserver:
         from handshaker.tls.certs import parse_certificate
 
         out = []
-        for der in self._certs:
+        frame, offsets = self._cert_at
+        for i, der in enumerate(self._certs):
             try:
                 c = parse_certificate(der)
             except HandshakerError as err:
-                out.append({"error": str(err), "der_length": len(der)})
+                out.append({"error": err.reason, "der_length": len(der)})
+                at = offsets[i] if i < len(offsets) else None
+                self._note(frame, f"server certificate {i + 1} of {len(self._certs)}"
+                                  f"{'' if at is None else f' at stream offset {at}'} "
+                                  f"does not parse: {err.reason}")
                 continue
             out.append({
                 "subject": c.subject, "issuer": c.issuer, "subject_cn": c.subject_cn,
@@ -761,9 +778,23 @@ class TlsObserver:
 
     # -- helpers -----------------------------------------------------------------------
     def _who(self, d: int) -> str:
-        if self._client is None:
+        if self._client is None:  # no hello read yet: the TCP roles, if a SYN showed them
+            if self._flow_dirs[d].syn_frames:
+                return "client"
+            if self._flow_dirs[1 - d].syn_frames:
+                return "server"
             return f"endpoint {d}"
         return "client" if d == self._client else "server"
+
+    def _damage(self, d: int, ds: _Direction | None, what: str, err: HandshakerError,
+                frame: int | None = None) -> None:
+        """A diagnostic for bytes that contradict the format: which side, what was being
+        read, the frame that carried them and where in that side's stream."""
+        if frame is None and ds is not None and err.offset is not None:
+            frame = ds.index.frame_at(err.offset)
+        at = "" if err.offset is None else f" at stream offset {err.offset}"
+        field = "" if err.field is None else f" (field {err.field})"
+        self._note(frame, f"{self._who(d)} {what}{at}{field}: {err.reason}")
 
     def _note(self, frame: int | None, text: str) -> None:
         where = f"frame {frame}: " if frame else ""
