@@ -191,6 +191,7 @@ class ServerHelloFacts:
     key_share_group: int | None = None
     alpn: bytes | None = None
     pre_shared_key: bool = False
+    compression: int = 0  # the compression method (1: DEFLATE, RFC 3749)
 
     @property
     def version(self) -> int:
@@ -202,7 +203,8 @@ class ServerHelloFacts:
         """The same facts from a fully parsed ServerHello (TLS 1.3 drafts, odd hellos)."""
         f = cls(m.legacy_version, m.legacy_session_id_echo or b"", m.cipher_suite,
                 [e.extension_type for e in m.extensions or ()], m.is_hello_retry_request,
-                selected_version=m.selected_version)
+                selected_version=m.selected_version,
+                compression=m.legacy_compression_method or 0)
         ks = m.find(KEY_SHARE) or m.find(KEY_SHARE_DRAFT)
         if ks is not None and isinstance(ks.value, KeyShareServerHello):
             f.key_share_group = ks.value.server_share.group
@@ -326,9 +328,10 @@ def server_hello_facts(body: bytes) -> ServerHelloFacts | None:
         return None
     session_id = body[35:p]
     suite = (body[p] << 8) | body[p + 1]
+    compression = body[p + 2]
     p += 3  # suite, compression method
     facts = ServerHelloFacts(version, session_id, suite, [],
-                             random == HELLO_RETRY_REQUEST_RANDOM)
+                             random == HELLO_RETRY_REQUEST_RANDOM, compression=compression)
     if p == n:
         return facts
     if p + 2 > n:

@@ -1,0 +1,248 @@
+"""TLS 1.0–1.2 key derivation, record decryption and Finished verification.
+
+Sans-I/O building blocks; the session stage feeds them (the randoms, the
+suite, the records of each direction in order, the handshake transcript):
+
+* :func:`prf`: RFC 2246 §5 (TLS 1.0/1.1: P_MD5 XOR P_SHA1 over the two
+  halves of the secret) and RFC 5246 §5 (TLS 1.2: P_SHA256, or the suite's
+  hash when it names SHA-384);
+* :func:`key_block`: RFC 5246 §6.3, split into MAC keys, write keys and IVs;
+* :class:`RecordDecryptor`: one direction's records, with its own sequence
+  number (RFC 5246 §6.1): AES-GCM (RFC 5288), AES-CCM and CCM_8 (RFC 6655),
+  ChaCha20-Poly1305 (RFC 7905), CBC with HMAC (MAC-then-encrypt, RFC 5246
+  §6.2.3.2; the TLS 1.0 IV chained from the previous record), and NULL;
+  anything else is :class:`UnsupportedCipher`; DEFLATE compression (RFC
+  3749) is undone after decryption;
+* :func:`verify_data`: RFC 5246 §7.4.9, the 12 bytes a Finished carries.
+
+A record that does not authenticate raises :class:`DecryptError`: with
+real keys that means the wrong key, or a damaged record; the caller says so
+for that session and goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import zlib
+from dataclasses import dataclass
+
+from handshaker.errors import HandshakerError
+from handshaker.tls.registry import CipherSuite
+
+TLS10, TLS11, TLS12 = 0x0301, 0x0302, 0x0303
+AEAD_TAG = 16
+DEFLATE = 1  # the compression method of RFC 3749
+#: a compressed record inflates to at most 2^14 bytes (RFC 5246 §6.2.2); more is refused
+MAX_INFLATED = 2**14 + 1024
+
+#: bulk ciphers: name -> (kind, key length, IV length in the key block, record IV length)
+CIPHERS: dict[str, tuple[str, int, int, int]] = {
+    "AES_128_GCM": ("gcm", 16, 4, 8),
+    "AES_256_GCM": ("gcm", 32, 4, 8),
+    "AES_128_CCM": ("ccm", 16, 4, 8),
+    "AES_256_CCM": ("ccm", 32, 4, 8),
+    "AES_128_CCM_8": ("ccm8", 16, 4, 8),
+    "AES_256_CCM_8": ("ccm8", 32, 4, 8),
+    "CHACHA20_POLY1305": ("chacha", 32, 12, 0),
+    "AES_128_CBC": ("aes-cbc", 16, 16, 16),
+    "AES_256_CBC": ("aes-cbc", 32, 16, 16),
+    "NULL": ("null", 0, 0, 0),
+}
+MAC_HASHES = {"SHA": "sha1", "SHA256": "sha256", "SHA384": "sha384", "MD5": "md5"}
+
+
+class DecryptError(HandshakerError):
+    """A record that does not decrypt or authenticate with these keys."""
+
+
+class UnsupportedCipher(HandshakerError):
+    """A suite whose cipher handshaker does not decrypt."""
+
+
+# -- the PRF ------------------------------------------------------------------------------
+
+
+def _p_hash(name: str, secret: bytes, seed: bytes, size: int) -> bytes:
+    out = bytearray()
+    a = seed
+    while len(out) < size:
+        a = hmac.new(secret, a, name).digest()
+        out += hmac.new(secret, a + seed, name).digest()
+    return bytes(out[:size])
+
+
+def prf_hash(version: int, suite: CipherSuite) -> str | None:
+    """The PRF's hash for TLS 1.2 (None: the TLS 1.0/1.1 MD5+SHA-1 PRF)."""
+    if version < TLS12:
+        return None
+    return "sha384" if suite.hash == "SHA384" else "sha256"
+
+
+def prf(secret: bytes, label: bytes, seed: bytes, size: int, hash_name: str | None) -> bytes:
+    """PRF(secret, label, seed) of ``size`` bytes; ``hash_name`` None: TLS 1.0/1.1's."""
+    if hash_name is not None:
+        return _p_hash(hash_name, secret, label + seed, size)
+    half = (len(secret) + 1) // 2
+    md5 = _p_hash("md5", secret[:half], label + seed, size)
+    sha = _p_hash("sha1", secret[len(secret) - half:], label + seed, size)
+    return bytes(x ^ y for x, y in zip(md5, sha, strict=True))
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """One side's keys from the key block (RFC 5246 §6.3)."""
+
+    mac_key: bytes
+    key: bytes
+    iv: bytes
+
+
+def cipher_of(suite: CipherSuite) -> tuple[str, int, int, int]:
+    spec = CIPHERS.get(suite.cipher)
+    if spec is None:
+        raise UnsupportedCipher(f"{suite.name}: the {suite.cipher} cipher is not supported "
+                                "for decryption")
+    return spec
+
+
+def key_block(master: bytes, client_random: bytes, server_random: bytes, suite: CipherSuite,
+              version: int) -> tuple[Keys, Keys]:
+    """(client write keys, server write keys) from the master secret."""
+    _, key_len, iv_len, _ = cipher_of(suite)
+    mac_len = 0 if suite.aead else hashlib.new(MAC_HASHES[suite.hash]).digest_size
+    size = 2 * (mac_len + key_len + iv_len)
+    block = prf(master, b"key expansion", server_random + client_random, size,
+                prf_hash(version, suite))
+    p = 0
+
+    def take(n: int) -> bytes:
+        nonlocal p
+        p += n
+        return block[p - n:p]
+
+    cmac, smac = take(mac_len), take(mac_len)
+    ckey, skey = take(key_len), take(key_len)
+    civ, siv = take(iv_len), take(iv_len)
+    return Keys(cmac, ckey, civ), Keys(smac, skey, siv)
+
+
+def verify_data(master: bytes, sender: str, transcript: bytes, suite: CipherSuite,
+                version: int) -> bytes:
+    """The Finished's verify_data (``sender``: "client" or "server"): the PRF over the hash
+    of every handshake message before it (TLS 1.0/1.1: MD5 and SHA-1 side by side)."""
+    name = prf_hash(version, suite)
+    if name is None:
+        digest = hashlib.md5(transcript).digest() + hashlib.sha1(transcript).digest()
+    else:
+        digest = hashlib.new(name, transcript).digest()
+    return prf(master, f"{sender} finished".encode(), digest, 12, name)
+
+
+# -- records ------------------------------------------------------------------------------
+
+
+class RecordDecryptor:
+    """Decrypts one direction's records in order (each call takes the next sequence
+    number, as the sender's does)."""
+
+    def __init__(self, keys: Keys, suite: CipherSuite, version: int,
+                 compression: int = 0) -> None:
+        self.kind, _, _, self.record_iv = cipher_of(suite)
+        self.keys = keys
+        self.version = version
+        self.seq = 0
+        self.mac_name = None if suite.aead else MAC_HASHES[suite.hash]
+        self._aead = self._make_aead()
+        if compression not in (0, DEFLATE):
+            raise UnsupportedCipher(f"compression method {compression} is not supported")
+        # RFC 3749: one DEFLATE stream per direction, flushed at each record
+        self._inflate = zlib.decompressobj() if compression == DEFLATE else None
+
+    def decrypt(self, content_type: int, version: int, fragment: bytes) -> bytes:
+        """The plaintext of the next record (raises :class:`DecryptError`)."""
+        plain = self._decrypt(content_type, version, fragment)
+        if self._inflate is None:
+            return plain
+        try:
+            return self._inflate.decompress(plain, MAX_INFLATED)
+        except zlib.error as err:
+            raise DecryptError(f"DEFLATE: {err}") from None
+
+    def _make_aead(self) -> object | None:
+        from cryptography.hazmat.primitives.ciphers import aead
+
+        k = self.keys.key
+        if self.kind == "gcm":
+            return aead.AESGCM(k)
+        if self.kind == "ccm":
+            return aead.AESCCM(k)
+        if self.kind == "ccm8":
+            return aead.AESCCM(k, tag_length=8)
+        if self.kind == "chacha":
+            return aead.ChaCha20Poly1305(k)
+        return None
+
+    def _decrypt(self, content_type: int, version: int, fragment: bytes) -> bytes:
+        seq = self.seq
+        self.seq += 1
+        seq_bytes = seq.to_bytes(8, "big")
+        if self._aead is not None:
+            return self._decrypt_aead(seq_bytes, content_type, version, fragment)
+        if self.kind == "null":
+            return self._check_mac(seq_bytes, content_type, version, fragment)
+        return self._decrypt_cbc(seq_bytes, content_type, version, fragment)
+
+    def _decrypt_aead(self, seq: bytes, ctype: int, version: int, fragment: bytes) -> bytes:
+        tag = 8 if self.kind == "ccm8" else AEAD_TAG
+        if self.kind == "chacha":
+            nonce = bytes(a ^ b for a, b in zip(self.keys.iv, bytes(4) + seq, strict=True))
+            body = fragment
+        else:
+            nonce = self.keys.iv + fragment[:self.record_iv]
+            body = fragment[self.record_iv:]
+        if len(body) < tag:
+            raise DecryptError(f"record of {len(fragment)} bytes is shorter than its tag")
+        aad = seq + bytes([ctype]) + version.to_bytes(2, "big") + \
+            (len(body) - tag).to_bytes(2, "big")
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            return self._aead.decrypt(nonce, body, aad)  # type: ignore[attr-defined]
+        except InvalidTag:
+            raise DecryptError("the record does not authenticate with these keys") from None
+
+    def _decrypt_cbc(self, seq: bytes, ctype: int, version: int, fragment: bytes) -> bytes:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        block = 16
+        if self.version >= TLS11:
+            iv, body = fragment[:block], fragment[block:]
+        else:
+            iv, body = self.keys.iv, fragment
+        if not body or len(body) % block:
+            raise DecryptError(f"CBC record of {len(fragment)} bytes: not whole blocks")
+        dec = Cipher(algorithms.AES(self.keys.key), modes.CBC(iv)).decryptor()
+        plain = dec.update(body) + dec.finalize()
+        if self.version < TLS11:  # TLS 1.0: the next record's IV is this one's last block
+            self.keys = Keys(self.keys.mac_key, self.keys.key, body[-block:])
+        pad = plain[-1] + 1
+        if pad > len(plain) or plain[-pad:] != bytes([plain[-1]]) * pad:
+            raise DecryptError("bad CBC padding: not these keys, or a damaged record")
+        return self._check_mac(seq, ctype, version, plain[:-pad])
+
+    def _check_mac(self, seq: bytes, ctype: int, version: int, data: bytes) -> bytes:
+        if self.mac_name is None:
+            return data
+        n = hashlib.new(self.mac_name).digest_size
+        if len(data) < n:
+            raise DecryptError("record shorter than its MAC")
+        content, mac = data[:-n], data[-n:]
+        want = hmac.new(self.keys.mac_key, seq + bytes([ctype]) + version.to_bytes(2, "big")
+                        + len(content).to_bytes(2, "big") + content, self.mac_name).digest()
+        if not hmac.compare_digest(mac, want):
+            raise DecryptError("the record's MAC does not match: not these keys")
+        return content
