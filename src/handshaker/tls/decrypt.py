@@ -145,6 +145,21 @@ def verify_data(master: bytes, sender: str, transcript: bytes, suite: CipherSuit
 # -- records ------------------------------------------------------------------------------
 
 
+def _aead_for(kind: str, key: bytes) -> object | None:
+    """The AEAD of a cipher kind (None: not an AEAD)."""
+    from cryptography.hazmat.primitives.ciphers import aead
+
+    if kind == "gcm":
+        return aead.AESGCM(key)
+    if kind == "ccm":
+        return aead.AESCCM(key)
+    if kind == "ccm8":
+        return aead.AESCCM(key, tag_length=8)
+    if kind == "chacha":
+        return aead.ChaCha20Poly1305(key)
+    return None
+
+
 class RecordDecryptor:
     """Decrypts one direction's records in order (each call takes the next sequence
     number, as the sender's does)."""
@@ -156,7 +171,7 @@ class RecordDecryptor:
         self.version = version
         self.seq = 0
         self.mac_name = None if suite.aead else MAC_HASHES[suite.hash]
-        self._aead = self._make_aead()
+        self._aead = _aead_for(self.kind, keys.key)
         if compression not in (0, DEFLATE):
             raise UnsupportedCipher(f"compression method {compression} is not supported")
         # RFC 3749: one DEFLATE stream per direction, flushed at each record
@@ -246,3 +261,79 @@ class RecordDecryptor:
         if not hmac.compare_digest(mac, want):
             raise DecryptError("the record's MAC does not match: not these keys")
         return content
+
+
+# -- TLS 1.3 (RFC 8446 §7) ----------------------------------------------------------------
+
+
+def hkdf_expand_label(secret: bytes, label: str, context: bytes, length: int,
+                      hash_name: str) -> bytes:
+    """RFC 8446 §7.1: HKDF-Expand(secret, HkdfLabel(length, "tls13 " + label, context))."""
+    full = b"tls13 " + label.encode()
+    info = length.to_bytes(2, "big") + bytes([len(full)]) + full + bytes([len(context)]) + context
+    out = bytearray()
+    block = b""
+    i = 1
+    while len(out) < length:
+        block = hmac.new(secret, block + info + bytes([i]), hash_name).digest()
+        out += block
+        i += 1
+    return bytes(out[:length])
+
+
+def tls13_hash(suite: CipherSuite) -> str:
+    return "sha384" if suite.hash == "SHA384" else "sha256"
+
+
+def tls13_keys(traffic_secret: bytes, suite: CipherSuite) -> Keys:
+    """The write key and IV of a traffic secret (RFC 8446 §7.3)."""
+    _, key_len, _, _ = cipher_of(suite)
+    name = tls13_hash(suite)
+    return Keys(b"", hkdf_expand_label(traffic_secret, "key", b"", key_len, name),
+                hkdf_expand_label(traffic_secret, "iv", b"", 12, name))
+
+
+def tls13_next_secret(traffic_secret: bytes, suite: CipherSuite) -> bytes:
+    """The traffic secret after a KeyUpdate (RFC 8446 §7.2)."""
+    name = tls13_hash(suite)
+    return hkdf_expand_label(traffic_secret, "traffic upd", b"", hashlib.new(name).digest_size,
+                             name)
+
+
+def tls13_finished(traffic_secret: bytes, transcript: bytes, suite: CipherSuite) -> bytes:
+    """The Finished's verify_data (RFC 8446 §4.4.4): HMAC over the transcript hash with the
+    finished key of the sender's handshake traffic secret."""
+    name = tls13_hash(suite)
+    size = hashlib.new(name).digest_size
+    finished_key = hkdf_expand_label(traffic_secret, "finished", b"", size, name)
+    return hmac.new(finished_key, hashlib.new(name, transcript).digest(), name).digest()
+
+
+class Tls13RecordDecryptor:
+    """One direction's TLS 1.3 records under one traffic secret (RFC 8446 §5.2-5.3)."""
+
+    def __init__(self, traffic_secret: bytes, suite: CipherSuite) -> None:
+        self.kind, _, _, _ = cipher_of(suite)
+        self.keys = tls13_keys(traffic_secret, suite)
+        self.seq = 0
+        self._aead = _aead_for(self.kind, self.keys.key)
+        if self._aead is None:
+            raise UnsupportedCipher(f"{suite.name}: not a TLS 1.3 AEAD")
+
+    def decrypt(self, header: bytes, fragment: bytes) -> tuple[int, bytes]:
+        """(inner content type, content) of the next record; ``header`` is its 5 bytes."""
+        from cryptography.exceptions import InvalidTag
+
+        padded = (bytes(4) + self.seq.to_bytes(8, "big"))
+        nonce = bytes(a ^ b for a, b in zip(self.keys.iv, padded, strict=True))
+        self.seq += 1
+        try:
+            inner = self._aead.decrypt(nonce, fragment, header)  # type: ignore[attr-defined]
+        except InvalidTag:
+            raise DecryptError("the record does not authenticate with these keys") from None
+        end = len(inner)
+        while end and inner[end - 1] == 0:  # zero padding after the real content type
+            end -= 1
+        if not end:
+            raise DecryptError("a record of nothing but padding (no content type)")
+        return inner[end - 1], bytes(inner[:end - 1])
