@@ -289,52 +289,37 @@ class RecordParser:
                 self._buf_offset = stream_offset + len(data)
                 return
             self._lost = False
-        if not self._buf and data:
-            if self._mode is None and data[0] in CONTENT_TYPES:
-                self._mode = "tls"
-            if self._mode == "tls":
-                data = self._whole_records(bytes(data), stream_offset)
-                if not data:
-                    return
-        self._buf += data
+        # the records are read from the chunk itself when nothing is held back (the usual
+        # case: no copy); else from the held partial record with the chunk after it
+        if self._buf:
+            self._buf += data
+            buf: bytes | bytearray = self._buf
+            base = self._buf_offset
+        else:
+            buf, base = bytes(data), stream_offset
         pos = 0
         while True:
             try:
-                rec = self._parse_one(pos)
+                rec = self._parse_one(buf, pos, base + pos)
             except MalformedError as err:
                 self._out.append(err)
-                del self._buf[:pos]
-                self._buf_offset += pos
+                self._hold(buf, pos, base)
                 self._drop("unreadable after a malformed record header")
                 self._lost = True
                 return
             if rec is None:
                 break
             self._out.append(rec)
-            pos = rec.end_offset - self._buf_offset
-        del self._buf[:pos]
-        self._buf_offset += pos
+            pos = rec.end_offset - base
+        self._hold(buf, pos, base)
 
-    def _whole_records(self, data: bytes, at: int) -> bytes:
-        """The usual case, read without copying into the buffer: TLS records that start
-        at ``data[0]``, made from ``data`` while whole and sound. Returns what is left
-        (a partial record, or the rest from a header :meth:`_parse_one` must judge), with
-        ``_buf_offset`` moved to where it starts."""
-        n = len(data)
-        p = 0
-        out = self._out
-        while n - p >= TLS_HEADER_LENGTH:
-            ctype = data[p]
-            length = (data[p + 3] << 8) | data[p + 4]
-            end = p + TLS_HEADER_LENGTH + length
-            if ctype not in CONTENT_TYPES or length > MAX_RECORD_LENGTH or end > n:
-                break
-            out.append(TLSPlaintext(ctype, (data[p + 1] << 8) | data[p + 2], length,
-                                    data[p + TLS_HEADER_LENGTH:end], at + p))
-            self._count += 1
-            p = end
-        self._buf_offset = at + p
-        return data[p:] if p else data
+    def _hold(self, buf: bytes | bytearray, pos: int, base: int) -> None:
+        """Keep ``buf[pos:]`` (a partial record), which starts at stream offset base + pos."""
+        if buf is self._buf:
+            del self._buf[:pos]
+        else:
+            self._buf[:] = buf[pos:]
+        self._buf_offset = base + pos
 
     def next_record(self) -> Record | RecordGap | None:
         """The next complete record or gap, or None when more data is needed.
@@ -349,14 +334,13 @@ class RecordParser:
             raise item
         return item
 
-    def _parse_one(self, p: int) -> Record | None:
-        """The record at ``_buf[p:]``, or None if incomplete; raises on a bad header."""
-        avail = len(self._buf) - p
+    def _parse_one(self, buf: bytes | bytearray, p: int, at: int) -> Record | None:
+        """The record at ``buf[p:]`` (stream offset ``at``), or None if incomplete; raises
+        on a bad header."""
+        avail = len(buf) - p
         if avail < 1:
             return None
-        assert self._buf_offset is not None
-        at = self._buf_offset + p
-        b0 = self._buf[p]
+        b0 = buf[p]
         if self._mode is None:
             # the first record decides: genuine SSL 2.0 speaks SSL 2.0 records to the end;
             # an SSLv2-compatible ClientHello is followed by TLS records (RFC 5246 E.2)
@@ -365,8 +349,8 @@ class RecordParser:
             elif b0 & 0x80:
                 if avail < 5:
                     return None
-                msg_type = self._buf[p + 2]
-                version = int.from_bytes(self._buf[p + 3:p + 5], "big")
+                msg_type = buf[p + 2]
+                version = int.from_bytes(buf[p + 3:p + 5], "big")
                 genuine = msg_type == SSL2_SERVER_HELLO or (
                     msg_type == SSL2_CLIENT_HELLO and version == 0x0002)
                 self._mode = "sslv2" if genuine else "tls"
@@ -378,46 +362,47 @@ class RecordParser:
             # answered in SSL 2.0, and this side goes on in SSL 2.0 (CLIENT-MASTER-KEY)
             if self._count:
                 self._mode = "sslv2"
-            return self._parse_sslv2(p, b0, avail, at)
+            return self._parse_sslv2(buf, p, b0, avail, at)
         if self._mode == "sslv2":
-            return self._parse_sslv2(p, b0, avail, at)
+            return self._parse_sslv2(buf, p, b0, avail, at)
         if b0 not in CONTENT_TYPES:
             raise MalformedError(f"unknown record content type {b0}", offset=at,
                                  field="content_type")
         if avail < TLS_HEADER_LENGTH:
             return None
-        version = (self._buf[p + 1] << 8) | self._buf[p + 2]
-        length = (self._buf[p + 3] << 8) | self._buf[p + 4]
+        version = (buf[p + 1] << 8) | buf[p + 2]
+        length = (buf[p + 3] << 8) | buf[p + 4]
         if length > MAX_RECORD_LENGTH:
             raise MalformedError(
                 f"record length {length} exceeds MAX_RECORD_LENGTH "
                 f"(2^14 + 2048 = {MAX_RECORD_LENGTH}, RFC 5246 §6.2.3)",
                 offset=at + 3, field="length")
         end = p + TLS_HEADER_LENGTH + length
-        if end > len(self._buf):
+        if end > len(buf):
             return None
         self._count += 1
-        return TLSPlaintext(b0, version, length, bytes(self._buf[p + TLS_HEADER_LENGTH:end]), at)
+        return TLSPlaintext(b0, version, length, bytes(buf[p + TLS_HEADER_LENGTH:end]), at)
 
-    def _parse_sslv2(self, p: int, b0: int, avail: int, at: int) -> SSLv2Record | None:
+    def _parse_sslv2(self, buf: bytes | bytearray, p: int, b0: int, avail: int, at: int
+                     ) -> SSLv2Record | None:
         if b0 & 0x80:
             if avail < 2:
                 return None
-            header, length, padding = 2, ((b0 & 0x7F) << 8) | self._buf[p + 1], 0
+            header, length, padding = 2, ((b0 & 0x7F) << 8) | buf[p + 1], 0
         else:
             if avail < 3:
                 return None
-            header, length = 3, ((b0 & 0x3F) << 8) | self._buf[p + 1]
-            padding = self._buf[p + 2]
+            header, length = 3, ((b0 & 0x3F) << 8) | buf[p + 1]
+            padding = buf[p + 2]
             if padding > length:
                 raise MalformedError(f"SSL 2.0 padding {padding} longer than the record ({length})",
                                      offset=at + 2, field="padding")
         end = p + header + length
-        if end > len(self._buf):
+        if end > len(buf):
             return None
         self._count += 1
         self._v2count += 1
-        return SSLv2Record(header, length, padding, bytes(self._buf[p + header:end]), at)
+        return SSLv2Record(header, length, padding, bytes(buf[p + header:end]), at)
 
     def __iter__(self) -> RecordParser:
         return self
@@ -671,17 +656,18 @@ class HandshakeReassembler:
     def _add_handshake(self, rec: TLSPlaintext) -> None:
         if not rec.fragment:
             return  # RFC 8446 §5.1 forbids empty handshake fragments; nothing to carry
-        if not self._hs:
-            rec = self._whole_messages(rec)
-            if not rec.fragment:
-                return
         self._hs_offsets.append((len(self._hs), rec.stream_offset + TLS_HEADER_LENGTH))
-        self._hs += rec.fragment
+        buf: bytes | bytearray
+        if self._hs:
+            self._hs += rec.fragment
+            buf = self._hs
+        else:
+            buf = rec.fragment  # the usual case: messages read from the fragment, no copy
         self._hs_records += 1
         last = rec.end_offset - 1
         pos = 0
-        while len(self._hs) - pos >= 4:
-            length = int.from_bytes(self._hs[pos + 1:pos + 4], "big")
+        while len(buf) - pos >= 4:
+            length = int.from_bytes(buf[pos + 1:pos + 4], "big")
             start = self._stream_offset(pos)
             if length > MAX_HANDSHAKE_LENGTH:
                 self._items.append(MalformedError(
@@ -689,43 +675,22 @@ class HandshakeReassembler:
                     f"({MAX_HANDSHAKE_LENGTH})", offset=start + 1, field="length"))
                 self._drop_partial()
                 return
-            if len(self._hs) - pos < 4 + length:
+            if len(buf) - pos < 4 + length:
                 break
-            body = bytes(self._hs[pos + 4:pos + 4 + length])
+            body = bytes(buf[pos + 4:pos + 4 + length])
             end = self._stream_offset(pos + 3 + length) + 1
-            self._items.append(Handshake(self._hs[pos], length, body, start, end, last,
+            self._items.append(Handshake(buf[pos], length, body, start, end, last,
                                          self._hs_records))
             pos += 4 + length
             self._hs_records = 1  # what is left came in this record
-        if pos == len(self._hs):
+        if pos == len(buf):
             self._drop_partial()
-        elif pos:
-            # keep the fragment map of the bytes left (all in this record's fragment)
+        elif pos or buf is not self._hs:
+            # keep the bytes left and their fragment map (all in this record's fragment)
             left_at = self._stream_offset(pos)
-            del self._hs[:pos]
+            self._hs[:] = buf[pos:]
             self._hs_offsets = [(0, left_at)]
             self._hs_records = 1
-
-    def _whole_messages(self, rec: TLSPlaintext) -> TLSPlaintext:
-        """The usual case, read straight from the fragment: the whole messages at its start
-        (the record holds all their bytes). Returns the record cut to what is left."""
-        frag = rec.fragment
-        n = len(frag)
-        base = rec.stream_offset + TLS_HEADER_LENGTH
-        last = base + rec.length - 1
-        p = 0
-        while n - p >= 4:
-            length = (frag[p + 1] << 16) | (frag[p + 2] << 8) | frag[p + 3]
-            end = p + 4 + length
-            if end > n or length > MAX_HANDSHAKE_LENGTH:
-                break
-            self._items.append(Handshake(frag[p], length, frag[p + 4:end], base + p,
-                                         base + end, last, 1))
-            p = end
-        if not p:
-            return rec
-        return TLSPlaintext(rec.content_type, rec.legacy_record_version, n - p, frag[p:],
-                            rec.stream_offset + p)
 
     def _process_sslv2(self, rec: SSLv2Record) -> None:
         last = rec.end_offset - 1
