@@ -38,90 +38,35 @@ from handshaker.tls.extensions import (
     ProtocolNameList,
     SignatureSchemeList,
     SupportedVersions,
-    is_grease,
 )
 from handshaker.tls.messages import ClientHello, ServerHello
 from handshaker.tls.registry import GREASE
 
-# -- JA3 / JA3S ----------------------------------------------------------------------------
+# -- from plain values (wire order; GREASE is left out here) ------------------------------
+
+Values = list[int] | tuple[int, ...]
 
 
 def _md5(text: str) -> str:
     return hashlib.md5(text.encode("ascii"), usedforsecurity=False).hexdigest()
 
 
-def _dash(values: list[int] | tuple[int, ...]) -> str:
-    return "-".join(str(v) for v in values)
+def _dash(values: Values) -> str:
+    return "-".join([str(v) for v in values])
 
 
-def ja3_string_of(version: int, ciphers: list[int] | tuple[int, ...],
-                  extension_types: list[int] | tuple[int, ...],
-                  groups: list[int] | tuple[int, ...], formats: list[int] | tuple[int, ...]
-                  ) -> str:
-    """The JA3 string from plain values in wire order (GREASE left out here)."""
+def ja3_string_of(version: int, ciphers: Values, extension_types: Values, groups: Values,
+                  formats: Values) -> str:
+    """The JA3 string."""
     return ",".join([str(version), _dash([c for c in ciphers if c not in GREASE]),
                      _dash([e for e in extension_types if e not in GREASE]),
-                     _dash([g for g in groups if g not in GREASE]), _dash(list(formats))])
+                     _dash([g for g in groups if g not in GREASE]), _dash(formats)])
 
 
-def ja4_of(versions: list[int] | tuple[int, ...], legacy_version: int,
-           ciphers: list[int] | tuple[int, ...], extension_types: list[int] | tuple[int, ...],
-           first_alpn: bytes | None, sigalgs: list[int] | tuple[int, ...],
-           transport: str = "t") -> str:
-    """JA4 from plain values in wire order (``first_alpn`` None: no ALPN extension)."""
-    offered = [v for v in versions if v not in GREASE]
-    version = _JA4_VERSIONS.get(max(offered) if offered else legacy_version, "00")
-    cs = [c for c in ciphers if c not in GREASE]
-    exts = [e for e in extension_types if e not in GREASE]
-    sigs = [x for x in sigalgs if x not in GREASE]
-    sni = "d" if SERVER_NAME in exts else "i"
-    a = (f"{transport}{version}{sni}{min(len(cs), 99):02d}{min(len(exts), 99):02d}"
-         f"{_alpn_code(first_alpn)}")
-    kept = sorted(e for e in exts if e not in (SERVER_NAME, ALPN))
-    return f"{a}_{_sha12(_hex4(sorted(cs)))}_{_sha12(_ja4_c(kept, sigs))}"
+def ja3s_string_of(version: int, cipher: int, extension_types: Values) -> str:
+    """The JA3S string."""
+    return f"{version},{cipher},{_dash([e for e in extension_types if e not in GREASE])}"
 
-
-def _alpn_code(first: bytes | None) -> str:
-    if not first:
-        return "00"
-    if _alnum(first[0]) and _alnum(first[-1]):
-        return chr(first[0]) + chr(first[-1])
-    h = first.hex()
-    return h[0] + h[-1]
-
-
-def ja3_string(hello: ClientHello) -> str:
-    """The JA3 string of a ClientHello (before hashing)."""
-    ciphers = [c for c in hello.cipher_suites if not is_grease(c)]
-    exts = [e.extension_type for e in hello.extensions or () if not is_grease(e.extension_type)]
-    groups: list[int] = []
-    formats: list[int] = []
-    for ext in hello.extensions or ():
-        if ext.extension_type == SUPPORTED_GROUPS and isinstance(ext.value, NamedGroupList):
-            groups = [g for g in ext.value.named_group_list if not is_grease(g)]
-        elif ext.extension_type == EC_POINT_FORMATS and isinstance(ext.value, ECPointFormatList):
-            formats = list(ext.value.ec_point_format_list)
-    return ",".join([str(hello.legacy_version), _dash(ciphers), _dash(exts), _dash(groups),
-                     _dash(formats)])
-
-
-def ja3(hello: ClientHello) -> str:
-    """The JA3 fingerprint: MD5 of :func:`ja3_string`, 32 lowercase hex digits."""
-    return _md5(ja3_string(hello))
-
-
-def ja3s_string(hello: ServerHello) -> str:
-    """The JA3S string of a ServerHello (before hashing)."""
-    exts = [e.extension_type for e in hello.extensions or () if not is_grease(e.extension_type)]
-    return f"{hello.legacy_version},{hello.cipher_suite},{_dash(exts)}"
-
-
-def ja3s(hello: ServerHello) -> str:
-    """The JA3S fingerprint: MD5 of :func:`ja3s_string`."""
-    return _md5(ja3s_string(hello))
-
-
-# -- JA4 -------------------------------------------------------------------------------------
 
 _JA4_VERSIONS = {
     0x0304: "13", 0x0303: "12", 0x0302: "11", 0x0301: "10", 0x0300: "s3", 0x0002: "s2",
@@ -134,71 +79,110 @@ def _sha12(text: str) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:12] if text else _EMPTY_HASH
 
 
-def _hex4(values: list[int]) -> str:
-    return ",".join(f"{v:04x}" for v in values)
+def _hex4(values: Values) -> str:
+    return ",".join([f"{v:04x}" for v in values])
 
 
 def _alnum(byte: int) -> bool:
     return 0x30 <= byte <= 0x39 or 0x41 <= byte <= 0x5A or 0x61 <= byte <= 0x7A
 
 
-def _ja4_alpn(hello: ClientHello) -> str:
-    for ext in hello.extensions or ():
-        if ext.extension_type == ALPN and isinstance(ext.value, ProtocolNameList):
-            names = ext.value.protocol_name_list
-            if not names or not names[0]:
-                return "00"
-            first = names[0]
-            if _alnum(first[0]) and _alnum(first[-1]):
-                return chr(first[0]) + chr(first[-1])
-            h = first.hex()
-            return h[0] + h[-1]
-    return "00"
+def _alpn_code(first: bytes | None) -> str:
+    if not first:
+        return "00"
+    if _alnum(first[0]) and _alnum(first[-1]):
+        return chr(first[0]) + chr(first[-1])
+    h = first.hex()
+    return h[0] + h[-1]
 
 
-def _ja4_version(hello: ClientHello) -> str:
-    version = hello.legacy_version
-    for ext in hello.extensions or ():
-        if ext.extension_type == SUPPORTED_VERSIONS and isinstance(ext.value, SupportedVersions):
-            offered = [v for v in ext.value.versions or () if not is_grease(v)]
-            if offered:
-                version = max(offered)
-            break
-    return _JA4_VERSIONS.get(version, "00")
-
-
-def _ja4_parts(hello: ClientHello, transport: str
-               ) -> tuple[str, list[int], list[int], list[int]]:
-    """(the ``a`` section, ciphers, extension types, signature algorithms), GREASE left out."""
-    ciphers = [c for c in hello.cipher_suites if not is_grease(c)]
-    exts = [e.extension_type for e in hello.extensions or () if not is_grease(e.extension_type)]
-    sigalgs: list[int] = []
-    for ext in hello.extensions or ():
-        if ext.extension_type == SIGNATURE_ALGORITHMS and isinstance(ext.value,
-                                                                       SignatureSchemeList):
-            sigalgs = [s for s in ext.value.supported_signature_algorithms if not is_grease(s)]
-            break
+def ja4_parts_of(versions: Values, legacy_version: int, ciphers: Values,
+                 extension_types: Values, first_alpn: bytes | None, sigalgs: Values, *,
+                 transport: str = "t", original: bool = False) -> tuple[str, str, str]:
+    """The three JA4 sections before hashing (``first_alpn`` None: no ALPN extension): the
+    sorted lists, or with ``original`` the wire order with SNI and ALPN kept."""
+    offered = [v for v in versions if v not in GREASE]
+    version = _JA4_VERSIONS.get(max(offered) if offered else legacy_version, "00")
+    cs = [c for c in ciphers if c not in GREASE]
+    exts = [e for e in extension_types if e not in GREASE]
+    sigs = [x for x in sigalgs if x not in GREASE]
     sni = "d" if SERVER_NAME in exts else "i"
-    a = (f"{transport}{_ja4_version(hello)}{sni}{min(len(ciphers), 99):02d}"
-         f"{min(len(exts), 99):02d}{_ja4_alpn(hello)}")
-    return a, ciphers, exts, sigalgs
+    a = (f"{transport}{version}{sni}{min(len(cs), 99):02d}{min(len(exts), 99):02d}"
+         f"{_alpn_code(first_alpn)}")
+    if not original:
+        cs = sorted(cs)
+        exts = sorted(e for e in exts if e not in (SERVER_NAME, ALPN))
+    c = _hex4(exts)
+    if c and sigs:
+        c += "_" + _hex4(sigs)
+    return a, _hex4(cs), c
 
 
-def _ja4_c(exts: list[int], sigalgs: list[int]) -> str:
-    text = _hex4(exts)
-    if text and sigalgs:
-        text += "_" + _hex4(sigalgs)
-    return text
+def ja4_of(versions: Values, legacy_version: int, ciphers: Values, extension_types: Values,
+           first_alpn: bytes | None, sigalgs: Values, transport: str = "t") -> str:
+    """JA4, e.g. ``t13d1516h2_8daaf6152771_e5627efa2ab1``."""
+    a, b, c = ja4_parts_of(versions, legacy_version, ciphers, extension_types, first_alpn,
+                           sigalgs, transport=transport)
+    return f"{a}_{_sha12(b)}_{_sha12(c)}"
+
+
+# -- from parsed hellos -------------------------------------------------------------------
+
+
+def _values(hello: ClientHello) -> tuple[list[int], list[int], list[int], list[int],
+                                         bytes | None, list[int]]:
+    """(versions, extension types, groups, point formats, first ALPN, signature schemes)
+    of a ClientHello, in wire order."""
+    versions: list[int] | None = None
+    groups: list[int] = []
+    formats: list[int] = []
+    sigalgs: list[int] | None = None
+    first_alpn: bytes | None = None
+    for ext in hello.extensions or ():
+        t, v = ext.extension_type, ext.value
+        if t == SUPPORTED_VERSIONS and isinstance(v, SupportedVersions) and versions is None:
+            versions = list(v.versions or ())
+        elif t == SUPPORTED_GROUPS and isinstance(v, NamedGroupList):
+            groups = list(v.named_group_list)
+        elif t == EC_POINT_FORMATS and isinstance(v, ECPointFormatList):
+            formats = list(v.ec_point_format_list)
+        elif t == SIGNATURE_ALGORITHMS and isinstance(v, SignatureSchemeList) \
+                and sigalgs is None:
+            sigalgs = list(v.supported_signature_algorithms)
+        elif t == ALPN and isinstance(v, ProtocolNameList) and first_alpn is None:
+            first_alpn = v.protocol_name_list[0] if v.protocol_name_list else b""
+    return (versions or [], [e.extension_type for e in hello.extensions or ()], groups,
+            formats, first_alpn, sigalgs or [])
+
+
+def ja3_string(hello: ClientHello) -> str:
+    """The JA3 string of a ClientHello (before hashing)."""
+    _, exts, groups, formats, _, _ = _values(hello)
+    return ja3_string_of(hello.legacy_version, hello.cipher_suites, exts, groups, formats)
+
+
+def ja3(hello: ClientHello) -> str:
+    """The JA3 fingerprint: MD5 of :func:`ja3_string`, 32 lowercase hex digits."""
+    return _md5(ja3_string(hello))
+
+
+def ja3s_string(hello: ServerHello) -> str:
+    """The JA3S string of a ServerHello (before hashing)."""
+    return ja3s_string_of(hello.legacy_version, hello.cipher_suite,
+                          [e.extension_type for e in hello.extensions or ()])
+
+
+def ja3s(hello: ServerHello) -> str:
+    """The JA3S fingerprint: MD5 of :func:`ja3s_string`."""
+    return _md5(ja3s_string(hello))
 
 
 def ja4_raw_parts(hello: ClientHello, *, transport: str = "t",
                   original: bool = False) -> tuple[str, str, str]:
-    """The three JA4 sections before hashing (sorted lists, or wire order with ``original``)."""
-    a, ciphers, exts, sigalgs = _ja4_parts(hello, transport)
-    if original:
-        return a, _hex4(ciphers), _ja4_c(exts, sigalgs)
-    kept = sorted(e for e in exts if e not in (SERVER_NAME, ALPN))
-    return a, _hex4(sorted(ciphers)), _ja4_c(kept, sigalgs)
+    """The three JA4 sections of a ClientHello before hashing."""
+    versions, exts, _, _, first_alpn, sigalgs = _values(hello)
+    return ja4_parts_of(versions, hello.legacy_version, hello.cipher_suites, exts, first_alpn,
+                        sigalgs, transport=transport, original=original)
 
 
 def ja4(hello: ClientHello, *, transport: str = "t") -> str:

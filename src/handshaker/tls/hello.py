@@ -41,7 +41,7 @@ from handshaker.tls.extensions import (
     SignatureSchemeList,
     SupportedVersions,
 )
-from handshaker.tls.fingerprints import ja3_string_of, ja4_of
+from handshaker.tls.fingerprints import ja3_string_of, ja3s_string_of, ja4_of
 from handshaker.tls.messages import HELLO_RETRY_REQUEST_RANDOM, ClientHello, ServerHello
 from handshaker.tls.registry import (
     GREASE,
@@ -218,8 +218,7 @@ class ServerHelloFacts:
         return f
 
     def ja3s_string(self) -> str:
-        exts = "-".join([str(e) for e in self.extension_types if e not in GREASE])
-        return f"{self.legacy_version},{self.cipher_suite},{exts}"
+        return ja3s_string_of(self.legacy_version, self.cipher_suite, self.extension_types)
 
     def ja3s(self) -> str:
         return hashlib.md5(self.ja3s_string().encode("ascii"), usedforsecurity=False).hexdigest()
