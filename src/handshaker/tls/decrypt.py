@@ -145,6 +145,12 @@ def verify_data(master: bytes, sender: str, transcript: bytes, suite: CipherSuit
 # -- records ------------------------------------------------------------------------------
 
 
+def _xor_nonce(iv: bytes, seq: bytes) -> bytes:
+    """The per-record nonce of RFC 7905 §2 and RFC 8446 §5.3: the 12-byte IV XOR the
+    64-bit sequence number, padded on the left."""
+    return bytes(a ^ b for a, b in zip(iv, bytes(4) + seq, strict=True))
+
+
 def _aead_for(kind: str, key: bytes) -> object | None:
     """The AEAD of a cipher kind (None: not an AEAD)."""
     from cryptography.hazmat.primitives.ciphers import aead
@@ -214,7 +220,7 @@ class RecordDecryptor:
     def _decrypt_aead(self, seq: bytes, ctype: int, version: int, fragment: bytes) -> bytes:
         tag = 8 if self.kind == "ccm8" else AEAD_TAG
         if self.kind == "chacha":
-            nonce = bytes(a ^ b for a, b in zip(self.keys.iv, bytes(4) + seq, strict=True))
+            nonce = _xor_nonce(self.keys.iv, seq)
             body = fragment
         else:
             nonce = self.keys.iv + fragment[:self.record_iv]
@@ -324,8 +330,7 @@ class Tls13RecordDecryptor:
         """(inner content type, content) of the next record; ``header`` is its 5 bytes."""
         from cryptography.exceptions import InvalidTag
 
-        padded = (bytes(4) + self.seq.to_bytes(8, "big"))
-        nonce = bytes(a ^ b for a, b in zip(self.keys.iv, padded, strict=True))
+        nonce = _xor_nonce(self.keys.iv, self.seq.to_bytes(8, "big"))
         self.seq += 1
         try:
             inner = self._aead.decrypt(nonce, fragment, header)  # type: ignore[attr-defined]
