@@ -13,16 +13,9 @@ from dataclasses import dataclass, field
 
 from capture_writers import pcap_file
 
+from handshaker.flow.synth import checksum as _csum
+
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
-
-
-def _csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def frame(src: tuple[bytes, int], dst: tuple[bytes, int], seq: int, ack: int, flags: int,

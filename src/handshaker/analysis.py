@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from handshaker.dissect.tcpopts import syn_options
 from handshaker.errors import Diagnostic
 from handshaker.flow.tcp import SynOptions, TcpStream, TcpSummary, TcpTracker, summarize
 from handshaker.flow.udp import UdpConversation, UdpTracker
+
+if TYPE_CHECKING:
+    from handshaker.tls.opener import KeyRing
 
 BATCH_SIZE = 65536
 #: how often (in capture time) over connections are looked for and retired
@@ -110,6 +113,7 @@ def analyze(
     tls: bool = True,
     tls_detail: bool = False,
     ca_file: str | None = None,
+    keys: KeyRing | None = None,
 ) -> Analysis:
     """Read a capture and follow every TCP and UDP conversation in it.
 
@@ -128,6 +132,9 @@ def analyze(
     ``tls_detail`` every TLS stream is followed to its end, its certificates
     are described and the client's certificate check is redone (against
     the system store, or ``ca_file``): slower, for the ``tls`` command.
+    With ``keys`` (:class:`~handshaker.tls.opener.KeyRing`) every TLS stream
+    is followed in detail and decrypted where the keys open it; the
+    capture's own Decryption Secrets Blocks join the keys as they are read.
 
     Raises :class:`~handshaker.errors.CaptureError` when the file cannot be
     read at all; damage later in the file becomes a diagnostic.
@@ -136,7 +143,7 @@ def analyze(
     pending: list[tuple[int, TcpSummary | UdpConversation]] = []  # heap by first frame
     tcp_done: list[TcpSummary] = []
     udp_done: list[UdpConversation] = []
-    keys = _TupleKeys()
+    tuples = _TupleKeys()
     anomalies_seen = False
 
     def emit(conn: TcpSummary | UdpConversation) -> None:
@@ -152,7 +159,7 @@ def analyze(
 
     def tcp_retired(st: TcpStream) -> None:
         nonlocal anomalies_seen
-        keys.forget("tcp", st.key)
+        tuples.forget("tcp", st.key)
         summary = summarize(st)
         obs: Any = st.observer
         if obs is not None and hasattr(obs, "finish"):  # the TLS observer attached below
@@ -165,7 +172,7 @@ def analyze(
         emit(summary)
 
     def udp_retired(conv: UdpConversation) -> None:
-        keys.forget("udp", conv.key)
+        tuples.forget("udp", conv.key)
         emit(conv)
 
     observe = None
@@ -173,7 +180,7 @@ def analyze(
         from handshaker.tls.observer import observe as tls_observe
 
         def observe(stream: TcpStream, direction: int, first: bytes) -> Any:
-            return tls_observe(stream, direction, first, detail=tls_detail)
+            return tls_observe(stream, direction, first, detail=tls_detail, keys=keys)
 
     tcp = TcpTracker(keep_tcp, on_done=tcp_retired, observe=observe)
     udp = UdpTracker(keep_udp, on_done=udp_retired)
@@ -186,6 +193,8 @@ def analyze(
             if n == 0:
                 continue
             result.frames += n
+            if keys is not None:
+                keys.take_secrets_blocks(cap.info.secrets)
             result.captured_bytes += int(batch.caplen.sum())
             ts_all = batch.ts_ns
             if result.first_ts_ns is None:
@@ -200,7 +209,7 @@ def analyze(
                 if len(rows) == 0:
                     continue
                 inverse, swap, uniq = _tuple_keys(cols, rows)
-                ids = [keys.lookup(kind, u.tobytes()) for u in uniq]
+                ids = [tuples.lookup(kind, u.tobytes()) for u in uniq]
                 if kind == "tcp":
                     _feed_tcp(tcp, cols, batch, rows, inverse, swap, ids, file_index)
                 else:

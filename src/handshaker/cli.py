@@ -175,19 +175,108 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _key_ring(args: argparse.Namespace) -> Any:
+    """The keys of the ``tls`` command's options (None: no key given and none wanted)."""
+    from handshaker.tls.keys import load_rsa_key
+    from handshaker.tls.opener import KeyRing
+
+    ring = KeyRing(explain=args.explain_keys)
+    for path in args.keylog or []:
+        ring.keylog.add_file(path)
+    password = args.rsa_key_password
+    for path in args.rsa_key or []:
+        try:
+            ring.rsa_keys.append(load_rsa_key(path, _password(password)))
+        except UsageError as err:
+            if password is not None or "encrypted" not in str(err) or not sys.stdin.isatty():
+                raise
+            import getpass
+
+            password = getpass.getpass(f"password for {path}: ")
+            ring.rsa_keys.append(load_rsa_key(path, _password(password)))
+    for problem in ring.keylog.problems:
+        _warn(args, problem)
+    if ring.keylog.problems_dropped:
+        _warn(args, f"{ring.keylog.problems_dropped} more key log lines skipped")
+    return ring
+
+
+def _password(text: str | None) -> bytes | None:
+    return None if text is None else text.encode()
+
+
+def _data_entries(session: Any, mode: str) -> list[dict[str, Any]]:
+    out = []
+    for d, frame, _, data in session.data:
+        entry: dict[str, Any] = {"frame": frame, "dir": "c2s" if d == session.client_dir
+                                 else "s2c", "length": len(data)}
+        if mode == "text":
+            entry["text"] = data.decode("utf-8", "replace")
+        else:
+            entry["hex"] = data.hex()
+        out.append(entry)
+    return out
+
+
+def _write_plain(path: str, plain: list[Any]) -> None:
+    """The decrypted streams as a capture: each a clean TCP conversation between the same
+    endpoints, one segment per decrypted record, at the records' times."""
+    from handshaker.capture.model import LINKTYPE_RAW
+    from handshaker.capture.writer import PcapngWriter
+    from handshaker.flow.synth import tcp_conversation
+
+    packets: list[tuple[int, bytes]] = []
+    for _, t in plain:
+        chunks = [(d == t.client_dir, ts, data) for d, _, ts, data in t.data]
+        packets.extend(tcp_conversation(t.client, t.server, chunks))
+    packets.sort(key=lambda p: p[0])
+    try:
+        with open(path, "wb") as f:
+            w = PcapngWriter(f)
+            iface = w.add_interface(LINKTYPE_RAW, "decrypted",
+                                    "TLS application data decrypted by handshaker")
+            for ts, pkt in packets:
+                w.packet(iface, ts, pkt)
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write ({err.strerror})") from None
+
+
 def cmd_tls(args: argparse.Namespace) -> int:
     from handshaker.analysis import analyze
     from handshaker.flow.tcp import TcpSummary
-    from handshaker.render.tls_text import render_session
+    from handshaker.render.tls_text import render_data, render_session
 
+    ring = _key_ring(args)
     sessions: list[dict[str, Any]] = []
+    raw: list[bytes] = []
+    plain: list[Any] = []
 
     def keep(c: object) -> None:  # only the TLS sessions stay in memory
-        if isinstance(c, TcpSummary) and c.tls is not None:
-            sessions.append(c.tls.as_dict())
+        if not isinstance(c, TcpSummary) or c.tls is None:
+            return
+        if args.stream is not None and c.stream != args.stream:
+            return
+        d = c.tls.as_dict()
+        if args.data:
+            d["data"] = _data_entries(c.tls, args.data)
+            if args.data == "raw":
+                raw.extend(chunk for *_, chunk in c.tls.data)
+        if args.write_plain and c.tls.data:
+            plain.append((c, c.tls))
+        sessions.append(d)
 
-    a = analyze(args.file, on_connection=keep, tls_detail=True, ca_file=args.ca_file)
+    a = analyze(args.file, on_connection=keep, tls_detail=True, ca_file=args.ca_file,
+                keys=ring)
     _report_diagnostics(args, a)
+    if args.write_plain:
+        _write_plain(args.write_plain, plain)
+        _warn(args, f"{args.write_plain}: {len(plain)} decrypted TLS streams written")
+    if args.data == "raw":
+        out = sys.stdout.buffer
+        for chunk in raw:
+            out.write(chunk)
+        out.flush()
+        return EXIT_OK
     if args.format == "json":
         sys.stdout.write(json.dumps({"sessions": sessions}, ensure_ascii=False) + "\n")
     else:
@@ -196,6 +285,8 @@ def cmd_tls(args: argparse.Namespace) -> int:
             console.print(f"{a.path}: no TLS seen in {a.tcp_streams} TCP streams")
         for s in sessions:
             render_session(s, console)
+            if args.data:
+                render_data(s, console)
     return EXIT_OK
 
 
@@ -247,6 +338,24 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--format", choices=("text", "json"), default="text")
     tls.add_argument("--ca-file", help="trust these CAs (PEM) for the certificate check "
                                        "instead of the system store")
+    tls.add_argument("--stream", type=int, help="only this TCP stream (tcp.stream number)")
+    tls.add_argument("--keylog", action="append", metavar="F",
+                     help="an NSS key log (SSLKEYLOGFILE); may be given more than once. A "
+                          "pcapng file's own Decryption Secrets Blocks are always used")
+    tls.add_argument("--rsa-key", action="append", metavar="K",
+                     help="a server's RSA private key (PEM or DER, PKCS#1 or PKCS#8); "
+                          "matched to sessions by their certificate; may repeat")
+    tls.add_argument("--rsa-key-password", metavar="P",
+                     help="the password of an encrypted key (asked for on a terminal "
+                          "when missing)")
+    tls.add_argument("--data", choices=("text", "hex", "raw"),
+                     help="show the decrypted application data, per direction (raw: the "
+                          "bytes alone, on stdout)")
+    tls.add_argument("--explain-keys", action="store_true",
+                     help="show how the keys were derived, with their values: prints "
+                          "secrets")
+    tls.add_argument("--write-plain", metavar="OUT.pcapng",
+                     help="write the decrypted streams as a capture other tools can read")
     tls.set_defaults(func=cmd_tls)
 
     tour = sub.add_parser("tour", parents=[common], help="a guided walk through real captures")

@@ -58,6 +58,9 @@ def render_session(s: dict[str, Any], console: Console) -> None:
     _kv(facts, "JA3", s.get("ja3"))
     _kv(facts, "JA3S", s.get("ja3s"))
     _kv(facts, "JA4", s.get("ja4"))
+    dec = s.get("decrypted")
+    if dec is not None:
+        _decryption(facts, dec)
     timing = s.get("timing_ms") or {}
     if timing:
         _kv(facts, "timing (ms)", ", ".join(f"{k} {v}" for k, v in timing.items()))
@@ -68,7 +71,8 @@ def render_session(s: dict[str, Any], console: Console) -> None:
         for col in ("frame", "dir", "message", "bytes"):
             t.add_column(col)
         for m in msgs:
-            name = m["type"] + (" (encrypted)" if m.get("encrypted") else "")
+            name = m["type"] + (" (decrypted)" if m.get("decrypted") else
+                                " (encrypted)" if m.get("encrypted") else "")
             t.add_row(str(m["frame"]), "→" if m["dir"] == "c2s" else "←", clean(name),
                       str(m.get("length", "")))
         console.print(t)
@@ -107,6 +111,68 @@ def render_session(s: dict[str, Any], console: Console) -> None:
             text = ", ".join(f"✓{n}" if pick and n == pick else n for n in names)
             t.add_row(key, clean(text))
         console.print(t)
+    if dec is not None and dec.get("key_derivation"):
+        _key_derivation(dec["key_derivation"], console)
     for d in s.get("diagnostics") or []:
         console.print(Text(clean(f"  note: {d}"), style="yellow"))
     console.print()
+
+
+def _decryption(facts: Table, dec: dict[str, Any]) -> None:
+    fin = dec.get("finished_verified") or {}
+    checked = [w for w, v in fin.items() if v]
+    if dec.get("ok"):
+        _kv(facts, "decrypted", f"yes, with {dec.get('key_source')}: {dec.get('records')} "
+                                f"records; Finished verified: {', '.join(checked)}", "green")
+        _kv(facts, "", dec.get("reason"), "dim")
+    else:
+        _kv(facts, "decrypted", f"no: {dec.get('reason')}", "red")
+
+
+def _key_derivation(steps: list[dict[str, Any]], console: Console) -> None:
+    t = Table(title="how the keys were derived (--explain-keys: these are secrets)",
+              box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
+    t.add_column("step", no_wrap=True)
+    t.add_column("value", overflow="fold")
+    t.add_column("what it is")
+    for i, step in enumerate(steps, 1):
+        t.add_row(f"{i}. {step['name']}", step["value"], step["meaning"])
+    console.print(t)
+
+
+#: bytes per line of the hex view (as Wireshark's Follow Stream shows them)
+HEX_WIDTH = 16
+
+
+def render_data(s: dict[str, Any], console: Console) -> None:
+    """The decrypted application data of a session (``--data text|hex``), in the order it
+    was sent, each chunk marked with its direction and frame."""
+    chunks = s.get("data") or []
+    if not chunks:
+        dec = s.get("decrypted") or {}
+        console.print(Text("  (no decrypted application data)" if dec.get("ok") else
+                           "  (nothing decrypted)", style="dim"))
+        console.print()
+        return
+    for c in chunks:
+        arrow = "client → server" if c["dir"] == "c2s" else "server → client"
+        style = "red" if c["dir"] == "c2s" else "blue"
+        console.print(Text(f"── frame {c['frame']}, {arrow}, {c['length']} bytes",
+                           style=f"bold {style}"))
+        if "text" in c:
+            console.print(Text(clean_keep_lines(c["text"]), style=style))
+        else:
+            data = bytes.fromhex(c["hex"])
+            for off in range(0, len(data), HEX_WIDTH):
+                row = data[off:off + HEX_WIDTH]
+                printable = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+                console.print(Text(f"{off:08x}  {row.hex(' '):<{HEX_WIDTH * 3}} {printable}",
+                                   style=style))
+    console.print()
+
+
+def clean_keep_lines(text: str) -> str:
+    """Decrypted text for a terminal: line breaks and tabs kept, every other control
+    character (escape sequences start with one) shown as a dot."""
+    return "".join(ch if ch in "\n\t" or (ch >= " " and not 0x7f <= ord(ch) < 0xa0) else "."
+                   for ch in text.replace("\r\n", "\n"))

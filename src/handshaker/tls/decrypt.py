@@ -10,7 +10,8 @@ suite, the records of each direction in order, the handshake transcript):
 * :class:`RecordDecryptor`: one direction's records, with its own sequence
   number (RFC 5246 §6.1): AES-GCM (RFC 5288), AES-CCM and CCM_8 (RFC 6655),
   ChaCha20-Poly1305 (RFC 7905), CBC with HMAC (MAC-then-encrypt, RFC 5246
-  §6.2.3.2; the TLS 1.0 IV chained from the previous record), and NULL;
+  §6.2.3.2, or encrypt-then-MAC, RFC 7366; the TLS 1.0 IV chained from the
+  previous record), and NULL;
   anything else is :class:`UnsupportedCipher`; DEFLATE compression (RFC
   3749) is undone after decryption;
 * :func:`verify_data`: RFC 5246 §7.4.9, the 12 bytes a Finished carries.
@@ -171,10 +172,11 @@ class RecordDecryptor:
     number, as the sender's does)."""
 
     def __init__(self, keys: Keys, suite: CipherSuite, version: int,
-                 compression: int = 0) -> None:
+                 compression: int = 0, *, encrypt_then_mac: bool = False) -> None:
         self.kind, _, _, self.record_iv = cipher_of(suite)
         self.keys = keys
         self.version = version
+        self.encrypt_then_mac = encrypt_then_mac  # RFC 7366, CBC suites only
         self.seq = 0
         self.mac_name = None if suite.aead else MAC_HASHES[suite.hash]
         self._aead = _aead_for(self.kind, keys.key)
@@ -192,20 +194,6 @@ class RecordDecryptor:
             return self._inflate.decompress(plain, MAX_INFLATED)
         except zlib.error as err:
             raise DecryptError(f"DEFLATE: {err}") from None
-
-    def _make_aead(self) -> object | None:
-        from cryptography.hazmat.primitives.ciphers import aead
-
-        k = self.keys.key
-        if self.kind == "gcm":
-            return aead.AESGCM(k)
-        if self.kind == "ccm":
-            return aead.AESCCM(k)
-        if self.kind == "ccm8":
-            return aead.AESCCM(k, tag_length=8)
-        if self.kind == "chacha":
-            return aead.ChaCha20Poly1305(k)
-        return None
 
     def _decrypt(self, content_type: int, version: int, fragment: bytes) -> bytes:
         seq = self.seq
@@ -240,6 +228,8 @@ class RecordDecryptor:
         from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
         block = 16
+        if self.encrypt_then_mac:  # RFC 7366 §3: the MAC covers the IV and the ciphertext
+            fragment = self._check_mac(seq, ctype, version, fragment)
         if self.version >= TLS11:
             iv, body = fragment[:block], fragment[block:]
         else:
@@ -253,6 +243,8 @@ class RecordDecryptor:
         pad = plain[-1] + 1
         if pad > len(plain) or plain[-pad:] != bytes([plain[-1]]) * pad:
             raise DecryptError("bad CBC padding: not these keys, or a damaged record")
+        if self.encrypt_then_mac:
+            return plain[:-pad]
         return self._check_mac(seq, ctype, version, plain[:-pad])
 
     def _check_mac(self, seq: bytes, ctype: int, version: int, data: bytes) -> bytes:

@@ -90,9 +90,10 @@ class KeyLog:
         data = _read_limited(name, MAX_KEYLOG_BYTES, "MAX_KEYLOG_BYTES", "the key log")
         self.add_text(data.decode("ascii", "replace"), name)
 
-    def add_secrets_blocks(self, blocks: list[Any]) -> None:
-        """Take the TLS key logs of a capture's pcapng Decryption Secrets Blocks."""
-        for i, b in enumerate(blocks):
+    def add_secrets_blocks(self, blocks: list[Any], first: int = 1) -> None:
+        """Take the TLS key logs of a capture's pcapng Decryption Secrets Blocks (numbered
+        from ``first`` in messages)."""
+        for i, b in enumerate(blocks, first - 1):
             if b.secrets_type != DSB_TLS_KEY_LOG:
                 self._problem(f"pcapng secrets block {i + 1}: type 0x{b.secrets_type:08x} is "
                               "not a TLS key log: skipped")

@@ -51,6 +51,7 @@ from handshaker.tls.hello import (
     client_hello_facts,
     server_hello_facts,
 )
+from handshaker.tls.opener import KeyRing, SessionOpener
 from handshaker.tls.records import (
     Alert,
     ApplicationData,
@@ -63,6 +64,7 @@ from handshaker.tls.records import (
     RecordGap,
     RecordParser,
     SSLv2Message,
+    TLSPlaintext,
     looks_like_tls,
 )
 from handshaker.tls.registry import alert as alert_info
@@ -77,6 +79,8 @@ from handshaker.tls.session import TlsAlert, TlsMessage, TlsSession
 MAX_HANDSHAKE_BYTES = 1 << 20
 #: plaintext followed (both directions together) waiting for a STARTTLS switch to TLS
 MAX_PROLOGUE_BYTES = 16 * 1024
+#: decrypted application data kept per session (both directions together)
+MAX_PLAINTEXT_BYTES = 64 * 1024 * 1024
 
 #: the messages parsed when only analyze's summary is wanted (not ``detail``)
 LIGHT_TYPES = frozenset({msg.CLIENT_HELLO, msg.SERVER_HELLO, msg.SERVER_KEY_EXCHANGE})
@@ -127,15 +131,16 @@ HASH_LENGTH = {"SHA256": 32, "SHA384": 48, "SM3": 32}
 MAX_FINISHED_PADDING = 256
 
 
-def observe(stream: Any, direction: int, first_payload: bytes, *, detail: bool = False
-            ) -> TlsObserver | None:
+def observe(stream: Any, direction: int, first_payload: bytes, *, detail: bool = False,
+            keys: KeyRing | None = None) -> TlsObserver | None:
     """The flow stage's hook: a TlsObserver when the first payload looks like TLS, or like
-    the start of a protocol that can switch to TLS in the middle (STARTTLS)."""
-    detail = detail or stream.segments is not None
+    the start of a protocol that can switch to TLS in the middle (STARTTLS). With ``keys``
+    (detail mode) it decrypts what they open."""
+    detail = detail or stream.segments is not None or keys is not None
     if looks_like_tls(first_payload) or _damaged_hello(first_payload):
-        return TlsObserver(stream, detail=detail)
+        return TlsObserver(stream, detail=detail, keys=keys)
     if starttls_protocol(first_payload) is not None:
-        return TlsObserver(stream, detail=detail, prologue=True)
+        return TlsObserver(stream, detail=detail, prologue=True, keys=keys)
     return None
 
 
@@ -205,7 +210,8 @@ class _Direction:
 class TlsObserver:
     """Reads one stream's TLS handshake (see the module docstring)."""
 
-    def __init__(self, stream: Any, *, detail: bool = False, prologue: bool = False) -> None:
+    def __init__(self, stream: Any, *, detail: bool = False, prologue: bool = False,
+                 keys: KeyRing | None = None) -> None:
         self.active = True
         self.wants = [True, True]  # the flow stage's question: payload of this direction?
         self.detail = detail
@@ -235,6 +241,8 @@ class TlsObserver:
         self._cert_ts = 0
         self._cert_at: tuple[int | None, list[int]] = (None, [])  # frame, stream offsets
         self._ts: dict[tuple[str, int], int] = {}  # (message kind, direction): its first time
+        self._opener = SessionOpener(keys) if keys is not None else None
+        self._plain_bytes = 0  # decrypted application data kept (MAX_PLAINTEXT_BYTES)
 
     # -- the flow stage's side --------------------------------------------------------
     def segment(self, direction: int, frame: int, ts: int, seq: int, length: int,
@@ -330,6 +338,8 @@ class TlsObserver:
                 continue
             if rec is None:
                 break
+            if self._opener is not None and isinstance(rec, TLSPlaintext):
+                rec = self._opener.open(d, rec) or rec
             ds.hs.feed(rec)
             while True:
                 try:
@@ -365,10 +375,20 @@ class TlsObserver:
     def _item(self, d: int, ds: _Direction, item: Any, ts: int) -> None:
         frame = self._frame(ds, item)
         if isinstance(item, Handshake):
+            if self._opener is not None:
+                self._opener.handshake(d, item.msg_type, item.body)
+            before = len(self.session.messages)
             self._handshake(d, ds, item, frame, ts)
+            if item.decrypted:
+                for m in self.session.messages[before:]:
+                    m.encrypted = m.decrypted = True
         elif isinstance(item, ChangeCipherSpec):
             ds.ccs = True
+            if self._opener is not None:
+                self._opener.change_cipher_spec(d)
             self._add(d, frame, ts, "change_cipher_spec")
+        elif isinstance(item, ApplicationData) and item.data is not None:
+            self._plaintext(d, ds, frame, ts, item)
         elif isinstance(item, Alert):
             name, meaning = alert_info(item.description)
             level = {1: "warning", 2: "fatal"}.get(item.level, str(item.level))
@@ -405,6 +425,23 @@ class TlsObserver:
         elif isinstance(item, RecordGap):
             self._note(frame or None, f"{self._who(d)} records: {item.length} bytes skipped "
                                       f"at stream offset {item.stream_offset} ({item.reason})")
+
+    def _plaintext(self, d: int, ds: _Direction, frame: int, ts: int,
+                   item: ApplicationData) -> None:
+        """Application data that was decrypted: kept for the ``tls`` command's data view."""
+        ds.seen_app += 1
+        self._add(d, frame, ts, "application_data", encrypted=True, length=item.length)
+        self.session.messages[-1].decrypted = True
+        data = item.data or b""
+        if self._plain_bytes + len(data) > MAX_PLAINTEXT_BYTES:
+            if self._plain_bytes <= MAX_PLAINTEXT_BYTES:
+                self._note(frame, f"more than {MAX_PLAINTEXT_BYTES} bytes decrypted "
+                                  "(MAX_PLAINTEXT_BYTES): the rest is not kept")
+                self._plain_bytes = MAX_PLAINTEXT_BYTES + 1
+            return
+        self._plain_bytes += len(data)
+        if data:
+            self.session.data.append((d, frame, ts, data))
 
     def _encrypted_alert(self, d: int, frame: int, ts: int, length: int) -> None:
         self.session.alerts.append(TlsAlert(frame, "", "encrypted", None, "encrypted_alert",
@@ -658,6 +695,8 @@ class TlsObserver:
                 6: "sslv2_server_finished"}.get(item.msg_type or 0, "sslv2_encrypted")
         if item.msg_type == 1 and self._client is None:
             self._client = d
+            if self._opener is not None:
+                self._opener.sslv2_client_hello(d, item.body)
         self._add(d, frame, ts, kind, encrypted=item.msg_type is None, length=item.length)
         if item.msg_type not in (2, 4):
             return
@@ -737,6 +776,8 @@ class TlsObserver:
         if not self._began:
             return None
         s = self.session
+        if self._opener is not None and self._opener.ring.given:
+            s.decryption = self._opener.outcome()
         cdir = self._client if self._client is not None else client_dir
         s.client_dir = cdir
         if cdir == client_dir:

@@ -169,7 +169,9 @@ class TLSPlaintext:
     """One record as it travels (RFC 8446 §5.1; the fragment may be ciphertext).
 
     ``stream_offset`` is where the 5-byte header starts in the direction's
-    byte stream.
+    byte stream. A record that :mod:`handshaker.tls.opener` decrypted is
+    ``decrypted``: ``content_type`` is then the real one and ``fragment`` the
+    plaintext, while ``length`` stays the length on the wire.
     """
 
     content_type: int
@@ -177,6 +179,7 @@ class TLSPlaintext:
     length: int
     fragment: bytes
     stream_offset: int
+    decrypted: bool = False
 
     @property
     def end_offset(self) -> int:
@@ -435,6 +438,7 @@ class Handshake:
     end_offset: int
     complete_at: int
     records: int = 1
+    decrypted: bool = False  # it came in a record that was decrypted
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,11 +476,13 @@ class HeartbeatMessage:
 @dataclass(frozen=True, slots=True)
 class ApplicationData:
     """An application_data record (always encrypted unless the suite is NULL; in TLS 1.3 it
-    may hold handshake messages or alerts too: the outer type hides the real one)."""
+    may hold handshake messages or alerts too: the outer type hides the real one).
+    ``data`` is the plaintext when the record was decrypted."""
 
     length: int
     stream_offset: int
     complete_at: int
+    data: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,8 +611,9 @@ class HandshakeReassembler:
         ctype = rec.content_type
         tls13 = is_tls13(self._version)
         if ctype == APPLICATION_DATA:
-            self._items.append(ApplicationData(rec.length, rec.stream_offset, last))
-        elif self._encrypted and not tls13:
+            self._items.append(ApplicationData(rec.length, rec.stream_offset, last,
+                                               rec.fragment if rec.decrypted else None))
+        elif self._encrypted and not tls13 and not rec.decrypted:
             self._items.append(EncryptedRecord(ctype, rec.length, rec.stream_offset, last))
         elif ctype == HANDSHAKE:
             self._add_handshake(rec)
@@ -680,7 +687,7 @@ class HandshakeReassembler:
             body = bytes(buf[pos + 4:pos + 4 + length])
             end = self._stream_offset(pos + 3 + length) + 1
             self._items.append(Handshake(buf[pos], length, body, start, end, last,
-                                         self._hs_records))
+                                         self._hs_records, rec.decrypted))
             pos += 4 + length
             self._hs_records = 1  # what is left came in this record
         if pos == len(buf):

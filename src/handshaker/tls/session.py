@@ -9,7 +9,10 @@ numbers, frames numbered as Wireshark numbers them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handshaker.tls.opener import Decryption
 
 
 @dataclass(slots=True)
@@ -26,10 +29,12 @@ class TlsMessage:
     length: int = 0
     direction: int = 0  # endpoint index (0 = a) of the sender, before roles are known
     ts_ns: int = 0
+    decrypted: bool = False  # encrypted on the wire, and opened with the keys given
 
     def as_dict(self) -> dict[str, Any]:
         return {"frame": self.frame, "dir": self.dir, "type": self.type,
-                "encrypted": self.encrypted, "length": self.length}
+                "encrypted": self.encrypted, "decrypted": self.decrypted,
+                "length": self.length}
 
 
 @dataclass(slots=True)
@@ -87,6 +92,10 @@ class TlsSession:
     # truncation), reset, None
     close: str | None = None
     diagnostics: list[str] = field(default_factory=list)
+    decryption: Decryption | None = None  # with keys: whether and how it was decrypted
+    # decrypted application data: (endpoint index of the sender, frame, timestamp in ns,
+    # bytes), in order
+    data: list[tuple[int, int, int, bytes]] = field(default_factory=list)
 
     def as_dict(self, *, brief: bool = False) -> dict[str, Any]:
         """The `tls` object of the JSON contract (docs/json.md); ``brief``: analyze's,
@@ -130,4 +139,6 @@ class TlsSession:
             "close": self.close,
             "diagnostics": self.diagnostics,
         })
+        if self.decryption is not None:
+            d["decrypted"] = self.decryption.as_dict()
         return d

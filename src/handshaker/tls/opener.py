@@ -1,0 +1,735 @@
+"""Open one TLS session's records with the keys the user has.
+
+Theory of operation
+-------------------
+A :class:`KeyRing` holds what the user gave (key logs, pcapng Decryption
+Secrets Blocks, server RSA keys; :mod:`handshaker.tls.keys`) and the
+master secrets of the sessions opened so far, by session id, so that a
+session resumed from one of them opens too. The TLS observer
+(:mod:`handshaker.tls.observer`) gives each stream's :class:`SessionOpener`
+
+* every handshake message, in the order the session carried them, the clear
+  ones and the ones it decrypted (:meth:`SessionOpener.handshake`): they make
+  the transcript, and they carry what the keys come from (the randoms, the
+  suite, the server's certificate, the encrypted pre-master secret);
+* each ChangeCipherSpec (:meth:`SessionOpener.change_cipher_spec`): in TLS
+  <= 1.2 that side's next record is under the new keys (RFC 5246 §7.1);
+* each record (:meth:`SessionOpener.open`), which comes back decrypted, with
+  its real content type, when that side's keys are known.
+
+Where the keys come from, in order (TLS <= 1.2): a key log's
+``CLIENT_RANDOM`` line (the master secret); a key log's ``RSA`` line (the
+pre-master secret, by the first 8 bytes of its encryption); the server's
+RSA key that matches the certificate, which decrypts the pre-master secret
+in the ClientKeyExchange (RFC 5246 §7.4.7.1); for a resumed session, the
+master secret of the session it resumes. The master secret is the PRF of
+the pre-master secret over both randoms, or over the session hash with the
+extended master secret (RFC 7627). TLS 1.3 keys come only from a key log:
+its traffic secrets (RFC 8446 §7.1) are derived from an (EC)DHE shared
+secret that is in no packet.
+
+A session counts as decrypted only when a Finished checks out: its
+verify_data is the PRF (TLS 1.3: an HMAC) over the transcript with keys
+from that secret, which proves the secret, the key block, the cipher and
+the record sequence numbers right. When it is not decrypted the outcome
+says why, in plain words (:class:`Decryption`).
+
+A passive tool cannot be a padding oracle, but it still treats every RSA
+failure alike (RFC 5246 §7.4.7.1): whatever goes wrong in the RSA
+decryption, the answer is "the key does not match"; only a Finished that
+verifies proves a pre-master secret right.
+
+Secrets are never put in the outcome unless it was asked to explain the
+keys (``explain``): then :attr:`Decryption.steps` lists them, in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from handshaker.errors import HandshakerError
+from handshaker.tls.decrypt import (
+    DecryptError,
+    Keys,
+    RecordDecryptor,
+    Tls13RecordDecryptor,
+    UnsupportedCipher,
+    cipher_of,
+    key_block,
+    prf,
+    prf_hash,
+    tls13_finished,
+    tls13_hash,
+    tls13_keys,
+    tls13_next_secret,
+    verify_data,
+)
+from handshaker.tls.hello import ServerHelloFacts, server_hello_facts
+from handshaker.tls.keys import KeyLog, ServerKey
+from handshaker.tls.records import TLSPlaintext
+from handshaker.tls.registry import CipherSuite, cipher_suite, version_name
+
+#: master secrets remembered for resumption (a limit, STYLE §10): the oldest go first
+MAX_REMEMBERED_SESSIONS = 10_000
+
+CLIENT, SERVER = 0, 1
+WHO = ("client", "server")
+EXTENDED_MASTER_SECRET = 23  # RFC 7627
+ENCRYPT_THEN_MAC = 22  # RFC 7366
+HANDSHAKE, APPLICATION_DATA, CHANGE_CIPHER_SPEC = 22, 23, 20
+# handshake message types (RFC 8446 §4)
+HELLO_REQUEST, CLIENT_HELLO, SERVER_HELLO, NEW_SESSION_TICKET = 0, 1, 2, 4
+ENCRYPTED_EXTENSIONS = 8
+SESSION_TICKET = 35  # RFC 5077
+EARLY_DATA = 42  # the early_data extension (RFC 8446 §4.2.10)
+#: TLS 1.3 cipher suites (RFC 8446 §B.4)
+TLS13_SUITES = (0x1301, 0x1302, 0x1303, 0x1304, 0x1305)
+END_OF_EARLY_DATA, CERTIFICATE, CLIENT_KEY_EXCHANGE, FINISHED, KEY_UPDATE = 5, 11, 16, 20, 24
+MESSAGE_HASH = 254  # RFC 8446 §4.4.1: stands for ClientHello1 after a HelloRetryRequest
+#: kinds of key exchange whose pre-master secret the server's RSA key decrypts
+RSA_KX = frozenset({"rsa", "rsa_psk"})
+
+
+@dataclass
+class KeyRing:
+    """Every key the user gave, and the master secrets learned from sessions opened."""
+
+    keylog: KeyLog = field(default_factory=KeyLog)
+    rsa_keys: list[ServerKey] = field(default_factory=list)
+    explain: bool = False  # keep the derivation, secrets included (--explain-keys)
+    _sessions: OrderedDict[bytes, tuple[bytes, str]] = field(default_factory=OrderedDict)
+    _secrets_blocks: int = 0
+
+    @property
+    def given(self) -> bool:
+        return bool(len(self.keylog) or self.rsa_keys)
+
+    def take_secrets_blocks(self, blocks: list[Any]) -> None:
+        """Read the capture's Decryption Secrets Blocks not read yet."""
+        if len(blocks) > self._secrets_blocks:
+            self.keylog.add_secrets_blocks(blocks[self._secrets_blocks:],
+                                           first=self._secrets_blocks + 1)
+            self._secrets_blocks = len(blocks)
+
+    def remember(self, kind: str, ident: bytes, master: bytes, source: str) -> None:
+        """Keep a verified session's master secret by its ``kind`` ("session id" or
+        "ticket", RFC 5077) of identity, for the sessions that resume it."""
+        if not ident:
+            return
+        key = kind.encode() + b":" + ident
+        self._sessions[key] = (master, source)
+        self._sessions.move_to_end(key)
+        if len(self._sessions) > MAX_REMEMBERED_SESSIONS:
+            self._sessions.popitem(last=False)
+
+    def recall(self, kind: str, ident: bytes) -> tuple[bytes, str] | None:
+        return self._sessions.get(kind.encode() + b":" + ident) if ident else None
+
+
+@dataclass
+class Decryption:
+    """What became of one session with the keys given (docs/json.md: ``decrypted``)."""
+
+    ok: bool = False
+    key_source: str | None = None
+    finished_verified: dict[str, bool | None] = field(
+        default_factory=lambda: {"client": None, "server": None})
+    reason: str | None = None
+    records: int = 0  # records decrypted
+    #: --explain-keys: (name, value, what it is), in the order they are derived
+    steps: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"ok": self.ok, "key_source": self.key_source,
+                             "finished_verified": dict(self.finished_verified),
+                             "reason": self.reason, "records": self.records}
+        if self.steps:
+            d["key_derivation"] = [{"name": n, "value": v, "meaning": m}
+                                   for n, v, m in self.steps]
+        return d
+
+
+class _Dead:
+    """A direction whose records cannot be opened (the reason is on the outcome)."""
+
+
+class SessionOpener:
+    """Follows one stream's handshake and opens its records (see the module docstring)."""
+
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+        self.out = Decryption()
+        self._client_dir: int | None = None
+        self._client_random = b""
+        self._server_random = b""
+        self._client_session_id = b""
+        self._session_id = b""
+        self._ems = self._etm_offered = False
+        self._facts: ServerHelloFacts | None = None
+        self._suite: CipherSuite | None = None
+        self._version = 0
+        self._kx: str | None = None
+        self._transcript: list[bytes] = []
+        self._open_transcript = False
+        self._master: bytes | None = None
+        self._source: str | None = None
+        self._server_cert: bytes | None = None
+        # TLS <= 1.2: the decryptor each side switches to at its ChangeCipherSpec
+        self._pending: list[Any] = [None, None]
+        self._dec: list[Any] = [None, None]  # the current one (None: in the clear)
+        # TLS 1.3: each side's handshake and application traffic secrets
+        self._hs_secret: list[bytes | None] = [None, None]
+        self._app_secret: list[bytes | None] = [None, None]
+        self._early_secret: bytes | None = None
+        self._offered_ticket = self._ticket = b""  # RFC 5077: the ticket offered, the new one
+        self._guessed = False  # the master secret is a resumed session's, until a CKE shows
+        self._offered_tls13: list[int] = []
+        self._finished_seen = [False, False]
+        self._why_no_keys: str | None = None
+        self._explained = False
+
+    # -- what the observer tells ---------------------------------------------------------
+    def handshake(self, d: int, msg_type: int, body: bytes) -> None:
+        """A complete handshake message from direction ``d`` (clear or decrypted)."""
+        message = bytes([msg_type]) + len(body).to_bytes(3, "big") + body
+        if msg_type == CLIENT_HELLO:
+            self._client_hello(d, message, body)
+            return
+        if self._client_dir is None:
+            self._client_dir = 1 - d if msg_type == SERVER_HELLO else None
+        who = CLIENT if d == self._client_dir else SERVER
+        if msg_type == SERVER_HELLO:
+            self._server_hello(message, body)
+            return
+        if msg_type == HELLO_REQUEST:
+            return  # never in a transcript (RFC 5246 §7.4.1.1)
+        if msg_type == FINISHED:
+            self._finished(who, message, body)
+            return
+        if self._open_transcript:
+            self._transcript.append(message)
+        if msg_type == NEW_SESSION_TICKET and who == SERVER and not self._tls13:
+            n = int.from_bytes(body[4:6], "big")  # RFC 5077 §3.3: lifetime, then the ticket
+            self._ticket = body[6:6 + n]
+        elif msg_type == CERTIFICATE and who == SERVER and self._server_cert is None:
+            self._server_cert = _first_certificate(body, self._tls13)
+        elif msg_type == CLIENT_KEY_EXCHANGE and who == CLIENT:
+            self._client_key_exchange(body)
+        elif msg_type == ENCRYPTED_EXTENSIONS and isinstance(self._dec[CLIENT],
+                                                             Tls13RecordDecryptor):
+            if _extension(body, EARLY_DATA, at=0) is None and self._suite is not None:
+                # the server did not take the early data: the client's next records are
+                # its handshake flight (RFC 8446 §4.2.10)
+                self._dec[CLIENT] = self._tls13_decryptor(CLIENT, self._hs_secret[CLIENT])
+        elif msg_type == END_OF_EARLY_DATA and who == CLIENT:
+            self._dec[CLIENT] = self._tls13_decryptor(CLIENT, self._hs_secret[CLIENT])
+        elif msg_type == KEY_UPDATE and self._tls13:
+            secret = self._app_secret[who]
+            if secret is not None and self._suite is not None:
+                self._app_secret[who] = tls13_next_secret(secret, self._suite)
+                self._dec[who] = self._tls13_decryptor(who, self._app_secret[who])
+
+    def change_cipher_spec(self, d: int) -> None:
+        """Direction ``d`` sent ChangeCipherSpec (in TLS 1.3 a dummy, RFC 8446 §D.4)."""
+        if self._tls13 or self._client_dir is None:
+            return
+        who = CLIENT if d == self._client_dir else SERVER
+        if self._pending[who] is None:
+            self._pending_keys()
+        self._dec[who] = self._pending[who] or _DEAD
+        self._pending[who] = None
+
+    def open(self, d: int, rec: TLSPlaintext) -> TLSPlaintext | None:
+        """The record decrypted (its real content type, the plaintext), or None when this
+        direction is in the clear or its keys are not known."""
+        if self._client_dir is None:
+            return None
+        who = CLIENT if d == self._client_dir else SERVER
+        dec = self._dec[who]
+        if dec is None and who == CLIENT and self._early_secret is not None and \
+                rec.content_type == APPLICATION_DATA and self._facts is None:
+            dec = self._dec[CLIENT] = self._early_decryptor(rec)
+        if dec is None or dec is _DEAD:
+            return None
+        try:
+            if isinstance(dec, Tls13RecordDecryptor):
+                if rec.content_type != APPLICATION_DATA:
+                    return None  # a dummy ChangeCipherSpec, a clear alert
+                header = bytes([rec.content_type]) + rec.legacy_record_version.to_bytes(
+                    2, "big") + rec.length.to_bytes(2, "big")
+                ctype, plain = dec.decrypt(header, rec.fragment)
+            else:
+                ctype = rec.content_type
+                plain = dec.decrypt(ctype, rec.legacy_record_version, rec.fragment)
+        except DecryptError as err:
+            self._dec[who] = _DEAD
+            self._fail(f"the {WHO[who]}'s record at stream offset {rec.stream_offset} "
+                       f"does not decrypt ({err.reason}): the keys are not this session's, "
+                       "or the record is damaged")
+            return None
+        self.out.records += 1
+        return TLSPlaintext(ctype, rec.legacy_record_version, rec.length, plain,
+                            rec.stream_offset, True)
+
+    def outcome(self) -> Decryption:
+        """The verdict, once the stream is over."""
+        out = self.out
+        seen = [v for v in out.finished_verified.values() if v is not None]
+        out.ok = bool(seen) and all(seen)
+        if out.ok:
+            missing = [w for w, v in out.finished_verified.items() if v is None]
+            if missing and out.reason is None:
+                out.reason = f"the {missing[0]}'s Finished is not in the capture: only the " \
+                             "other side's checked"
+        elif out.reason is None:
+            out.reason = self._why_no_keys or self._no_handshake_reason()
+        if not self.ring.explain:
+            out.steps = []
+        return out
+
+    # -- the handshake -------------------------------------------------------------------
+    @property
+    def _tls13(self) -> bool:
+        return self._version >= 0x0304
+
+    def _client_hello(self, d: int, message: bytes, body: bytes) -> None:
+        self._client_dir = d
+        if self._tls13 and self._facts is not None and self._facts.hello_retry:
+            self._transcript.append(message)  # the second ClientHello (RFC 8446 §4.1.4)
+            return
+        self._transcript = [message]
+        self._open_transcript = True
+        self._client_random = body[2:34]
+        n = body[34] if len(body) > 34 else 0
+        self._client_session_id = body[35:35 + n]
+        self._etm_offered = _extension(body, ENCRYPT_THEN_MAC) is not None
+        self._offered_ticket = _extension(body, SESSION_TICKET) or b""
+        self._ticket = b""
+        self._guessed = False
+        self._offered_tls13 = [c for c in _suites(body) if c in TLS13_SUITES]
+        self._pending = [None, None]
+        self._master = self._source = None
+        self._facts = None
+        self._finished_seen = [False, False]
+        if len(self._client_random) == 32:
+            early = self.ring.keylog.get("CLIENT_EARLY_TRAFFIC_SECRET", self._client_random)
+            if early is not None:
+                self._early_secret = early
+
+    def sslv2_client_hello(self, d: int, data: bytes) -> None:
+        """An SSL 2.0-compatible ClientHello (RFC 5246 §E.2) opening a TLS handshake: its
+        challenge, right-aligned in 32 bytes, is the client random; the message (without
+        its record header) starts the transcript."""
+        if len(data) < 9:
+            return
+        n_specs, n_sid, n_chal = (int.from_bytes(data[i:i + 2], "big") for i in (3, 5, 7))
+        challenge = data[9 + n_specs + n_sid:9 + n_specs + n_sid + n_chal]
+        self._client_hello(d, b"", b"")
+        self._transcript = [data]
+        self._client_random = challenge.rjust(32, b"\0")[-32:]
+
+    def _server_hello(self, message: bytes, body: bytes) -> None:
+        facts = server_hello_facts(body)
+        if facts is None:
+            from handshaker.tls.messages import ServerHello, parse_handshake
+
+            try:
+                m = parse_handshake(SERVER_HELLO, body)
+            except HandshakerError:
+                self._why_no_keys = "the ServerHello does not parse"
+                return
+            assert isinstance(m, ServerHello)
+            facts = ServerHelloFacts.from_message(m)
+        if facts.hello_retry:
+            self._hello_retry(facts, message)
+            return
+        self._facts = facts
+        self._server_random = body[2:34]
+        self._version = facts.version
+        self._session_id = facts.session_id
+        self._transcript.append(message)
+        try:
+            self._suite = cipher_suite(facts.cipher_suite)
+        except (KeyError, ValueError):
+            self._suite = None
+        if self._suite is None or self._version < 0x0301:
+            self._why_no_keys = (f"{version_name(self._version)} is not decrypted (TLS 1.0 "
+                                 "to 1.3 are)" if self._version < 0x0301 else
+                                 f"cipher suite 0x{facts.cipher_suite:04x} is not known")
+            return
+        self._kx = self._suite.key_exchange
+        self._ems = EXTENDED_MASTER_SECRET in facts.extension_types
+        if self._tls13:
+            self._tls13_keys()
+            return
+        self._explain("client random", self._client_random.hex(),
+                      "32 bytes the client chose, sent in the clear in its ClientHello")
+        self._explain("server random", self._server_random.hex(),
+                      "32 bytes the server chose, sent in the clear in its ServerHello")
+        master = self.ring.keylog.get("CLIENT_RANDOM", self._client_random)
+        if master is not None:
+            self._use_master(master, self.ring.keylog.source_of(self._client_random) or "key log",
+                             "from the key log's CLIENT_RANDOM line for this client random")
+        else:
+            # an abbreviated handshake (RFC 5246 §7.3) by session id, or by ticket (RFC 5077
+            # §3.1: the server need not echo the id); a full one instead shows with a
+            # ClientKeyExchange, which then decides
+            known = None
+            if self._session_id and self._session_id == self._client_session_id:
+                known = self.ring.recall("session id", self._session_id)
+            if known is None:
+                known = self.ring.recall("ticket", self._offered_ticket)
+            if known is not None:
+                self._use_master(known[0], f"{known[1]}, by the session it resumes",
+                                 "the master secret of the session this one resumes")
+                self._guessed = True
+
+    def _hello_retry(self, facts: ServerHelloFacts, message: bytes) -> None:
+        """RFC 8446 §4.4.1: the first ClientHello becomes message_hash(ClientHello1)."""
+        self._facts = facts
+        self._version = facts.version
+        try:
+            suite = cipher_suite(facts.cipher_suite)
+        except (KeyError, ValueError):
+            return
+        if self._transcript:
+            digest = hashlib.new(tls13_hash(suite), self._transcript[0]).digest()
+            self._transcript = [bytes([MESSAGE_HASH, 0, 0, len(digest)]) + digest, message]
+
+    def _client_key_exchange(self, body: bytes) -> None:
+        if self._guessed:  # a full handshake after all: not the resumed session's secret
+            self._master = self._source = None
+            self._guessed = False
+            self.out.steps.clear()
+        if self._master is not None or self._kx not in RSA_KX:
+            return
+        # RFC 5246 §7.4.7.1: the pre-master secret, RSA-encrypted with the server's key
+        enc = body[2:] if int.from_bytes(body[:2], "big") == len(body) - 2 else body
+        pre = self.ring.keylog.get("RSA", enc[:8])
+        source = "key log RSA line"
+        if pre is None:
+            key = self._server_key()
+            if key is None:
+                return
+            pre = _rsa_decrypt(key, enc)
+            source = f"RSA key {key.source}"
+            if pre is None:
+                self._why_no_keys = (f"the RSA key {key.source} does not decrypt the "
+                                     "pre-master secret: the key does not match")
+                return
+        self._explain("encrypted pre-master secret", enc.hex(),
+                      "the ClientKeyExchange: the pre-master secret encrypted with the "
+                      "public key in the server's certificate")
+        self._explain("pre-master secret", pre.hex(),
+                      "48 bytes the client chose (2 bytes of version, 46 random), "
+                      "decrypted with the server's private key")
+        if self._ems:
+            h = prf_hash(self._version, self._suite)  # type: ignore[arg-type]
+            data = b"".join(self._transcript)
+            session_hash = hashlib.new(h, data).digest() if h else \
+                hashlib.md5(data).digest() + hashlib.sha1(data).digest()
+            master = prf(pre, b"extended master secret", session_hash, 48, h)
+            how = "PRF(pre-master secret, \"extended master secret\", hash of the handshake " \
+                  "up to the ClientKeyExchange) (RFC 7627)"
+        else:
+            master = prf(pre, b"master secret", self._client_random + self._server_random, 48,
+                         prf_hash(self._version, self._suite))  # type: ignore[arg-type]
+            how = "PRF(pre-master secret, \"master secret\", client random + server random)"
+        self._use_master(master, source, how)
+
+    def _server_key(self) -> ServerKey | None:
+        keys = self.ring.rsa_keys
+        if not keys:
+            return None
+        if self._server_cert is None:
+            self._why_no_keys = ("the server's certificate is not in the capture, so no RSA "
+                                 "key can be matched to this session")
+            return None
+        for key in keys:
+            if key.matches(self._server_cert):
+                return key
+        names = ", ".join(k.source for k in keys)
+        self._why_no_keys = (f"the RSA key{'s' if len(keys) > 1 else ''} given ({names}) "
+                             "do not match this server's certificate (another public key)")
+        return None
+
+    def _use_master(self, master: bytes, source: str, how: str) -> None:
+        self._master, self._source = master, source
+        self._explain("master secret", master.hex(), f"48 bytes: {how}")
+        self._pending = [None, None]
+
+    def _pending_keys(self) -> None:
+        """TLS <= 1.2: both sides' decryptors from the master secret, for their CCS."""
+        suite = self._suite
+        if self._master is None or suite is None or self._facts is None:
+            self._why_no_keys = self._why_no_keys or self._no_master_reason()
+            return
+        try:
+            ckeys, skeys = key_block(self._master, self._client_random, self._server_random,
+                                     suite, self._version)
+            etm = self._etm_offered and ENCRYPT_THEN_MAC in self._facts.extension_types \
+                and not suite.aead and suite.cipher != "NULL"
+            self._pending = [
+                RecordDecryptor(k, suite, self._version, self._facts.compression,
+                                encrypt_then_mac=etm) for k in (ckeys, skeys)]
+        except UnsupportedCipher as err:
+            self._why_no_keys = err.reason
+            return
+        if self.ring.explain and not self._explained:
+            self._explained = True
+            for who, k in zip(WHO, (ckeys, skeys), strict=True):
+                self._explain_keys(who, k, "key block")
+
+    def _finished(self, who: int, message: bytes, body: bytes) -> None:
+        self._finished_seen[who] = True
+        want: bytes | None = None
+        if self._tls13:
+            secret = self._hs_secret[who]
+            if secret is not None and self._suite is not None:
+                want = tls13_finished(secret, b"".join(self._transcript), self._suite)
+        elif self._master is not None and self._suite is not None:
+            want = verify_data(self._master, WHO[who], b"".join(self._transcript),
+                               self._suite, self._version)
+        if want is not None:
+            ok = body == want
+            self.out.finished_verified[WHO[who]] = ok
+            if ok:
+                self.out.key_source = self._source
+            else:
+                self._fail(f"the {WHO[who]}'s Finished does not verify with the secret from "
+                           f"{self._source}: that secret is not this session's")
+        if self._open_transcript:
+            self._transcript.append(message)
+        if self._tls13:
+            if who == CLIENT:
+                self._open_transcript = False
+            if self._app_secret[who] is None and self._hs_secret[who] is not None:
+                self._fail(f"the key log has no {WHO[who].upper()}_TRAFFIC_SECRET_0 for this "
+                           f"session: what the {WHO[who]} sent after its Finished stays "
+                           "encrypted")
+            self._dec[who] = self._tls13_decryptor(who, self._app_secret[who])
+        elif all(self._finished_seen):
+            self._open_transcript = False
+            if self._master is not None and self.out.finished_verified[WHO[who]]:
+                source = self._source or ""
+                self.ring.remember("session id", self._session_id, self._master, source)
+                self.ring.remember("ticket", self._ticket, self._master, source)
+
+    # -- TLS 1.3 -------------------------------------------------------------------------
+    def _tls13_keys(self) -> None:
+        suite = self._suite
+        assert suite is not None
+        log, rnd = self.ring.keylog, self._client_random
+        for who in (CLIENT, SERVER):
+            self._hs_secret[who] = log.get(f"{WHO[who].upper()}_HANDSHAKE_TRAFFIC_SECRET", rnd)
+            self._app_secret[who] = log.get(f"{WHO[who].upper()}_TRAFFIC_SECRET_0", rnd)
+        if self._hs_secret[SERVER] is None:
+            self._dec[CLIENT] = None
+            return  # the reason is worked out at the end
+        try:
+            cipher_of(suite)
+        except UnsupportedCipher as err:
+            self._why_no_keys = err.reason
+            return
+        self._source = log.source_of(rnd) or "key log"
+        if self.ring.explain:
+            self._explain_tls13(suite)
+        self._dec[SERVER] = self._tls13_decryptor(SERVER, self._hs_secret[SERVER])
+        if not isinstance(self._dec[CLIENT], Tls13RecordDecryptor):
+            self._dec[CLIENT] = self._tls13_decryptor(CLIENT, self._hs_secret[CLIENT])
+        # else: the client sent early data; it goes on under its early keys until its
+        # EndOfEarlyData if the server's EncryptedExtensions takes the early data
+
+    def _early_decryptor(self, rec: TLSPlaintext) -> Any:
+        """TLS 1.3 early data before the ServerHello (RFC 8446 §2.3): its suite is the
+        resumed session's, which no packet names yet; the client's offered suites of the
+        early secret's hash are tried on the first record (at most a handful)."""
+        assert self._early_secret is not None
+        header = bytes([rec.content_type]) + rec.legacy_record_version.to_bytes(2, "big") + \
+            rec.length.to_bytes(2, "big")
+        size = len(self._early_secret)
+        for code in self._offered_tls13:
+            suite = cipher_suite(code)
+            if hashlib.new(tls13_hash(suite)).digest_size != size:
+                continue
+            try:
+                Tls13RecordDecryptor(self._early_secret, suite).decrypt(header, rec.fragment)
+            except (DecryptError, UnsupportedCipher):
+                continue
+            self._source = self.ring.keylog.source_of(self._client_random) or "key log"
+            return Tls13RecordDecryptor(self._early_secret, suite)
+        return _DEAD
+
+    def _tls13_decryptor(self, who: int, secret: bytes | None) -> Any:
+        if secret is None or self._suite is None:
+            return _DEAD
+        try:
+            return Tls13RecordDecryptor(secret, self._suite)
+        except UnsupportedCipher as err:
+            self._why_no_keys = err.reason
+            return _DEAD
+
+    # -- reasons -------------------------------------------------------------------------
+    def _fail(self, reason: str) -> None:
+        if self.out.reason is None:
+            self.out.reason = reason
+
+    def _no_handshake_reason(self) -> str:
+        if not self._client_random:
+            return ("the capture begins after the handshake: without the ClientHello's random "
+                    "no key can be looked up, and without the ServerHello the cipher is unknown")
+        if self._facts is None:
+            return "the capture has no ServerHello for this session: the cipher is unknown"
+        if self._tls13:
+            return self._tls13_reason()
+        return self._no_master_reason()
+
+    def _tls13_reason(self) -> str:
+        rnd = self._client_random.hex()
+        if self.ring.keylog.has_session(self._client_random):
+            return ("the key log has secrets for this client random but not the handshake "
+                    "traffic secrets TLS 1.3 needs")
+        text = (f"TLS 1.3: the keys come from a fresh (EC)DHE shared secret that is in no "
+                f"packet, so only a key log opens it, and it has no secrets for client random "
+                f"{rnd[:16]}…")
+        if self.ring.rsa_keys:
+            text += " (an RSA key cannot: forward secrecy)"
+        return text
+
+    def _no_master_reason(self) -> str:
+        rnd = self._client_random.hex()[:16]
+        kx = self._kx or "?"
+        no_line = f"the key log has no CLIENT_RANDOM line for client random {rnd}…"
+        resumed = bool(self._session_id) and self._session_id == self._client_session_id
+        if resumed:
+            return (f"a resumed session: its master secret comes from an earlier session that "
+                    f"is not in this capture or was not decrypted, and {no_line}")
+        if kx in RSA_KX:
+            if not self.ring.rsa_keys:
+                return f"{no_line}, and no RSA key of the server was given"
+            return self._why_no_keys or f"{no_line}, and no ClientKeyExchange was seen"
+        text = (f"{kx.upper()} key exchange: the pre-master secret is computed by both sides "
+                f"from fresh keys and never travels, so only a key log opens it, and {no_line}")
+        if self.ring.rsa_keys:
+            text += ("; the server's RSA key only signs this handshake and cannot decrypt it "
+                     "(forward secrecy)")
+        return text
+
+    # -- --explain-keys ------------------------------------------------------------------
+    def _explain(self, name: str, value: str, meaning: str) -> None:
+        if self.ring.explain:
+            self.out.steps.append((name, value, meaning))
+
+    def _explain_keys(self, who: str, k: Keys, origin: str) -> None:
+        if k.mac_key:
+            self._explain(f"{who} MAC key", k.mac_key.hex(),
+                          f"from the {origin}: authenticates the {who}'s records (HMAC)")
+        self._explain(f"{who} write key", k.key.hex(),
+                      f"from the {origin}: encrypts what the {who} sends")
+        if k.iv:
+            self._explain(f"{who} IV", k.iv.hex(),
+                          f"from the {origin}: the fixed part of each of the {who}'s nonces")
+
+    def _explain_tls13(self, suite: CipherSuite) -> None:
+        name = tls13_hash(suite)
+        size = hashlib.new(name).digest_size
+        self._explain("client random", self._client_random.hex(),
+                      "names the session in the key log (the key schedule does not use it)")
+        early = _hkdf_extract(bytes(size), bytes(size), name)
+        self._explain("early secret", early.hex() if not self._facts or
+                      not self._facts.pre_shared_key else "(from the resumption PSK)",
+                      "HKDF-Extract(0, PSK or zeros): with no PSK a constant anyone can "
+                      "compute")
+        self._explain("(EC)DHE shared secret", "not in any packet",
+                      "each side computes it from its own private key and the other's "
+                      "key_share: a passive observer cannot")
+        self._explain("handshake secret", "not in any packet",
+                      "HKDF-Extract(derived early secret, (EC)DHE shared secret)")
+        for label, what in (("CLIENT_EARLY_TRAFFIC_SECRET", "client early traffic secret"),
+                            ("CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                             "client handshake traffic secret"),
+                            ("SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                             "server handshake traffic secret"),
+                            ("CLIENT_TRAFFIC_SECRET_0", "client application traffic secret"),
+                            ("SERVER_TRAFFIC_SECRET_0", "server application traffic secret")):
+            secret = self.ring.keylog.get(label, self._client_random)
+            if secret is None:
+                continue
+            self._explain(what, secret.hex(), f"from the key log ({label}): "
+                          "Derive-Secret of the handshake or master secret over the "
+                          "transcript")
+            who = what.split()[0]
+            self._explain_keys(who, tls13_keys(secret, suite), what)
+        self._explain("master secret", "not in any packet",
+                      "HKDF-Extract(derived handshake secret, 0): it needs the handshake "
+                      "secret")
+
+
+_DEAD = _Dead()
+
+
+def _hkdf_extract(salt: bytes, ikm: bytes, name: str) -> bytes:
+    import hmac
+
+    return hmac.new(salt, ikm, name).digest()
+
+
+def _rsa_decrypt(key: ServerKey, enc: bytes) -> bytes | None:
+    """The 48-byte pre-master secret, or None whatever went wrong (RFC 5246 §7.4.7.1: one
+    answer for every failure)."""
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    try:
+        pre = key.key.decrypt(enc, padding.PKCS1v15())
+    except ValueError:  # every RSA failure gets the same answer
+        return None
+    return pre if len(pre) == 48 else None
+
+
+def _first_certificate(body: bytes, tls13: bool) -> bytes | None:
+    """The DER of the first certificate of a Certificate message (RFC 5246 §7.4.2; TLS 1.3
+    puts a request context first, RFC 8446 §4.4.2)."""
+    p = 0
+    if tls13:
+        p = 1 + (body[0] if body else 0)
+    p += 3  # the list's length
+    n = int.from_bytes(body[p:p + 3], "big")
+    der = body[p + 3:p + 3 + n]
+    return der if n and len(der) == n else None
+
+
+def _suites(client_hello: bytes) -> list[int]:
+    b = client_hello
+    p = 35 + (b[34] if len(b) > 34 else 0)
+    n = int.from_bytes(b[p:p + 2], "big")
+    return [int.from_bytes(b[i:i + 2], "big") for i in range(p + 2, min(p + 2 + n, len(b)) - 1, 2)]
+
+
+def _extension(body: bytes, ext_type: int, at: int | None = None) -> bytes | None:
+    """The value of an extension of a ClientHello body (or, from ``at``, of any extension
+    block), None when absent: a plain walk of the layout."""
+    b = body
+    try:
+        if at is None:  # a ClientHello: past the version, random, session id, suites, methods
+            p = 34
+            p += 1 + b[p]
+            p += 2 + int.from_bytes(b[p:p + 2], "big")
+            p += 1 + b[p]
+        else:
+            p = at
+        end = p + 2 + int.from_bytes(b[p:p + 2], "big")
+        p += 2
+        while p + 4 <= min(end, len(b)):
+            n = int.from_bytes(b[p + 2:p + 4], "big")
+            if int.from_bytes(b[p:p + 2], "big") == ext_type:
+                return bytes(b[p + 4:p + 4 + n])
+            p += 4 + n
+    except IndexError:
+        return None
+    return None
+
+
+__all__ = ["MAX_REMEMBERED_SESSIONS", "Decryption", "KeyRing", "SessionOpener"]
