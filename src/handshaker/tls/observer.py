@@ -40,7 +40,7 @@ frame and the stream offset, and the analysis of the rest goes on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handshaker.errors import HandshakerError
 from handshaker.flow.reassembly import Piece, Reassembler
@@ -51,7 +51,6 @@ from handshaker.tls.hello import (
     client_hello_facts,
     server_hello_facts,
 )
-from handshaker.tls.opener import KeyRing, SessionOpener
 from handshaker.tls.records import (
     Alert,
     ApplicationData,
@@ -74,6 +73,9 @@ from handshaker.tls.registry import (
     version_name,
 )
 from handshaker.tls.session import TlsAlert, TlsMessage, TlsSession
+
+if TYPE_CHECKING:
+    from handshaker.tls.opener import KeyRing, SessionOpener
 
 #: handshake bytes followed per direction before the observer gives up (a limit, STYLE §10)
 MAX_HANDSHAKE_BYTES = 1 << 20
@@ -241,7 +243,11 @@ class TlsObserver:
         self._cert_ts = 0
         self._cert_at: tuple[int | None, list[int]] = (None, [])  # frame, stream offsets
         self._ts: dict[tuple[str, int], int] = {}  # (message kind, direction): its first time
-        self._opener = SessionOpener(keys) if keys is not None else None
+        self._opener: SessionOpener | None = None
+        if keys is not None:  # imported here: analyze without keys does not pay for it
+            from handshaker.tls.opener import SessionOpener
+
+            self._opener = SessionOpener(keys)
         self._plain_bytes = 0  # decrypted application data kept (MAX_PLAINTEXT_BYTES)
 
     # -- the flow stage's side --------------------------------------------------------
