@@ -290,3 +290,73 @@ def test_write_plain_is_a_capture_tshark_reads(tmp_path: Path) -> None:
     [c] = analyze(out).tcp
     assert c.handshake["state"] == "complete" and c.close["kind"] == "four_way"
     assert (c.client.ip, c.client.port) == s.client and c.bytes_c2s == len(want["c2s"])
+
+
+def _editcap_frames(src: Path, out: Path, frames: str) -> Path:
+    require(shutil.which("editcap") is not None, "editcap (Wireshark) is not installed")
+    subprocess.run(["editcap", "-r", str(src), str(out), frames], check=True,
+                   capture_output=True)
+    return out
+
+
+def test_resumed_session_without_its_original(tmp_path: Path) -> None:
+    """dokuwiki's second connection resumes the first by ticket; cut the first away and
+    the RSA key has nothing to decrypt: the reason says so."""
+    rel = "junkie/https/dokuwiki.pcap"
+    cut = _editcap_frames(CORPUS / rel, tmp_path / "resumed-only.pcap", "15-106")
+    [s] = ours(cut, _ring(rel)).values()
+    assert s.resumed and not s.decryption.ok and not s.data
+    assert "a resumed session" in s.decryption.reason
+
+
+def test_capture_without_the_handshake(tmp_path: Path) -> None:
+    rel = "junkie/https/mycorp.pcap"
+    cut = _editcap_frames(CORPUS / rel, tmp_path / "no-handshake.pcap", "10-16")
+    [s] = ours(cut, _ring(rel)).values()
+    assert not s.decryption.ok
+    assert "the capture begins after the handshake" in s.decryption.reason
+
+
+def test_secrets_only_with_explain_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    """No secret of the key log reaches the output unless --explain-keys asks for them."""
+    rel = "ssldump/tls1.3_aes128.pcap"
+    log = (CORPUS / KEYED[rel]).read_text()
+    secrets = {line.split()[2] for line in log.splitlines() if line.count(" ") == 2}
+    for fmt in ("json", "text"):
+        assert main(["tls", str(CORPUS / rel), "--keylog", str(CORPUS / KEYED[rel]),
+                     "--format", fmt, "--data", "hex"]) == 0
+        out = capsys.readouterr().out
+        assert "decrypted" in out and not any(x in out for x in secrets)
+    assert main(["tls", str(CORPUS / rel), "--keylog", str(CORPUS / KEYED[rel]),
+                 "--format", "json", "--explain-keys"]) == 0
+    [s] = json.loads(capsys.readouterr().out)["sessions"]
+    steps = [(st["name"], st["value"]) for st in s["decrypted"]["key_derivation"]]
+    names = [n for n, _ in steps]
+    assert names.index("early secret") < names.index("handshake secret") < \
+        names.index("client handshake traffic secret") < names.index("master secret") < \
+        names.index("client application traffic secret")
+    # RFC 8448 §3: with no PSK the early secret of a SHA-256 suite is this constant
+    assert dict(steps)["early secret"] == \
+        "33ad0a1c607ec03b09e6cd9893680ce210adf300aa1f2660e1b22e10f170f92a"
+    assert dict(steps)["server handshake traffic secret"] in secrets
+    assert dict(steps)["(EC)DHE shared secret"] == "not in any packet"
+
+
+def test_encrypted_rsa_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    rel = "junkie/https/mycorp.pcap"
+    key = load_rsa_key(CORPUS / KEYED[rel]).key
+    enc = tmp_path / "enc.pem"
+    enc.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.BestAvailableEncryption(b"s3cret")))
+    args = ["tls", str(CORPUS / rel), "--rsa-key", str(enc), "--format", "json"]
+    assert main([*args, "--rsa-key-password", "s3cret"]) == 0
+    [s] = json.loads(capsys.readouterr().out)["sessions"]
+    assert s["decrypted"]["ok"] and s["decrypted"]["key_source"] == f"RSA key {enc}"
+    assert main([*args, "--rsa-key-password", "wrong"]) == 2
+    err = capsys.readouterr().err
+    assert "wrong password" in err and "s3cret" not in err and err.count("\n") == 1
+    assert main(args) == 2  # no password, no terminal to ask on
+    assert "give its password" in capsys.readouterr().err

@@ -89,6 +89,17 @@ EARLY_DATA = 42  # the early_data extension (RFC 8446 §4.2.10)
 TLS13_SUITES = (0x1301, 0x1302, 0x1303, 0x1304, 0x1305)
 END_OF_EARLY_DATA, CERTIFICATE, CLIENT_KEY_EXCHANGE, FINISHED, KEY_UPDATE = 5, 11, 16, 20, 24
 MESSAGE_HASH = 254  # RFC 8446 §4.4.1: stands for ClientHello1 after a HelloRetryRequest
+#: what the IV from the key block is for, by cipher kind (--explain-keys)
+IV_MEANING = {
+    "gcm": "the implicit 4 bytes of each record's nonce (the other 8 travel in the record)",
+    "ccm": "the implicit 4 bytes of each record's nonce (the other 8 travel in the record)",
+    "ccm8": "the implicit 4 bytes of each record's nonce (the other 8 travel in the record)",
+    "chacha": "XORed with the record's sequence number, it is the record's nonce (RFC 7905)",
+    "aes-cbc": "the CBC IV of the first record; each later one chains from the record "
+               "before (TLS 1.0)",
+    "tls13": "XORed with the record's sequence number, it is the record's nonce (RFC 8446 "
+             "§5.3)",
+}
 #: kinds of key exchange whose pre-master secret the server's RSA key decrypts
 RSA_KX = frozenset({"rsa", "rsa_psk"})
 
@@ -187,6 +198,7 @@ class SessionOpener:
         self._offered_ticket = self._ticket = b""  # RFC 5077: the ticket offered, the new one
         self._guessed = False  # the master secret is a resumed session's, until a CKE shows
         self._offered_tls13: list[int] = []
+        self._early_offered = False
         self._finished_seen = [False, False]
         self._why_no_keys: str | None = None
         self._explained = False
@@ -310,6 +322,7 @@ class SessionOpener:
         self._ticket = b""
         self._guessed = False
         self._offered_tls13 = [c for c in _suites(body) if c in TLS13_SUITES]
+        self._early_offered = _extension(body, EARLY_DATA) is not None
         self._pending = [None, None]
         self._master = self._source = None
         self._facts = None
@@ -369,6 +382,8 @@ class SessionOpener:
                       "32 bytes the client chose, sent in the clear in its ClientHello")
         self._explain("server random", self._server_random.hex(),
                       "32 bytes the server chose, sent in the clear in its ServerHello")
+        if self._kx not in RSA_KX:
+            self._explain_no_premaster()
         master = self.ring.keylog.get("CLIENT_RANDOM", self._client_random)
         if master is not None:
             self._use_master(master, self.ring.keylog.source_of(self._client_random) or "key log",
@@ -480,8 +495,12 @@ class SessionOpener:
             return
         if self.ring.explain and not self._explained:
             self._explained = True
+            kind = cipher_of(suite)[0]
+            iv = IV_MEANING.get(kind) if kind != "aes-cbc" or self._version < 0x0302 else None
+            self._explain("key block", "", "PRF(master secret, \"key expansion\", server "
+                          "random + client random), cut in order into the pieces below")
             for who, k in zip(WHO, (ckeys, skeys), strict=True):
-                self._explain_keys(who, k, "key block")
+                self._explain_keys(who, k, "key block", iv)
 
     def _finished(self, who: int, message: bytes, body: bytes) -> None:
         self._finished_seen[who] = True
@@ -526,17 +545,17 @@ class SessionOpener:
         for who in (CLIENT, SERVER):
             self._hs_secret[who] = log.get(f"{WHO[who].upper()}_HANDSHAKE_TRAFFIC_SECRET", rnd)
             self._app_secret[who] = log.get(f"{WHO[who].upper()}_TRAFFIC_SECRET_0", rnd)
-        if self._hs_secret[SERVER] is None:
-            self._dec[CLIENT] = None
-            return  # the reason is worked out at the end
         try:
             cipher_of(suite)
         except UnsupportedCipher as err:
             self._why_no_keys = err.reason
             return
-        self._source = log.source_of(rnd) or "key log"
         if self.ring.explain:
             self._explain_tls13(suite)
+        if self._hs_secret[SERVER] is None:
+            self._dec[CLIENT] = None
+            return  # the reason is worked out at the end
+        self._source = log.source_of(rnd) or "key log"
         self._dec[SERVER] = self._tls13_decryptor(SERVER, self._hs_secret[SERVER])
         if not isinstance(self._dec[CLIENT], Tls13RecordDecryptor):
             self._dec[CLIENT] = self._tls13_decryptor(CLIENT, self._hs_secret[CLIENT])
@@ -623,49 +642,77 @@ class SessionOpener:
         if self.ring.explain:
             self.out.steps.append((name, value, meaning))
 
-    def _explain_keys(self, who: str, k: Keys, origin: str) -> None:
+    def _explain_keys(self, who: str, k: Keys, origin: str, iv: str | None) -> None:
         if k.mac_key:
             self._explain(f"{who} MAC key", k.mac_key.hex(),
                           f"from the {origin}: authenticates the {who}'s records (HMAC)")
         self._explain(f"{who} write key", k.key.hex(),
                       f"from the {origin}: encrypts what the {who} sends")
-        if k.iv:
-            self._explain(f"{who} IV", k.iv.hex(),
-                          f"from the {origin}: the fixed part of each of the {who}'s nonces")
+        if k.iv and iv:
+            self._explain(f"{who} IV", k.iv.hex(), f"from the {origin}: {iv}")
+
+    def _explain_no_premaster(self) -> None:
+        """TLS <= 1.2 with an ephemeral key exchange: why no packet holds the secret."""
+        kx = (self._kx or "?").upper()
+        self._explain("pre-master secret", "not in any packet",
+                      f"{kx}: the client and the server each compute it from their own "
+                      "private key and the other's public key (ServerKeyExchange, "
+                      "ClientKeyExchange); an observer sees only the public keys")
+        if self.ring.rsa_keys:
+            self._explain("server's RSA key", "given, not used",
+                          "in this key exchange it only signs the ServerKeyExchange: nothing "
+                          "in the handshake is encrypted with it, so it opens nothing "
+                          "(forward secrecy)")
 
     def _explain_tls13(self, suite: CipherSuite) -> None:
         name = tls13_hash(suite)
         size = hashlib.new(name).digest_size
-        self._explain("client random", self._client_random.hex(),
-                      "names the session in the key log (the key schedule does not use it)")
-        early = _hkdf_extract(bytes(size), bytes(size), name)
-        self._explain("early secret", early.hex() if not self._facts or
-                      not self._facts.pre_shared_key else "(from the resumption PSK)",
-                      "HKDF-Extract(0, PSK or zeros): with no PSK a constant anyone can "
+        log, rnd = self.ring.keylog, self._client_random
+        psk = self._facts is not None and self._facts.pre_shared_key
+        self._explain("client random", rnd.hex(), "names the session in the key log; the "
+                      "TLS 1.3 key schedule itself does not use it")
+        self._explain("early secret", "from the resumption PSK: not in any packet" if psk
+                      else _hkdf_extract(bytes(size), bytes(size), name).hex(),
+                      "HKDF-Extract(0, PSK); with no PSK, of zeros: a constant anyone can "
                       "compute")
+        if self._early_offered:
+            self._explain_13(log, rnd, suite, "CLIENT_EARLY_TRAFFIC_SECRET", "client early",
+                             "Derive-Secret(early secret, \"c e traffic\", ClientHello): "
+                             "0-RTT data")
         self._explain("(EC)DHE shared secret", "not in any packet",
                       "each side computes it from its own private key and the other's "
-                      "key_share: a passive observer cannot")
+                      "key_share; an observer sees only the public keys")
         self._explain("handshake secret", "not in any packet",
-                      "HKDF-Extract(derived early secret, (EC)DHE shared secret)")
-        for label, what in (("CLIENT_EARLY_TRAFFIC_SECRET", "client early traffic secret"),
-                            ("CLIENT_HANDSHAKE_TRAFFIC_SECRET",
-                             "client handshake traffic secret"),
-                            ("SERVER_HANDSHAKE_TRAFFIC_SECRET",
-                             "server handshake traffic secret"),
-                            ("CLIENT_TRAFFIC_SECRET_0", "client application traffic secret"),
-                            ("SERVER_TRAFFIC_SECRET_0", "server application traffic secret")):
-            secret = self.ring.keylog.get(label, self._client_random)
-            if secret is None:
-                continue
-            self._explain(what, secret.hex(), f"from the key log ({label}): "
-                          "Derive-Secret of the handshake or master secret over the "
-                          "transcript")
-            who = what.split()[0]
-            self._explain_keys(who, tls13_keys(secret, suite), what)
+                      "HKDF-Extract(Derive-Secret(early secret, \"derived\"), (EC)DHE shared "
+                      "secret)")
+        for who in ("client", "server"):
+            self._explain_13(log, rnd, suite, f"{who.upper()}_HANDSHAKE_TRAFFIC_SECRET",
+                             f"{who} handshake", f"Derive-Secret(handshake secret, "
+                             f"\"{who[0]} hs traffic\", ClientHello..ServerHello): the "
+                             "encrypted handshake")
         self._explain("master secret", "not in any packet",
-                      "HKDF-Extract(derived handshake secret, 0): it needs the handshake "
-                      "secret")
+                      "HKDF-Extract(Derive-Secret(handshake secret, \"derived\"), 0)")
+        if self.ring.rsa_keys:
+            self._explain("server's RSA key", "given, not used",
+                          "in TLS 1.3 it only signs the handshake (CertificateVerify): no "
+                          "secret is ever encrypted with it, so it opens nothing (forward "
+                          "secrecy)")
+        for who in ("client", "server"):
+            self._explain_13(log, rnd, suite, f"{who.upper()}_TRAFFIC_SECRET_0",
+                             f"{who} application", f"Derive-Secret(master secret, "
+                             f"\"{who[0]} ap traffic\", ClientHello..server Finished): the "
+                             "application data")
+
+    def _explain_13(self, log: KeyLog, rnd: bytes, suite: CipherSuite, label: str,
+                    what: str, how: str) -> None:
+        secret = log.get(label, rnd)
+        if secret is None:
+            self._explain(f"{what} traffic secret", "not in the key log", how)
+            return
+        self._explain(f"{what} traffic secret", secret.hex(), f"{how}; from the key log "
+                      f"({label})")
+        self._explain_keys(what.split()[0], tls13_keys(secret, suite),
+                           f"{what} traffic secret", IV_MEANING["tls13"])
 
 
 _DEAD = _Dead()
