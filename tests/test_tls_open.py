@@ -37,10 +37,9 @@ EXPECTED: dict[str, tuple[int, dict[int | str, str]]] = {
     "lekensteyn/ssl3/ssl3.pcapng": (0, {"*": "SSL 3.0 is not decrypted"}),
     "scapy/tls_nss_example.pcap": (2, {}),
 }
-#: lekensteyn/all: 73 suites, one session each; these ciphers are not implemented (each
-#: reason names the cipher); the other 42 decrypt
-ALL_UNSUPPORTED = ("3DES_EDE_CBC", "CAMELLIA_128_CBC", "CAMELLIA_256_CBC", "DES40_CBC",
-                   "DES_CBC", "IDEA_CBC", "RC4_128", "SEED_CBC", "RC4_40", "RC2_CBC_40")
+#: lekensteyn/all: 73 suites, one session each; the 40-bit export ciphers are not
+#: implemented (each reason names the cipher); the other 68 decrypt
+ALL_UNSUPPORTED = ("DES40_CBC", "RC4_40", "RC2_CBC_40")
 
 
 #: what tshark decrypts and handshaker knowingly does not (yet): said so in the reason
@@ -128,7 +127,7 @@ def test_decrypted_data_equals_tshark(rel: str) -> None:
             assert reasons.get(n, reasons.get("*", "\0")) in dec.reason, (n, dec.reason)
         if not any(gap in dec.reason for gap in GAPS):
             assert not any(tshark_dirs.values()), f"{rel} stream {n}: tshark decrypts it"
-    assert verified == (42 if rel == "lekensteyn/all/all.pcapng" else want_ok), rel
+    assert verified == (68 if rel == "lekensteyn/all/all.pcapng" else want_ok), rel
 
 
 # -- why a session is not decrypted ----------------------------------------------------------

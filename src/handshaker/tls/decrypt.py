@@ -11,7 +11,8 @@ suite, the records of each direction in order, the handshake transcript):
   number (RFC 5246 §6.1): AES-GCM (RFC 5288), AES-CCM and CCM_8 (RFC 6655),
   ChaCha20-Poly1305 (RFC 7905), CBC with HMAC (MAC-then-encrypt, RFC 5246
   §6.2.3.2, or encrypt-then-MAC, RFC 7366; the TLS 1.0 IV chained from the
-  previous record), and NULL;
+  previous record) of AES, Camellia, SEED, 3DES, DES and IDEA, RC4, and
+  NULL; the export ciphers (40-bit keys) are not;
   anything else is :class:`UnsupportedCipher`; DEFLATE compression (RFC
   3749) is undone after decryption;
 * :func:`verify_data`: RFC 5246 §7.4.9, the 12 bytes a Finished carries.
@@ -27,6 +28,7 @@ import hashlib
 import hmac
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 from handshaker.errors import HandshakerError
 from handshaker.tls.registry import CipherSuite
@@ -46,9 +48,23 @@ CIPHERS: dict[str, tuple[str, int, int, int]] = {
     "AES_128_CCM_8": ("ccm8", 16, 4, 8),
     "AES_256_CCM_8": ("ccm8", 32, 4, 8),
     "CHACHA20_POLY1305": ("chacha", 32, 12, 0),
-    "AES_128_CBC": ("aes-cbc", 16, 16, 16),
-    "AES_256_CBC": ("aes-cbc", 32, 16, 16),
+    "AES_128_CBC": ("cbc", 16, 16, 16),
+    "AES_256_CBC": ("cbc", 32, 16, 16),
+    "CAMELLIA_128_CBC": ("cbc", 16, 16, 16),
+    "CAMELLIA_256_CBC": ("cbc", 32, 16, 16),
+    "SEED_CBC": ("cbc", 16, 16, 16),
+    "3DES_EDE_CBC": ("cbc", 24, 8, 8),
+    "DES_CBC": ("cbc", 8, 8, 8),
+    "IDEA_CBC": ("cbc", 16, 8, 8),
+    "RC4_128": ("stream", 16, 0, 0),
     "NULL": ("null", 0, 0, 0),
+}
+#: the block cipher of each CBC suite, by its name in cryptography (DES is TripleDES with
+#: K1 = K2 = K3)
+BLOCK_CIPHERS = {
+    "AES_128_CBC": "AES", "AES_256_CBC": "AES", "CAMELLIA_128_CBC": "Camellia",
+    "CAMELLIA_256_CBC": "Camellia", "SEED_CBC": "SEED", "3DES_EDE_CBC": "TripleDES",
+    "DES_CBC": "TripleDES", "IDEA_CBC": "IDEA",
 }
 MAC_HASHES = {"SHA": "sha1", "SHA256": "sha256", "SHA384": "sha384", "MD5": "md5"}
 
@@ -152,6 +168,25 @@ def _xor_nonce(iv: bytes, seq: bytes) -> bytes:
     return bytes(a ^ b for a, b in zip(iv, bytes(4) + seq, strict=True))
 
 
+def _cipher(name: str, key: bytes, iv: bytes | None) -> Any:
+    """A cryptography Cipher: the suite's block cipher in CBC mode with ``iv``, or RC4."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.decrepit.ciphers import algorithms as old
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    try:
+        if iv is None:
+            return Cipher(old.ARC4(key), None)
+        algorithm = {"AES": algorithms.AES, "Camellia": old.Camellia, "SEED": old.SEED,
+                     "TripleDES": old.TripleDES, "IDEA": old.IDEA}[BLOCK_CIPHERS[name]]
+        if len(key) == 8:  # single DES: 3DES with K1 = K2 = K3
+            key = key * 3
+        return Cipher(algorithm(key), modes.CBC(iv))
+    except UnsupportedAlgorithm:
+        raise UnsupportedCipher(f"the {name} cipher is not available in this build of "
+                                "OpenSSL (cryptography)") from None
+
+
 def _aead_for(kind: str, key: bytes) -> object | None:
     """The AEAD of a cipher kind (None: not an AEAD)."""
     from cryptography.hazmat.primitives.ciphers import aead
@@ -174,8 +209,14 @@ class RecordDecryptor:
     def __init__(self, keys: Keys, suite: CipherSuite, version: int,
                  compression: int = 0, *, encrypt_then_mac: bool = False) -> None:
         self.kind, _, _, self.record_iv = cipher_of(suite)
+        self.cipher = suite.cipher
         self.keys = keys
         self.version = version
+        # RC4: one keystream for the whole direction
+        self._stream = _cipher(self.cipher, keys.key, None).decryptor() \
+            if self.kind == "stream" else None
+        if self.kind == "cbc":  # the cipher is there (raises UnsupportedCipher if not)
+            _cipher(self.cipher, keys.key, keys.iv)
         self.encrypt_then_mac = encrypt_then_mac  # RFC 7366, CBC suites only
         self.seq = 0
         self.mac_name = None if suite.aead else MAC_HASHES[suite.hash]
@@ -203,6 +244,9 @@ class RecordDecryptor:
             return self._decrypt_aead(seq_bytes, content_type, version, fragment)
         if self.kind == "null":
             return self._check_mac(seq_bytes, content_type, version, fragment)
+        if self._stream is not None:
+            return self._check_mac(seq_bytes, content_type, version,
+                                   self._stream.update(fragment))
         return self._decrypt_cbc(seq_bytes, content_type, version, fragment)
 
     def _decrypt_aead(self, seq: bytes, ctype: int, version: int, fragment: bytes) -> bytes:
@@ -225,9 +269,7 @@ class RecordDecryptor:
             raise DecryptError("the record does not authenticate with these keys") from None
 
     def _decrypt_cbc(self, seq: bytes, ctype: int, version: int, fragment: bytes) -> bytes:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        block = 16
+        block = len(self.keys.iv)
         if self.encrypt_then_mac:  # RFC 7366 §3: the MAC covers the IV and the ciphertext
             fragment = self._check_mac(seq, ctype, version, fragment)
         if self.version >= TLS11:
@@ -236,7 +278,7 @@ class RecordDecryptor:
             iv, body = self.keys.iv, fragment
         if not body or len(body) % block:
             raise DecryptError(f"CBC record of {len(fragment)} bytes: not whole blocks")
-        dec = Cipher(algorithms.AES(self.keys.key), modes.CBC(iv)).decryptor()
+        dec = _cipher(self.cipher, self.keys.key, iv).decryptor()
         plain = dec.update(body) + dec.finalize()
         if self.version < TLS11:  # TLS 1.0: the next record's IV is this one's last block
             self.keys = Keys(self.keys.mac_key, self.keys.key, body[-block:])

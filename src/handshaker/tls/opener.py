@@ -95,7 +95,7 @@ IV_MEANING = {
     "ccm": "the implicit 4 bytes of each record's nonce (the other 8 travel in the record)",
     "ccm8": "the implicit 4 bytes of each record's nonce (the other 8 travel in the record)",
     "chacha": "XORed with the record's sequence number, it is the record's nonce (RFC 7905)",
-    "aes-cbc": "the CBC IV of the first record; each later one chains from the record "
+    "cbc": "the CBC IV of the first record; each later one chains from the record "
                "before (TLS 1.0)",
     "tls13": "XORed with the record's sequence number, it is the record's nonce (RFC 8446 "
              "§5.3)",
@@ -496,7 +496,7 @@ class SessionOpener:
         if self.ring.explain and not self._explained:
             self._explained = True
             kind = cipher_of(suite)[0]
-            iv = IV_MEANING.get(kind) if kind != "aes-cbc" or self._version < 0x0302 else None
+            iv = IV_MEANING.get(kind) if kind != "cbc" or self._version < 0x0302 else None
             self._explain("key block", "", "PRF(master secret, \"key expansion\", server "
                           "random + client random), cut in order into the pieces below")
             for who, k in zip(WHO, (ckeys, skeys), strict=True):
