@@ -177,8 +177,8 @@ def _cipher(name: str, key: bytes, iv: bytes | None) -> Any:
     try:
         if iv is None:
             return Cipher(old.ARC4(key), None)
-        algorithm = {"AES": algorithms.AES, "Camellia": old.Camellia, "SEED": old.SEED,
-                     "TripleDES": old.TripleDES, "IDEA": old.IDEA}[BLOCK_CIPHERS[name]]
+        algorithm: Any = {"AES": algorithms.AES, "Camellia": old.Camellia, "SEED": old.SEED,
+                          "TripleDES": old.TripleDES, "IDEA": old.IDEA}[BLOCK_CIPHERS[name]]
         if len(key) == 8:  # single DES: 3DES with K1 = K2 = K3
             key = key * 3
         return Cipher(algorithm(key), modes.CBC(iv))
