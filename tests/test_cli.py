@@ -178,6 +178,19 @@ def test_tour_runs_without_a_terminal() -> None:
     assert zh.returncode == 0 and "三次握手" in zh.stdout
 
 
+def test_tour_decrypts_rsa_with_the_key_and_not_ecdhe() -> None:
+    """The rsa-vs-ecdhe chapter really decrypts: the shipped RSA key opens the RSA capture
+    only; each capture's key log opens it."""
+    out = run("tour", "--chapter", "rsa-vs-ecdhe", "--no-color")
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if ".pcap" in line and "│" in line]
+    assert [r.count("not opened") for r in rows] == [0, 1, 1]  # RSA, ECDHE, TLS 1.3
+    assert [r.count("opened") for r in rows] == [2, 2, 2]
+    assert "What the client sent, decrypted: GET /hello HTTP/1.1" in out.stdout
+    assert "tour-tls12-ecdhe.pcap with the RSA key: ECDHE key exchange" in out.stdout
+    assert out.stdout.count("forward secrecy)") == 2
+
+
 def test_ladder_shows_the_rfc9293_states() -> None:
     steps = json.loads(run("ladder", str(TOUR_TCP), "--stream", "0", "--format", "json").stdout)[
         "steps"]

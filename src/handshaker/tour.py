@@ -252,24 +252,53 @@ def ch_tls13(console: Console, lang: str) -> None:
 
 
 def ch_rsa_vs_ecdhe(console: Console, lang: str) -> None:
+    from handshaker.tls.keys import load_rsa_key
+    from handshaker.tls.opener import KeyRing
+
     _say(console, lang,
          "Why the server's RSA key opens the RSA session and not the ECDHE one: with RSA key "
          "exchange the pre-master secret is on the wire, encrypted with that key; with ECDHE "
-         "only public keys are on the wire, and the private halves were thrown away.",
+         "only public keys are on the wire, and the private halves were thrown away. Each "
+         "capture is decrypted twice here: with the RSA server's private key alone, and with "
+         "the key log the client wrote.",
          "为什么服务器的 RSA 私钥能解开 RSA 会话, 却解不开 ECDHE 会话: RSA 密钥交换时, "
-         "预主密钥用这把公钥加密后就在线路上; ECDHE 时线路上只有公钥, 对应的私钥用完就丢了。")
+         "预主密钥用这把公钥加密后就在线路上; ECDHE 时线路上只有公钥, 对应的私钥用完就丢了。"
+         "下面每个抓包解密两次: 只用 RSA 服务器的私钥, 以及用客户端写下的密钥日志 (key log)。")
     table = Table(header_style="bold")
-    for col in ("capture", "key exchange", "forward secrecy", "why"):
+    for col in ("capture", "key exchange", "RSA key alone", "key log"):
         table.add_column(col)
-    for name in ("tour-tls12-rsa.pcap", "tour-tls12-ecdhe.pcap", "tour-tls13.pcap"):
-        a = analyze(data_path(name))
-        session = a.tcp[0].tls
-        if session is None:
-            continue
-        table.add_row(name, session.key_exchange or "?",
-                      "yes" if session.forward_secrecy else "no",
-                      clean(session.forward_secrecy_reason))
+    key = load_rsa_key(data_path("tour-tls12-rsa.key.pem"))
+    why: list[str] = []
+    first_line = ""
+    for name in ("tour-tls12-rsa", "tour-tls12-ecdhe", "tour-tls13"):
+        cells = []
+        for how, ring in (("the RSA key", KeyRing(rsa_keys=[key])), ("the key log", KeyRing())):
+            if how == "the key log":
+                ring.keylog.add_file(data_path(f"{name}.keylog"))
+            session = _decrypted(data_path(f"{name}.pcap"), ring)
+            dec = session.decryption if session is not None else None
+            if dec is not None and dec.ok:
+                cells.append("opened")
+                first = next((data for d, _, _, data in session.data
+                              if d == session.client_dir), b"")
+                first_line = first_line or first.split(b"\r\n", 1)[0].decode("ascii",
+                                                                               "replace")
+            else:
+                cells.append("not opened")
+                why.append(f"{name}.pcap with {how}: {dec.reason if dec else '?'}")
+        kx = session.key_exchange if session is not None else "?"
+        table.add_row(f"{name}.pcap", kx or "?", *cells)
     console.print(table)
+    if first_line:
+        _say(console, lang, f"What the client sent, decrypted: {clean(first_line)}",
+             f"解密后, 客户端发出的第一行: {clean(first_line)}")
+    for line in why:
+        console.print(Text(clean(line), style="dim"))
+
+
+def _decrypted(path: Path, ring: Any) -> Any:
+    a = analyze(path, keys=ring)
+    return a.tcp[0].tls if a.tcp else None
 
 
 @dataclass(frozen=True)

@@ -611,9 +611,10 @@ class SessionOpener:
         if self.ring.keylog.has_session(self._client_random):
             return ("the key log has secrets for this client random but not the handshake "
                     "traffic secrets TLS 1.3 needs")
-        text = (f"TLS 1.3: the keys come from a fresh (EC)DHE shared secret that is in no "
-                f"packet, so only a key log opens it, and it has no secrets for client random "
-                f"{rnd[:16]}…")
+        missing = f"it has no secrets for client random {rnd[:16]}…" \
+            if len(self.ring.keylog) else "none was given"
+        text = ("TLS 1.3: the keys come from a fresh (EC)DHE shared secret that is in no "
+                f"packet, so only a key log opens it, and {missing}")
         if self.ring.rsa_keys:
             text += " (an RSA key cannot: forward secrecy)"
         return text
@@ -621,7 +622,8 @@ class SessionOpener:
     def _no_master_reason(self) -> str:
         rnd = self._client_random.hex()[:16]
         kx = self._kx or "?"
-        no_line = f"the key log has no CLIENT_RANDOM line for client random {rnd}…"
+        no_line = f"the key log has no CLIENT_RANDOM line for client random {rnd}…" \
+            if len(self.ring.keylog) else "no key log was given"
         resumed = bool(self._session_id) and self._session_id == self._client_session_id
         if resumed:
             return (f"a resumed session: its master secret comes from an earlier session that "
