@@ -238,3 +238,52 @@ def test_openssl_sessions(tmp_path: Path, openssl_pki: tuple[Path, Path],
             assert _by_direction(s) == {"c2s": LINES, "s2c": ANSWER}
         else:
             assert "forward secrecy" in s.decryption.reason and not s.data
+
+
+def test_openssl_early_data(tmp_path: Path, openssl_pki: tuple[Path, Path]) -> None:
+    """TLS 1.3 0-RTT: the second connection resumes the first and sends early data under
+    the client early traffic secret (RFC 8446 §2.3); it decrypts to what was sent."""
+    ok, why = capture_possible()
+    require(ok, why)
+    port = pick_port()
+    pcap, keylog, sess = tmp_path / "early.pcap", tmp_path / "client.keylog", tmp_path / "s"
+    early = tmp_path / "early.txt"
+    early.write_bytes(b"EARLY DATA, 0-RTT\n")
+    env = dict(os.environ, OPENSSL_CONF="/dev/null")
+    with capture_loopback(pcap, f"tcp port {port}"):
+        server = subprocess.Popen(
+            ["openssl", "s_server", "-accept", str(port), "-cert", str(openssl_pki[0]),
+             "-key", str(openssl_pki[1]), "-naccept", "2", "-early_data"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+        try:
+            assert server.stdout is not None
+            while b"ACCEPT" not in server.stdout.readline():
+                assert server.poll() is None, "s_server did not start"
+            for line, more in ((b"first\n", []), (b"second\n", ["-sess_in", str(sess),
+                                                               "-early_data", str(early)])):
+                # without -quiet s_client ends at the end of its input: keep the input open
+                # until the server's session tickets have come
+                client = subprocess.Popen(
+                    ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-keylogfile",
+                     str(keylog), "-sess_out", str(sess), *more],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    env=env)
+                assert client.stdin is not None
+                client.stdin.write(line)
+                client.stdin.flush()
+                time.sleep(0.5)
+                client.stdin.close()
+                assert client.stdout is not None
+                out = client.stdout.read()  # to its end: s_client has quit
+                client.wait(timeout=20)
+            assert b"Early data was accepted" in out, out[-800:]
+        finally:
+            server.kill()
+            server.wait()
+        time.sleep(0.05)
+    first, second = _sessions(pcap, _keylog_ring(keylog))
+    assert _by_direction(first) == {"c2s": b"first\n", "s2c": b""}
+    assert second.resumed and second.decryption.ok, second.decryption
+    assert _by_direction(second) == {"c2s": early.read_bytes() + b"second\n", "s2c": b""}
+    assert "end_of_early_data" in [m.type for m in second.messages if m.decrypted]
+    _check_against_tshark(pcap, [first, second], ["-o", f"tls.keylog_file:{keylog}"])

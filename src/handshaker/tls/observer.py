@@ -249,6 +249,7 @@ class TlsObserver:
 
             self._opener = SessionOpener(keys)
         self._plain_bytes = 0  # decrypted application data kept (MAX_PLAINTEXT_BYTES)
+        self._opened = False  # the record being read was decrypted
 
     # -- the flow stage's side --------------------------------------------------------
     def segment(self, direction: int, frame: int, ts: int, seq: int, length: int,
@@ -346,6 +347,9 @@ class TlsObserver:
                 break
             if self._opener is not None and isinstance(rec, TLSPlaintext):
                 rec = self._opener.open(d, rec) or rec
+                # the items of a record come out before the next record goes in: they
+                # were decrypted when it was
+                self._opened = rec.decrypted
             ds.hs.feed(rec)
             while True:
                 try:
@@ -366,7 +370,9 @@ class TlsObserver:
 
     def _add(self, d: int, frame: int, ts: int, kind: str, *, encrypted: bool = False,
              length: int = 0) -> None:
-        self.session.messages.append(TlsMessage(frame, "", kind, encrypted, length, d, ts))
+        opened = self._opened
+        self.session.messages.append(TlsMessage(frame, "", kind, encrypted or opened, length,
+                                                d, ts, opened))
         self._ts.setdefault((kind, d), ts)
         if self._resume_pending and d != self._client and kind != "server_hello":
             # RFC 5077 §3.4: a server that takes the ticket goes on with NewSessionTicket
@@ -383,11 +389,7 @@ class TlsObserver:
         if isinstance(item, Handshake):
             if self._opener is not None:
                 self._opener.handshake(d, item.msg_type, item.body)
-            before = len(self.session.messages)
             self._handshake(d, ds, item, frame, ts)
-            if item.decrypted:
-                for m in self.session.messages[before:]:
-                    m.encrypted = m.decrypted = True
         elif isinstance(item, ChangeCipherSpec):
             ds.ccs = True
             if self._opener is not None:
@@ -437,7 +439,6 @@ class TlsObserver:
         """Application data that was decrypted: kept for the ``tls`` command's data view."""
         ds.seen_app += 1
         self._add(d, frame, ts, "application_data", encrypted=True, length=item.length)
-        self.session.messages[-1].decrypted = True
         data = item.data or b""
         if self._plain_bytes + len(data) > MAX_PLAINTEXT_BYTES:
             if self._plain_bytes <= MAX_PLAINTEXT_BYTES:

@@ -246,8 +246,8 @@ class SessionOpener:
 
     def change_cipher_spec(self, d: int) -> None:
         """Direction ``d`` sent ChangeCipherSpec (in TLS 1.3 a dummy, RFC 8446 §D.4)."""
-        if self._tls13 or self._client_dir is None:
-            return
+        if self._tls13 or self._facts is None:
+            return  # TLS 1.3's dummy, or one before any ServerHello: nothing to switch to
         who = CLIENT if d == self._client_dir else SERVER
         if self._pending[who] is None:
             self._pending_keys()
