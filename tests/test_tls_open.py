@@ -359,3 +359,14 @@ def test_encrypted_rsa_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "wrong password" in err and "s3cret" not in err and err.count("\n") == 1
     assert main(args) == 2  # no password, no terminal to ask on
     assert "give its password" in capsys.readouterr().err
+
+
+def test_decrypted_text_is_made_safe_for_a_terminal() -> None:
+    """Decrypted bytes are untrusted: escape sequences and other control characters are
+    shown as dots, line breaks and tabs kept."""
+    from handshaker.render.tls_text import clean_keep_lines
+
+    evil = "GET /\x1b[2J\x1b]0;owned\x07 HTTP/1.1\r\nX:\ta\x9b1m\r\n"
+    out = clean_keep_lines(evil)
+    assert out == "GET /.[2J.]0;owned. HTTP/1.1\nX:\ta.1m\n"
+    assert not any(ord(c) < 32 and c not in "\n\t" for c in out)

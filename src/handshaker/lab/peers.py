@@ -637,8 +637,7 @@ def _ffdhe2048_pem() -> bytes:
     ``load_dh_params``. The group is a safe prime fixed by a formula (RFC 7919 Appendix A.1):
     p = 2^2048 - 2^1984 + (floor(2^1918 * e) + 560316) * 2^64 - 1, g = 2.
     """
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import dh
+    import base64
 
     # floor(2^1918 * e) from e = sum 1/k!, with 64 guard bits
     guard = 64
@@ -649,9 +648,18 @@ def _ffdhe2048_pem() -> bytes:
         term //= k
         total += term
     p = 2**2048 - 2**1984 + ((total >> guard) + 560316) * 2**64 - 1
-    params = dh.DHParameterNumbers(p, 2).parameters()
-    return bytes(params.parameter_bytes(serialization.Encoding.PEM,
-                                        serialization.ParameterFormat.PKCS3))
+    # DHParameter ::= SEQUENCE { prime INTEGER, base INTEGER } (PKCS #3), in DER
+    def der(tag: int, body: bytes) -> bytes:
+        n = len(body)
+        size = bytes([n]) if n < 128 else bytes([0x80 | 2]) + n.to_bytes(2, "big")
+        return bytes([tag]) + size + body
+
+    prime = p.to_bytes(257, "big")  # a leading zero byte: the INTEGER stays positive
+    body = der(0x30, der(0x02, prime) + der(0x02, b"\x02"))
+    text = base64.encodebytes(body).decode("ascii").replace("\n", "")
+    lines = [text[i:i + 64] for i in range(0, len(text), 64)]
+    return ("-----BEGIN DH PARAMETERS-----\n" + "\n".join(lines) +
+            "\n-----END DH PARAMETERS-----\n").encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
