@@ -43,8 +43,8 @@ from handshaker.tls.registry import cipher_suite
 KEYED = {rel: log for rel, log in KEYLOGS.items() if log.endswith((".txt", ".keylog"))}
 #: TLS sessions each must verify (MANIFEST.md: what tshark decrypts), where not one
 SESSIONS = {
-    "lekensteyn/all/all.pcapng": 67,  # see test_finished_messages_verify
-    "lekensteyn/ssl3/ssl3.pcapng": 0,  # SSL 3.0: its own key derivation, not done yet
+    "lekensteyn/all/all.pcapng": 70,  # see test_finished_messages_verify
+    "lekensteyn/ssl3/ssl3.pcapng": 0,  # SSL 3.0: left out here; test_tls_open opens it
     "scapy/tls_nss_example.pcap": 2,  # one TLS 1.2, one TLS 1.3
 }
 
@@ -192,10 +192,10 @@ def test_finished_messages_verify(rel: str) -> None:
     if rel == "lekensteyn/all/all.pcapng":
         # 73 suites: 3 sessions open with an SSLv2-compatible ClientHello (whose challenge is
         # the client random, RFC 5246 E.2), which this harness leaves out; of the 70 others,
-        # the 67 of AES, Camellia, SEED, 3DES, DES, IDEA (CBC), AES-GCM and CCM, ChaCha20,
-        # RC4 or NULL verify; the 40-bit export ciphers are not decrypted (named)
+        # all 70 verify (AES, Camellia, SEED, 3DES, DES, IDEA in CBC, the 40-bit exports,
+        # AES-GCM and CCM, ChaCha20, RC4, NULL)
         assert got.keyed == 70, got
-        assert got.unsupported == {"DES40_CBC"}
+        assert not got.unsupported
 
 
 def test_prf_halves_for_tls10() -> None:

@@ -31,19 +31,14 @@ KEYED = {rel: key for rel, key in KEYLOGS.items() if key}
 
 #: capture -> sessions that decrypt with their Finished verified (MANIFEST.md: what tshark
 #: decrypts); where a session does not, the words its reason must contain
-EXPECTED: dict[str, tuple[int, dict[int | str, str]]] = {
+EXPECTED: dict[str, tuple[int, dict[int, str]]] = {
     "junkie/https/dokuwiki.pcap": (2, {}),  # the second by the first's ticket (RFC 5077)
     "junkie/https/mycorp_with_sessions.pcap": (2, {}),  # the second by the first's secret
-    "lekensteyn/ssl3/ssl3.pcapng": (0, {"*": "SSL 3.0 is not decrypted"}),
+    "lekensteyn/ssl3/ssl3.pcapng": (39, {}),  # SSL 3.0, 40-bit export ciphers included
     "scapy/tls_nss_example.pcap": (2, {}),
 }
-#: lekensteyn/all: 73 suites, one session each; the 40-bit export ciphers are not
-#: implemented (each reason names the cipher); the other 68 decrypt
-ALL_UNSUPPORTED = ("DES40_CBC", "RC4_40", "RC2_CBC_40")
-
-
-#: what tshark decrypts and handshaker knowingly does not (yet): said so in the reason
-GAPS = ("SSL 3.0 is not decrypted", "cipher is not supported")
+#: lekensteyn/all: 73 suites, one session each, all decrypted
+ALL_SESSIONS = 73
 
 
 def _ring(rel: str, **kw: Any) -> KeyRing:
@@ -121,13 +116,9 @@ def test_decrypted_data_equals_tshark(rel: str) -> None:
             assert mine == tshark_dirs, f"{rel} stream {n}: decrypted data differs from tshark's"
             continue
         assert dec.reason, f"{rel} stream {n}: not decrypted and no reason"
-        if rel == "lekensteyn/all/all.pcapng":
-            assert any(c in dec.reason for c in ALL_UNSUPPORTED), (n, dec.reason)
-        else:
-            assert reasons.get(n, reasons.get("*", "\0")) in dec.reason, (n, dec.reason)
-        if not any(gap in dec.reason for gap in GAPS):
-            assert not any(tshark_dirs.values()), f"{rel} stream {n}: tshark decrypts it"
-    assert verified == (68 if rel == "lekensteyn/all/all.pcapng" else want_ok), rel
+        assert reasons.get(n, "\0") in dec.reason, (n, dec.reason)
+        assert not any(tshark_dirs.values()), f"{rel} stream {n}: tshark decrypts it"
+    assert verified == (ALL_SESSIONS if rel == "lekensteyn/all/all.pcapng" else want_ok), rel
 
 
 # -- why a session is not decrypted ----------------------------------------------------------

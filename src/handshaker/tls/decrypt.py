@@ -1,4 +1,4 @@
-"""TLS 1.0–1.2 key derivation, record decryption and Finished verification.
+"""SSL 3.0 and TLS 1.0–1.3 key derivation, record decryption and Finished verification.
 
 Sans-I/O building blocks; the session stage feeds them (the randoms, the
 suite, the records of each direction in order, the handshake transcript):
@@ -6,16 +6,19 @@ suite, the records of each direction in order, the handshake transcript):
 * :func:`prf`: RFC 2246 §5 (TLS 1.0/1.1: P_MD5 XOR P_SHA1 over the two
   halves of the secret) and RFC 5246 §5 (TLS 1.2: P_SHA256, or the suite's
   hash when it names SHA-384);
-* :func:`key_block`: RFC 5246 §6.3, split into MAC keys, write keys and IVs;
+* :func:`key_block`: RFC 5246 §6.3, split into MAC keys, write keys and IVs
+  (the 40-bit export keys expanded as RFC 2246 §6.3 says; SSL 3.0's MD5/SHA-1
+  construction of RFC 6101 §6.2.2);
 * :class:`RecordDecryptor`: one direction's records, with its own sequence
   number (RFC 5246 §6.1): AES-GCM (RFC 5288), AES-CCM and CCM_8 (RFC 6655),
   ChaCha20-Poly1305 (RFC 7905), CBC with HMAC (MAC-then-encrypt, RFC 5246
   §6.2.3.2, or encrypt-then-MAC, RFC 7366; the TLS 1.0 IV chained from the
-  previous record) of AES, Camellia, SEED, 3DES, DES and IDEA, RC4, and
-  NULL; the export ciphers (40-bit keys) are not;
-  anything else is :class:`UnsupportedCipher`; DEFLATE compression (RFC
-  3749) is undone after decryption;
-* :func:`verify_data`: RFC 5246 §7.4.9, the 12 bytes a Finished carries.
+  previous record) of AES, Camellia, SEED, 3DES, DES, IDEA and RC2, RC4,
+  and NULL; anything else is :class:`UnsupportedCipher`; DEFLATE
+  compression (RFC 3749) is undone after decryption; SSL 3.0's MAC and
+  padding (RFC 6101 §5.2.3);
+* :func:`verify_data`: RFC 5246 §7.4.9, the 12 bytes a Finished carries
+  (:func:`ssl3_finished`: SSL 3.0's 36).
 
 A record that does not authenticate raises :class:`DecryptError`: with
 real keys that means the wrong key, or a damaged record; the caller says so
@@ -33,7 +36,7 @@ from typing import Any
 from handshaker.errors import HandshakerError
 from handshaker.tls.registry import CipherSuite
 
-TLS10, TLS11, TLS12 = 0x0301, 0x0302, 0x0303
+SSL30, TLS10, TLS11, TLS12 = 0x0300, 0x0301, 0x0302, 0x0303
 AEAD_TAG = 16
 DEFLATE = 1  # the compression method of RFC 3749
 #: a compressed record inflates to at most 2^14 bytes (RFC 5246 §6.2.2); more is refused
@@ -58,13 +61,21 @@ CIPHERS: dict[str, tuple[str, int, int, int]] = {
     "IDEA_CBC": ("cbc", 16, 8, 8),
     "RC4_128": ("stream", 16, 0, 0),
     "NULL": ("null", 0, 0, 0),
+    # the 40-bit export ciphers: 5 secret bytes in the key block, expanded to these keys
+    # (RFC 2246 §6.3, RFC 6101 §6.2.2)
+    "RC4_40": ("stream", 16, 0, 0),
+    "RC2_CBC_40": ("cbc", 16, 8, 8),
+    "DES40_CBC": ("cbc", 8, 8, 8),
 }
+EXPORT_KEY_MATERIAL = 5
+#: SSL 3.0's MAC pads (RFC 6101 §5.2.3.1): 48 bytes for MD5, 40 for SHA-1
+SSL3_PAD = {"md5": 48, "sha1": 40}
 #: the block cipher of each CBC suite, by its name in cryptography (DES is TripleDES with
 #: K1 = K2 = K3)
 BLOCK_CIPHERS = {
     "AES_128_CBC": "AES", "AES_256_CBC": "AES", "CAMELLIA_128_CBC": "Camellia",
     "CAMELLIA_256_CBC": "Camellia", "SEED_CBC": "SEED", "3DES_EDE_CBC": "TripleDES",
-    "DES_CBC": "TripleDES", "IDEA_CBC": "IDEA",
+    "DES_CBC": "TripleDES", "IDEA_CBC": "IDEA", "RC2_CBC_40": "RC2", "DES40_CBC": "TripleDES",
 }
 MAC_HASHES = {"SHA": "sha1", "SHA256": "sha256", "SHA384": "sha384", "MD5": "md5"}
 
@@ -131,9 +142,14 @@ def key_block(master: bytes, client_random: bytes, server_random: bytes, suite: 
     """(client write keys, server write keys) from the master secret."""
     _, key_len, iv_len, _ = cipher_of(suite)
     mac_len = 0 if suite.aead else hashlib.new(MAC_HASHES[suite.hash]).digest_size
-    size = 2 * (mac_len + key_len + iv_len)
-    block = prf(master, b"key expansion", server_random + client_random, size,
-                prf_hash(version, suite))
+    export = suite.export and suite.cipher in ("RC4_40", "RC2_CBC_40", "DES40_CBC")
+    material, block_iv = (EXPORT_KEY_MATERIAL, 0) if export else (key_len, iv_len)
+    size = 2 * (mac_len + material + block_iv)
+    if version == SSL30:
+        block = ssl3_key_block(master, client_random, server_random, size)
+    else:
+        block = prf(master, b"key expansion", server_random + client_random, size,
+                    prf_hash(version, suite))
     p = 0
 
     def take(n: int) -> bytes:
@@ -142,9 +158,59 @@ def key_block(master: bytes, client_random: bytes, server_random: bytes, suite: 
         return block[p - n:p]
 
     cmac, smac = take(mac_len), take(mac_len)
-    ckey, skey = take(key_len), take(key_len)
-    civ, siv = take(iv_len), take(iv_len)
+    ckey, skey = take(material), take(material)
+    civ, siv = take(block_iv), take(block_iv)
+    if export:
+        cr, sr = client_random, server_random
+        if version == SSL30:  # RFC 6101 §6.2.2
+            ckey = hashlib.md5(ckey + cr + sr).digest()[:key_len]
+            skey = hashlib.md5(skey + sr + cr).digest()[:key_len]
+            civ = hashlib.md5(cr + sr).digest()[:iv_len]
+            siv = hashlib.md5(sr + cr).digest()[:iv_len]
+        else:  # RFC 2246 §6.3
+            h = prf_hash(version, suite)
+            ckey = prf(ckey, b"client write key", cr + sr, key_len, h)
+            skey = prf(skey, b"server write key", cr + sr, key_len, h)
+            ivs = prf(b"", b"IV block", cr + sr, 2 * iv_len, h)
+            civ, siv = ivs[:iv_len], ivs[iv_len:]
     return Keys(cmac, ckey, civ), Keys(smac, skey, siv)
+
+
+# -- SSL 3.0 (RFC 6101) -------------------------------------------------------------------
+
+
+def _ssl3_expand(secret: bytes, seed: bytes, size: int) -> bytes:
+    """MD5(secret + SHA1("A" + secret + seed)) + MD5(secret + SHA1("BB" + ...)) + ...:
+    SSL 3.0's master secret and key block (RFC 6101 §6.1, §6.2.2)."""
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        i += 1
+        inner = hashlib.sha1(bytes([64 + i]) * i + secret + seed).digest()
+        out += hashlib.md5(secret + inner).digest()
+    return bytes(out[:size])
+
+
+def ssl3_master_secret(pre_master: bytes, client_random: bytes, server_random: bytes
+                       ) -> bytes:
+    return _ssl3_expand(pre_master, client_random + server_random, 48)
+
+
+def ssl3_key_block(master: bytes, client_random: bytes, server_random: bytes,
+                   size: int) -> bytes:
+    return _ssl3_expand(master, server_random + client_random, size)
+
+
+def ssl3_finished(master: bytes, sender: str, transcript: bytes) -> bytes:
+    """SSL 3.0's Finished: MD5 and SHA-1 hashes over the handshake, the sender ("CLNT",
+    "SRVR") and the master secret, with the MAC pads (RFC 6101 §5.6.9)."""
+    code = b"CLNT" if sender == "client" else b"SRVR"
+    out = b""
+    for name in ("md5", "sha1"):
+        n = SSL3_PAD[name]
+        inner = hashlib.new(name, transcript + code + master + b"\x36" * n).digest()
+        out += hashlib.new(name, master + b"\x5c" * n + inner).digest()
+    return out
 
 
 def verify_data(master: bytes, sender: str, transcript: bytes, suite: CipherSuite,
@@ -178,7 +244,8 @@ def _cipher(name: str, key: bytes, iv: bytes | None) -> Any:
         if iv is None:
             return Cipher(old.ARC4(key), None)
         algorithm: Any = {"AES": algorithms.AES, "Camellia": old.Camellia, "SEED": old.SEED,
-                          "TripleDES": old.TripleDES, "IDEA": old.IDEA}[BLOCK_CIPHERS[name]]
+                          "TripleDES": old.TripleDES, "IDEA": old.IDEA,
+                          "RC2": old.RC2}[BLOCK_CIPHERS[name]]
         if len(key) == 8:  # single DES: 3DES with K1 = K2 = K3
             key = key * 3
         return Cipher(algorithm(key), modes.CBC(iv))
@@ -283,7 +350,10 @@ class RecordDecryptor:
         if self.version < TLS11:  # TLS 1.0: the next record's IV is this one's last block
             self.keys = Keys(self.keys.mac_key, self.keys.key, body[-block:])
         pad = plain[-1] + 1
-        if pad > len(plain) or plain[-pad:] != bytes([plain[-1]]) * pad:
+        if self.version == SSL30:  # RFC 6101 §5.2.3.2: any padding bytes, shorter than a block
+            if pad > block or pad > len(plain):
+                raise DecryptError("bad CBC padding: not these keys, or a damaged record")
+        elif pad > len(plain) or plain[-pad:] != bytes([plain[-1]]) * pad:
             raise DecryptError("bad CBC padding: not these keys, or a damaged record")
         if self.encrypt_then_mac:
             return plain[:-pad]
@@ -296,8 +366,15 @@ class RecordDecryptor:
         if len(data) < n:
             raise DecryptError("record shorter than its MAC")
         content, mac = data[:-n], data[-n:]
-        want = hmac.new(self.keys.mac_key, seq + bytes([ctype]) + version.to_bytes(2, "big")
-                        + len(content).to_bytes(2, "big") + content, self.mac_name).digest()
+        if self.version == SSL30:  # RFC 6101 §5.2.3.1: the pre-HMAC construction
+            key, pads = self.keys.mac_key, SSL3_PAD[self.mac_name]
+            inner = hashlib.new(self.mac_name, key + b"\x36" * pads + seq + bytes([ctype]) +
+                                len(content).to_bytes(2, "big") + content).digest()
+            want = hashlib.new(self.mac_name, key + b"\x5c" * pads + inner).digest()
+        else:
+            want = hmac.new(self.keys.mac_key, seq + bytes([ctype]) +
+                            version.to_bytes(2, "big") + len(content).to_bytes(2, "big") +
+                            content, self.mac_name).digest()
         if not hmac.compare_digest(mac, want):
             raise DecryptError("the record's MAC does not match: not these keys")
         return content

@@ -17,7 +17,7 @@ session resumed from one of them opens too. The TLS observer
 * each record (:meth:`SessionOpener.open`), which comes back decrypted, with
   its real content type, when that side's keys are known.
 
-Where the keys come from, in order (TLS <= 1.2): a key log's
+Where the keys come from, in order (SSL 3.0 to TLS 1.2): a key log's
 ``CLIENT_RANDOM`` line (the master secret); a key log's ``RSA`` line (the
 pre-master secret, by the first 8 bytes of its encryption); the server's
 RSA key that matches the certificate, which decrypts the pre-master secret
@@ -52,6 +52,7 @@ from typing import Any
 
 from handshaker.errors import HandshakerError
 from handshaker.tls.decrypt import (
+    SSL30,
     DecryptError,
     Keys,
     RecordDecryptor,
@@ -61,6 +62,8 @@ from handshaker.tls.decrypt import (
     key_block,
     prf,
     prf_hash,
+    ssl3_finished,
+    ssl3_master_secret,
     tls13_finished,
     tls13_hash,
     tls13_keys,
@@ -368,9 +371,9 @@ class SessionOpener:
             self._suite = cipher_suite(facts.cipher_suite)
         except (KeyError, ValueError):
             self._suite = None
-        if self._suite is None or self._version < 0x0301:
-            self._why_no_keys = (f"{version_name(self._version)} is not decrypted (TLS 1.0 "
-                                 "to 1.3 are)" if self._version < 0x0301 else
+        if self._suite is None or self._version < SSL30:
+            self._why_no_keys = (f"{version_name(self._version)} is not decrypted (SSL 3.0 "
+                                 "to TLS 1.3 are)" if self._version < SSL30 else
                                  f"cipher suite 0x{facts.cipher_suite:04x} is not known")
             return
         self._kx = self._suite.key_exchange
@@ -441,7 +444,10 @@ class SessionOpener:
         self._explain("pre-master secret", pre.hex(),
                       "48 bytes the client chose (2 bytes of version, 46 random), "
                       "decrypted with the server's private key")
-        if self._ems:
+        if self._version == SSL30:
+            master = ssl3_master_secret(pre, self._client_random, self._server_random)
+            how = "SSL 3.0's MD5/SHA-1 expansion of the pre-master secret over both randoms"
+        elif self._ems:
             h = prf_hash(self._version, self._suite)  # type: ignore[arg-type]
             data = b"".join(self._transcript)
             session_hash = hashlib.new(h, data).digest() if h else \
@@ -510,8 +516,12 @@ class SessionOpener:
             if secret is not None and self._suite is not None:
                 want = tls13_finished(secret, b"".join(self._transcript), self._suite)
         elif self._master is not None and self._suite is not None:
-            want = verify_data(self._master, WHO[who], b"".join(self._transcript),
-                               self._suite, self._version)
+            transcript = b"".join(self._transcript)
+            if self._version == SSL30:
+                want = ssl3_finished(self._master, WHO[who], transcript)
+            else:
+                want = verify_data(self._master, WHO[who], transcript, self._suite,
+                                   self._version)
         if want is not None:
             ok = body == want
             self.out.finished_verified[WHO[who]] = ok
