@@ -290,6 +290,50 @@ def cmd_tls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_capture(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    from handshaker.capture.live import capture
+
+    stop = {"reason": ""}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["reason"] = "interrupt" if signum == signal.SIGINT else "signal"
+
+    show = not args.quiet and sys.stderr.isatty()
+    shown = [0.0]
+
+    def progress(st: Any) -> None:
+        now = time.monotonic()
+        if show and now - shown[0] >= 0.2:
+            shown[0] = now
+            sys.stderr.write(f"\r{st.written} packets, {st.bytes} bytes written; "
+                             f"{st.kernel_dropped} dropped by the kernel ")
+            sys.stderr.flush()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            out = open(args.output, "wb")  # noqa: SIM115 -- closed below, also on error
+        except OSError as err:
+            raise UsageError(f"{args.output}: cannot write ({err.strerror})") from None
+        with out:
+            st = capture(args.interface, out, filter_text=args.filter, count=args.count,
+                         duration=args.duration, should_stop=lambda: stop["reason"],
+                         progress=progress)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if show:
+        sys.stderr.write("\n")
+    if not args.quiet:
+        print(f"handshaker: {args.output}: {st.written} packets ({st.bytes} bytes) from "
+              f"{args.interface}; the kernel received {st.kernel_received} and dropped "
+              f"{st.kernel_dropped}; stopped by {st.stopped_by}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_tour(args: argparse.Namespace) -> int:
     from handshaker.tour import run_tour
 
@@ -357,6 +401,17 @@ def build_parser() -> argparse.ArgumentParser:
     tls.add_argument("--write-plain", metavar="OUT.pcapng",
                      help="write the decrypted streams as a capture other tools can read")
     tls.set_defaults(func=cmd_tls)
+
+    cap = sub.add_parser("capture", parents=[common],
+                         help="capture an interface to a pcapng file (Linux, CAP_NET_RAW)")
+    cap.add_argument("-i", "--interface", required=True, help="the interface, e.g. lo or eth0")
+    cap.add_argument("-f", "--filter", help="keep only what this expression accepts, e.g. "
+                                            "'tcp and port 443' (host, net, port, portrange, "
+                                            "ip, ip6, tcp, udp, icmp, and/or/not)")
+    cap.add_argument("-c", "--count", type=int, help="stop after this many packets")
+    cap.add_argument("--duration", type=float, help="stop after this many seconds")
+    cap.add_argument("-o", "--output", required=True, metavar="OUT.pcapng")
+    cap.set_defaults(func=cmd_capture)
 
     tour = sub.add_parser("tour", parents=[common], help="a guided walk through real captures")
     tour.add_argument("--chapter", help="only this chapter (name or number)")

@@ -13,11 +13,12 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-SHB, IDB, EPB, DSB = 0x0A0D0D0A, 0x00000001, 0x00000006, 0x0000000A
+SHB, IDB, ISB, EPB, DSB = 0x0A0D0D0A, 0x00000001, 0x00000005, 0x00000006, 0x0000000A
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
 OPT_END, OPT_COMMENT = 0, 1
-SHB_USERAPPL = 4
-IF_NAME, IF_DESCRIPTION, IF_TSRESOL = 2, 3, 9
+SHB_OS, SHB_USERAPPL = 3, 4
+IF_NAME, IF_DESCRIPTION, IF_TSRESOL, IF_FILTER = 2, 3, 9, 11
+ISB_STARTTIME, ISB_ENDTIME, ISB_IFRECV, ISB_IFDROP, ISB_FILTERACCEPT = 2, 3, 4, 5, 6
 SNAPLEN = 262144
 
 
@@ -35,11 +36,14 @@ def _options(opts: list[tuple[int, bytes]]) -> bytes:
 class PcapngWriter:
     """One pcapng section written to ``f`` as it goes (nothing is held in memory)."""
 
-    def __init__(self, f: BinaryIO, *, application: str = "handshaker") -> None:
+    def __init__(self, f: BinaryIO, *, application: str = "handshaker",
+                 os_name: str = "") -> None:
         self._f = f
         self._interfaces = 0
-        body = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + \
-            _options([(SHB_USERAPPL, application.encode())])
+        opts = [(SHB_USERAPPL, application.encode())]
+        if os_name:
+            opts.append((SHB_OS, os_name.encode()))
+        body = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + _options(opts)
         self._block(SHB, body)
 
     def _block(self, kind: int, body: bytes) -> None:
@@ -47,20 +51,39 @@ class PcapngWriter:
         total = 12 + len(body)
         self._f.write(struct.pack("<II", kind, total) + body + struct.pack("<I", total))
 
-    def add_interface(self, linktype: int, name: str, description: str = "") -> int:
-        """Describe an interface; returns its id for :meth:`packet`."""
+    def add_interface(self, linktype: int, name: str, description: str = "", *,
+                      snaplen: int = SNAPLEN, filter_text: str = "") -> int:
+        """Describe an interface; returns its id for :meth:`packet`. ``filter_text`` is
+        recorded as the capture filter (if_filter, code 0: a filter expression string)."""
         opts = [(IF_NAME, name.encode()), (IF_TSRESOL, b"\x09")]
         if description:
             opts.append((IF_DESCRIPTION, description.encode()))
-        self._block(IDB, struct.pack("<HHI", linktype, 0, SNAPLEN) + _options(opts))
+        if filter_text:
+            opts.append((IF_FILTER, b"\x00" + filter_text.encode()))
+        self._block(IDB, struct.pack("<HHI", linktype, 0, snaplen) + _options(opts))
         self._interfaces += 1
         return self._interfaces - 1
 
-    def packet(self, interface: int, ts_ns: int, data: bytes, comment: str = "") -> None:
+    def packet(self, interface: int, ts_ns: int, data: bytes, comment: str = "", *,
+               wirelen: int | None = None) -> None:
         opts = [(OPT_COMMENT, comment.encode())] if comment else []
         head = struct.pack("<IIIII", interface, ts_ns >> 32, ts_ns & 0xFFFFFFFF, len(data),
-                           len(data))
+                           max(len(data), wirelen or 0))
         self._block(EPB, head + _pad(data) + _options(opts))
+
+    def statistics(self, interface: int, ts_ns: int, *, start_ns: int, end_ns: int,
+                   received: int, dropped: int, accepted: int) -> None:
+        """An Interface Statistics Block: the kernel's counts of frames received and
+        dropped, and how many passed the filter."""
+        def ts(v: int) -> bytes:
+            return struct.pack("<II", v >> 32, v & 0xFFFFFFFF)
+
+        opts = [(ISB_STARTTIME, ts(start_ns)), (ISB_ENDTIME, ts(end_ns)),
+                (ISB_IFRECV, struct.pack("<Q", received)),
+                (ISB_IFDROP, struct.pack("<Q", dropped)),
+                (ISB_FILTERACCEPT, struct.pack("<Q", accepted))]
+        self._block(ISB, struct.pack("<III", interface, ts_ns >> 32, ts_ns & 0xFFFFFFFF) +
+                    _options(opts))
 
     def secrets(self, secrets_type: int, data: bytes) -> None:
         """A Decryption Secrets Block (e.g. a TLS key log: type 0x544c534b)."""
