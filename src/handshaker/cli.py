@@ -314,14 +314,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        try:
-            out = open(args.output, "wb")  # noqa: SIM115 -- closed below, also on error
-        except OSError as err:
-            raise UsageError(f"{args.output}: cannot write ({err.strerror})") from None
-        with out:
-            st = capture(args.interface, out, filter_text=args.filter, count=args.count,
-                         duration=args.duration, should_stop=lambda: stop["reason"],
-                         progress=progress)
+        st = capture(args.interface, args.output, filter_text=args.filter, count=args.count,
+                     duration=args.duration, should_stop=lambda: stop["reason"],
+                     progress=progress)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)

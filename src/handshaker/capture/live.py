@@ -28,6 +28,8 @@ adds an Interface Statistics Block with the kernel's counts.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import platform
 import select
 import socket
@@ -184,13 +186,16 @@ def _batch(frames: list[tuple[int, bytes, int]], linktype: int, first: int) -> F
                       np.full(n, -1, dtype=np.int64))
 
 
-def capture(interface: str, out: BinaryIO, *, filter_text: str | None = None,
+def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
+            filter_text: str | None = None,
             count: int | None = None, duration: float | None = None,
             should_stop: Callable[[], str] = lambda: "",
             progress: Callable[[CaptureStats], None] | None = None,
             ready: Callable[[], None] | None = None) -> CaptureStats:
-    """Capture ``interface`` into ``out`` (pcapng) until ``count`` frames are written,
-    ``duration`` seconds pass, or ``should_stop()`` names a reason. Returns the counts."""
+    """Capture ``interface`` into ``output`` (pcapng; a path is opened only once the
+    socket is, so a capture that cannot start leaves no file) until ``count`` frames are
+    written, ``duration`` seconds pass, or ``should_stop()`` names a reason. Returns the
+    counts."""
     from importlib.metadata import PackageNotFoundError, version
 
     from handshaker.dissect.columnar import decode_batch
@@ -198,7 +203,15 @@ def capture(interface: str, out: BinaryIO, *, filter_text: str | None = None,
 
     flt = compile_filter(filter_text) if filter_text else None
     stats = CaptureStats(started_ns=time.time_ns())
-    with LiveCapture(interface) as live:
+    with LiveCapture(interface) as live, contextlib.ExitStack() as stack:
+        if isinstance(output, (str, os.PathLike)):
+            try:
+                out: BinaryIO = stack.enter_context(open(output, "wb"))
+            except OSError as err:
+                raise UsageError(f"{os.fspath(output)}: cannot write ({err.strerror})") \
+                    from None
+        else:
+            out = output
         try:
             app = f"handshaker {version('handshaker')}"
         except PackageNotFoundError:  # running from a source tree
