@@ -5,7 +5,7 @@ In a test module::
     from loopback import loopback_capture, scenario_results  # noqa: F401 (fixture)
 
     def test_something(loopback_capture):
-        pcap = loopback_capture("tcp_basic")          # a Path to a classic pcap
+        pcap = loopback_capture("tcp_basic")          # a Path to a pcapng file
         pcap = loopback_capture("tcp_refused+tcp_abort")  # several, in one file
 
 Each name (or ``+``-joined list of names, see ``handshaker.lab.peers.SCENARIOS``)
@@ -15,7 +15,7 @@ afterwards: treat the files as read-only. Beside ``NAME.pcap`` lie
 it with :func:`scenario_results`), and for TLS scenarios ``NAME.keylog`` (NSS
 key log) and, for ``tls12_rsa``, ``NAME.key.pem`` (the server's RSA key).
 
-Capturing needs root and tcpdump: without them the test is skipped on a
+Capturing needs root (CAP_NET_RAW): without it the test is skipped on a
 developer machine and fails in CI (``require``).
 """
 

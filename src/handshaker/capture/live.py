@@ -224,9 +224,8 @@ def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
         if ready is not None:
             ready()
         deadline = None if duration is None else time.monotonic() + duration
-        while True:
-            frames = live.read(POLL_SECONDS if deadline is None else
-                               max(0.0, min(POLL_SECONDS, deadline - time.monotonic())))
+
+        def take(frames: list[tuple[int, bytes, int]]) -> None:
             stats.seen += len(frames)
             if frames and flt is not None:
                 mask = flt.mask(decode_batch(_batch(frames, live.linktype, 1)))
@@ -239,6 +238,10 @@ def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
             stats.written += len(frames)
             if frames:
                 out.flush()
+
+        while True:
+            take(live.read(POLL_SECONDS if deadline is None else
+                           max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))))
             stats.kernel_received, stats.kernel_dropped = live.kernel_stats()
             if progress is not None:
                 progress(stats)
@@ -250,6 +253,9 @@ def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
             if reason:
                 stats.stopped_by = reason
                 break
+        # what is already queued was sent before the stop: keep it too
+        while reason != "count" and (frames := live.read(0)):
+            take(frames)
         stats.ended_ns = time.time_ns()
         stats.kernel_received, stats.kernel_dropped = live.kernel_stats()
         w.statistics(iface, stats.ended_ns, start_ns=stats.started_ns, end_ns=stats.ended_ns,
