@@ -45,16 +45,20 @@ __all__ = [
     "SCENARIOS",
     "SNI",
     "Scenario",
+    "compare_rsa_ecdhe",
     "key_pem_path",
     "keylog_path",
     "pick_port",
     "record",
     "tcp_abort",
     "tcp_basic",
+    "tcp_half_close",
     "tcp_many",
     "tcp_refused",
     "tcp_server_closes",
     "tcp_short",
+    "tcp_simultaneous_close",
+    "tcp_syn_retry",
     "tls12_client_cert",
     "tls12_dhe",
     "tls12_ecdhe",
@@ -413,6 +417,162 @@ def tcp_abort(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
         [{"client": _endpoint(client_addr), "writes": {"c2s": c_sizes, "s2c": srv["writes"]},
           "bytes": {"c2s": sum(c_sizes), "s2c": sum(srv["writes"])},
           "first_close": "client", "end": "rst"}],
+    )
+
+
+def tcp_half_close(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
+    """The client sends its request and shuts down its sending side (FIN) at once; the
+    half-closed connection still carries the server's answer, sent after that FIN in
+    several writes; then the server closes (RFC 9293 §3.6: a half-closed connection)."""
+    port = port or pick_port()
+
+    def server(lst: socket.socket) -> dict[str, Any]:
+        with _accept(lst, timeout) as conn:
+            got = _recv_eof(conn)  # the request, then the client's FIN
+            time.sleep(WRITE_GAP)
+            sizes = _send_parts(conn, RESPONSE_PARTS)
+            time.sleep(CLOSE_PAUSE)
+        return {"read": len(got), "writes": sizes}
+
+    with _listener(port, timeout) as lst:
+        peer = _serve("tcp-server", lambda: server(lst))
+        with _client(timeout) as cli:
+            cli.connect((HOST, port))
+            client_addr = cli.getsockname()
+            c_sizes = _send_parts(cli, (REQUEST,))
+            cli.shutdown(socket.SHUT_WR)  # FIN: no more from the client, still reading
+            got = _recv_eof(cli)
+        srv = peer.finish(timeout + 2 * CLOSE_PAUSE + 1)
+    if got != RESPONSE or srv["read"] != len(REQUEST):
+        raise LabError("the half-closed connection did not carry the bytes written")
+    return _tcp_result(
+        "tcp_half_close", port,
+        [{"client": _endpoint(client_addr), "writes": {"c2s": c_sizes, "s2c": srv["writes"]},
+          "bytes": {"c2s": sum(c_sizes), "s2c": sum(srv["writes"])},
+          "first_close": "client", "end": "fin", "half_close": True}],
+    )
+
+
+#: the moment both sides close is this far ahead, time enough for the helper to start
+SIMULTANEOUS_LEAD_NS = 250_000_000
+#: the server's side of a simultaneous close: a helper process that waits, spinning, for
+#: the agreed moment on the system's monotonic clock, then shuts its socket down
+_SHUTDOWN_AT = (
+    "import socket, sys, time\n"
+    "s = socket.socket(fileno=int(sys.argv[2]))\n"
+    "t = int(sys.argv[1])\n"
+    "while time.monotonic_ns() < t:\n"
+    "    pass\n"
+    "s.shutdown(socket.SHUT_WR)\n"
+    "s.detach()\n"
+)
+
+
+def tcp_simultaneous_close(port: int | None = None, *, timeout: float = TIMEOUT,
+                           tries: int = 3) -> Result:
+    """Both sides close at the same moment, ``tries`` times on fresh connections: when
+    both FINs leave before either arrives, each side goes FIN_WAIT_1 -> CLOSING ->
+    TIME_WAIT (RFC 9293 §3.6, figure 13), and each FIN is answered by a bare ACK.
+
+    On loopback a FIN is delivered within microseconds, usually before the other side's
+    close has started; a barrier between two threads is too loose for that. So the
+    server's socket is handed to a helper process, and both processes spin on the
+    monotonic clock until the same instant, then call shutdown() on two CPUs at once
+    (with one CPU the kernel decides; the capture tells which close each try made).
+    """
+    import subprocess
+    import sys
+
+    port = port or pick_port()
+    conns = []
+    with _listener(port, timeout) as lst:
+        for _ in range(tries):
+            with _client(timeout) as cli:
+                cli.connect((HOST, port))
+                client_addr = cli.getsockname()
+                with _accept(lst, timeout) as srv:
+                    cli.sendall(REQUEST)
+                    _recv_exact(srv, len(REQUEST))
+                    srv.sendall(RESPONSE)
+                    _recv_exact(cli, len(RESPONSE))
+                    at = time.monotonic_ns() + SIMULTANEOUS_LEAD_NS
+                    helper = subprocess.Popen(
+                        [sys.executable, "-c", _SHUTDOWN_AT, str(at), str(srv.fileno())],
+                        pass_fds=(srv.fileno(),))
+                    while time.monotonic_ns() < at:
+                        pass
+                    cli.shutdown(socket.SHUT_WR)
+                    if helper.wait(timeout) != 0:
+                        raise LabError("the server's shutdown helper failed")
+                    _recv_eof(cli)
+                    _recv_eof(srv)
+                    time.sleep(CLOSE_PAUSE)
+            conns.append({"client": _endpoint(client_addr),
+                          "writes": {"c2s": [len(REQUEST)], "s2c": [len(RESPONSE)]},
+                          "bytes": {"c2s": len(REQUEST), "s2c": len(RESPONSE)},
+                          "first_close": "both", "end": "fin"})
+    return _tcp_result("tcp_simultaneous_close", port, conns)
+
+
+def tcp_syn_retry(port: int | None = None, *, timeout: float = TIMEOUT) -> Result:
+    """A SYN the server's kernel drops, and the client's kernel sends again.
+
+    The listener's accept queue holds one connection (backlog 0) and a first
+    connection fills it; the second client's SYN finds the queue full and is
+    dropped without an answer (Linux's tcp_conn_request). Its kernel sends the
+    SYN again after the initial retransmission timeout (1 s, RFC 6298 §2.1);
+    meanwhile the server has accepted the first connection, so the second
+    SYN gets its SYN/ACK. Nothing is added to the system: no firewall rule,
+    no namespace.
+    """
+    port = port or pick_port()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((HOST, port))
+    s.listen(0)
+    s.settimeout(timeout)
+    waited: dict[str, Any] = {}
+    with s, _client(timeout) as first, _client(timeout + 4) as second:
+        first.connect((HOST, port))  # fills the accept queue
+
+        def connect_second() -> None:
+            t0 = time.monotonic()
+            try:
+                second.connect((HOST, port))
+            except OSError as err:
+                waited["error"] = str(err)
+            waited["seconds"] = time.monotonic() - t0
+
+        t = threading.Thread(target=connect_second, name="syn-retry-client")
+        t.start()
+        time.sleep(0.4)  # the second SYN has come and been dropped
+        with _accept(s, timeout) as a:  # the queue has room again
+            first.sendall(REQUEST)
+            _recv_exact(a, len(REQUEST))
+            a.sendall(RESPONSE)
+            _recv_exact(first, len(RESPONSE))
+            first.close()
+            _recv_eof(a)
+        t.join(timeout + 4)
+        if "error" in waited:
+            raise LabError(f"the retried connection failed: {waited['error']}")
+        with _accept(s, timeout) as b:
+            second.sendall(REQUEST)
+            _recv_exact(b, len(REQUEST))
+            b.sendall(RESPONSE)
+            _recv_exact(second, len(RESPONSE))
+            client_addr = second.getsockname()
+            second.shutdown(socket.SHUT_WR)
+            _recv_eof(b)
+        time.sleep(CLOSE_PAUSE)
+    if waited.get("seconds", 0) < 0.8:
+        raise LabError("the second SYN was answered at once: the kernel did not drop it")
+    return _tcp_result(
+        "tcp_syn_retry", port,
+        [{"client": _endpoint(client_addr), "writes": {"c2s": [len(REQUEST)],
+                                                       "s2c": [len(RESPONSE)]},
+          "bytes": {"c2s": len(REQUEST), "s2c": len(RESPONSE)}, "first_close": "client",
+          "end": "fin", "connect_seconds": round(waited["seconds"], 3)}],
     )
 
 
@@ -850,10 +1010,10 @@ def _tls_rejected(
 
 def _tls(
     profile: _TlsProfile, port: int | None, keylog: Path | None, key_pem: Path | None,
-    timeout: float,
+    timeout: float, pki: _Pki | None = None,
 ) -> Result:
     port = port or pick_port()
-    pki = _make_pki(profile.leaf, client=profile.client_cert)
+    pki = pki or _make_pki(profile.leaf, client=profile.client_cert)
     if key_pem is not None:
         key_pem.write_bytes(pki.leaf_key)
 
@@ -991,6 +1151,27 @@ def tls_alert(
     return _tls(_PROFILES["tls_alert"], port, keylog, None, timeout)
 
 
+def compare_rsa_ecdhe(
+    port: int | None = None, *, keylog: Path | None = None, key_pem: Path | None = None,
+    timeout: float = TIMEOUT,
+) -> Result:
+    """The same server, with the same certificate and RSA key, twice: once with RSA key
+    exchange (TLS_RSA_WITH_AES_128_GCM_SHA256), once with ECDHE
+    (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256). ``key_pem`` receives that one key: it opens
+    the first session and not the second (forward secrecy)."""
+    port = port or pick_port()
+    pki = _make_pki("rsa")
+    parts = [_tls(_PROFILES[name], port, keylog, key_pem, timeout, pki)
+             for name in ("tls12_rsa", "tls12_ecdhe")]
+    return {
+        "scenario": "compare_rsa_ecdhe",
+        "proto": "tcp",
+        "server": {"ip": HOST, "port": port},
+        "connections": [c for p in parts for c in p["connections"]],
+        "tls": {**parts[0]["tls"], "cipher_suites": [p["tls"]["cipher_suite"] for p in parts]},
+    }
+
+
 # --------------------------------------------------------------------------- registry, capture
 
 
@@ -1028,6 +1209,12 @@ SCENARIOS: dict[str, Scenario] = {
                  lambda p, c, t: tcp_refused(p, timeout=t)),
         Scenario("tcp_abort", "some data, then the client aborts with RST (SO_LINGER 0)",
                  lambda p, c, t: tcp_abort(p, timeout=t)),
+        Scenario("tcp_half_close", "the client half-closes; the server still answers, "
+                 "then closes", lambda p, c, t: tcp_half_close(p, timeout=t)),
+        Scenario("tcp_simultaneous_close", "both sides close at the same instant: FINs "
+                 "cross", lambda p, c, t: tcp_simultaneous_close(p, timeout=t)),
+        Scenario("tcp_syn_retry", "a SYN dropped (full accept queue), sent again after 1 s",
+                 lambda p, c, t: tcp_syn_retry(p, timeout=t)),
         Scenario("udp_basic", "UDP request/response, sized datagrams, broadcast, multicast",
                  lambda p, c, t: udp_basic(p, timeout=t)),
         Scenario("tls12_rsa", "TLS 1.2, RSA key exchange (AES128-GCM-SHA256)",
@@ -1053,6 +1240,9 @@ SCENARIOS: dict[str, Scenario] = {
                  lambda p, c, t: tls13_hrr(p, keylog=keylog_path(c), timeout=t)),
         Scenario("tls_alert", "a failed handshake: the client rejects the certificate (alert)",
                  lambda p, c, t: tls_alert(p, keylog=keylog_path(c), timeout=t)),
+        Scenario("compare_rsa_ecdhe", "one server, one RSA key: RSA key exchange, then ECDHE",
+                 lambda p, c, t: compare_rsa_ecdhe(p, keylog=keylog_path(c),
+                                                   key_pem=key_pem_path(c), timeout=t)),
     )
 }
 
