@@ -329,6 +329,23 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from handshaker.lab.run import LAB, lab_scenario, run_lab, show_lab
+
+    lang = _lang(args)
+    console = _console(args)
+    if args.list or not args.scenario:
+        for sc in LAB.values():
+            console.print(f"{sc.name:<24} {sc.zh if lang == 'zh' else sc.en}", highlight=False)
+        return EXIT_OK
+    sc = lab_scenario(args.scenario)
+    run = run_lab(sc.name, Path(args.output or f"lab-{sc.name}.pcapng"))
+    show_lab(run, console, lang)
+    return EXIT_OK
+
+
 def cmd_tour(args: argparse.Namespace) -> int:
     from handshaker.tour import run_tour
 
@@ -407,6 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--duration", type=float, help="stop after this many seconds")
     cap.add_argument("-o", "--output", required=True, metavar="OUT.pcapng")
     cap.set_defaults(func=cmd_capture)
+
+    lab = sub.add_parser("lab", parents=[common],
+                         help="make a real handshake happen on loopback, capture it, show it")
+    lab.add_argument("scenario", nargs="?", metavar="SCENARIO",
+                     help="what to make happen (--list names them)")
+    lab.add_argument("--list", action="store_true", help="the scenarios, one line each")
+    lab.add_argument("-o", "--output", metavar="OUT.pcapng",
+                     help="where the capture goes (default: lab-SCENARIO.pcapng here)")
+    lab.set_defaults(func=cmd_lab)
 
     tour = sub.add_parser("tour", parents=[common], help="a guided walk through real captures")
     tour.add_argument("--chapter", help="only this chapter (name or number)")

@@ -79,6 +79,21 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "FIN+ACK(Seq=w, Ack=u+1): {who}在一个报文段里确认 FIN 并关闭自己的方向 "
               "(w = {seq}, Ack = {ack})。",
     },
+    "n_sim_fin": {
+        "en": "FIN(Seq=w): the {who} closes at the same moment (w = {seq}). Its Ack={ack} "
+              "does not cover the other FIN: it left before that FIN arrived. The FINs "
+              "crossed: both sides go FIN_WAIT_1 -> CLOSING (a simultaneous close).",
+        "zh": "FIN(Seq=w): {who}在同一时刻关闭 (w = {seq})。它的 Ack={ack} 没有覆盖对方的 "
+              "FIN: 它在对方的 FIN 到达之前就发出了。两个 FIN 交叉: 双方都从 FIN_WAIT_1 "
+              "进入 CLOSING (同时关闭)。",
+    },
+    "n_sim_ack": {
+        "en": "ACK(Ack={ack}): the {who} acknowledges the other side's FIN; once its own FIN "
+              "is acknowledged too it waits in TIME_WAIT (2 MSL). In a simultaneous close "
+              "both sides wait.",
+        "zh": "ACK(Ack={ack}): {who}确认对方的 FIN; 自己的 FIN 也被确认后进入 TIME_WAIT "
+              "(2MSL)。同时关闭时双方都要等待。",
+    },
     "n_last_ack": {
         "en": "ACK(Ack=w+1): {ack} = w+1. The {who} closed first and now waits in "
               "TIME_WAIT (2 MSL).",

@@ -220,6 +220,10 @@ def build_ladder(st: TcpStream, summary: TcpSummary, lang: str = "en") -> Ladder
                 label = t("close4", lang, i=i, what=what)
             if i == 1:
                 note = t("n_fin1", lang, who=who[role], seq=seg.seq)
+            elif kind == "simultaneous":
+                # RFC 9293 figure 13: the second FIN does not acknowledge the first
+                note = t("n_sim_fin", lang, who=who[role], seq=seg.seq, ack=seg.ack) \
+                    if f & FIN else t("n_sim_ack", lang, who=who[role], ack=seg.ack)
             elif f & FIN and f & ACK and kind == "three_way":
                 note = t("n_fin2_ack", lang, who=who[role], seq=seg.seq, ack=seg.ack)
             elif f & FIN:

@@ -710,10 +710,18 @@ class TcpTracker:
             if not bits & ANY_RETRANSMISSION:
                 # the FIN may also carry the ACK of the peer's FIN (three-segment close)
                 other = st.states[1 - d]
-                if flags & ACK and other in (TcpState.FIN_WAIT_1, TcpState.CLOSING) and \
-                        rev.first_fin_seq is not None and _gt(ack, rev.first_fin_seq):
+                acks_peer_fin = rev.first_fin_seq is not None and bool(flags & ACK) and \
+                    _gt(ack, rev.first_fin_seq)
+                if acks_peer_fin and other in (TcpState.FIN_WAIT_1, TcpState.CLOSING):
                     st.states[1 - d], _ = step(other, Event.RCV_ACK)
+                crossed = rev.first_fin_seq is not None and not acks_peer_fin and \
+                    st.states[d] is TcpState.CLOSE_WAIT
                 self._step(st, d, Event.SND_FIN, Event.RCV_FIN, frame)
+                if crossed:
+                    # a FIN that does not acknowledge the peer's FIN, seen before it, left
+                    # before that FIN arrived: the FINs crossed, and this side goes
+                    # FIN_WAIT_1 -> CLOSING on it (RFC 9293 §3.6, figure 13)
+                    st.states[d] = TcpState.CLOSING
                 st.events.append((frame, d, "fin"))
         if flags & RST:
             fwd.rst_frames.append(frame)

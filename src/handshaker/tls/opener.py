@@ -114,6 +114,7 @@ class KeyRing:
     keylog: KeyLog = field(default_factory=KeyLog)
     rsa_keys: list[ServerKey] = field(default_factory=list)
     explain: bool = False  # keep the derivation, secrets included (--explain-keys)
+    capture_secrets: bool = True  # take the key logs a pcapng file carries
     _sessions: OrderedDict[bytes, tuple[bytes, str]] = field(default_factory=OrderedDict)
     _secrets_blocks: int = 0
 
@@ -123,7 +124,7 @@ class KeyRing:
 
     def take_secrets_blocks(self, blocks: list[Any]) -> None:
         """Read the capture's Decryption Secrets Blocks not read yet."""
-        if len(blocks) > self._secrets_blocks:
+        if self.capture_secrets and len(blocks) > self._secrets_blocks:
             self.keylog.add_secrets_blocks(blocks[self._secrets_blocks:],
                                            first=self._secrets_blocks + 1)
             self._secrets_blocks = len(blocks)
