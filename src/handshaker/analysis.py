@@ -143,7 +143,6 @@ def analyze(
     pending: list[tuple[int, TcpSummary | UdpConversation]] = []  # heap by first frame
     tcp_done: list[TcpSummary] = []
     udp_done: list[UdpConversation] = []
-    tuples = _TupleKeys()
     anomalies_seen = False
 
     def emit(conn: TcpSummary | UdpConversation) -> None:
@@ -157,34 +156,14 @@ def analyze(
         while pending and pending[0][0] < floor and on_connection is not None:
             on_connection(heapq.heappop(pending)[1])
 
-    def tcp_retired(st: TcpStream) -> None:
+    def tcp_retired(summary: TcpSummary) -> None:
         nonlocal anomalies_seen
-        tuples.forget("tcp", st.key)
-        summary = summarize(st)
-        obs: Any = st.observer
-        if obs is not None and hasattr(obs, "finish"):  # the TLS observer attached below
-            if tls_detail:
-                obs.verify(ca_file)
-            summary.tls = obs.finish((summary.client.ip, summary.client.port),
-                                     (summary.server.ip, summary.server.port),
-                                     summary.client_dir, summary.close.get("kind"))
         anomalies_seen = anomalies_seen or bool(summary.anomalies)
         emit(summary)
 
-    def udp_retired(conv: UdpConversation) -> None:
-        tuples.forget("udp", conv.key)
-        emit(conv)
-
-    observe = None
-    if tls:
-        from handshaker.tls.observer import observe as tls_observe
-
-        def observe(stream: TcpStream, direction: int, first: bytes) -> Any:
-            return tls_observe(stream, direction, first, detail=tls_detail, keys=keys)
-
-    tcp = TcpTracker(keep_tcp, on_done=tcp_retired, observe=observe)
-    udp = UdpTracker(keep_udp, on_done=udp_retired)
-    counts: Counter[str] = Counter()
+    pipe = Pipeline(keep_tcp=keep_tcp, keep_udp=keep_udp, on_tcp=tcp_retired, on_udp=emit,
+                    tls=tls, tls_detail=tls_detail, ca_file=ca_file, keys=keys,
+                    file_index=file_index)
     next_evict = -1
     with _gc_paused(), open_capture(path) as cap:
         result = Analysis(path=cap.path, info=cap.info)
@@ -200,38 +179,107 @@ def analyze(
             if result.first_ts_ns is None:
                 result.first_ts_ns = int(ts_all[0])
             result.last_ts_ns = int(ts_all[-1])
-            cols = decode_batch(batch)
-            _count(cols, counts, batch)
-            proto = cols["ip_proto"]
-            l4ok = (cols["sport"] >= 0) & (cols["frag"] == 0)
-            for p, kind in ((IPPROTO_TCP, "tcp"), (IPPROTO_UDP, "udp")):
-                rows = np.nonzero((proto == p) & l4ok)[0]
-                if len(rows) == 0:
-                    continue
-                inverse, swap, uniq = _tuple_keys(cols, rows)
-                ids = [tuples.lookup(kind, u.tobytes()) for u in uniq]
-                if kind == "tcp":
-                    _feed_tcp(tcp, cols, batch, rows, inverse, swap, ids, file_index)
-                else:
-                    _feed_udp(udp, cols, rows, inverse, swap, ids, file_index)
+            pipe.feed(batch)
             now = int(ts_all.max())
             if streaming and now >= next_evict:
                 next_evict = now + EVICT_EVERY_NS
-                tcp.evict(now)
-                udp.evict(now)
-                flush(min(tcp.first_open_frame(), udp.first_open_frame()))
+                pipe.evict(now)
+                flush(pipe.first_open_frame())
         result.diagnostics.extend(cap.diagnostics)
-    tcp.close()
-    udp.close()
+    pipe.close()
     flush(1 << 62)
     result.tcp = sorted(tcp_done, key=lambda c: c.stream)
     result.udp = sorted(udp_done, key=lambda c: c.stream)
-    result.kept = tcp.kept
-    result.tcp_streams = tcp.count
-    result.udp_streams = udp.count
-    result.counts = counts
+    result.kept = pipe.tcp.kept
+    result.tcp_streams = pipe.tcp.count
+    result.udp_streams = pipe.udp.count
+    result.counts = pipe.counts
     result.anomalies_seen = anomalies_seen
     return result
+
+
+class Pipeline:
+    """The flow stage, fed one batch of frames at a time: :func:`analyze` runs it over a
+    file, ``handshaker live`` over an interface.
+
+    Each batch is decoded into columns, counted, and its TCP and UDP rows handed
+    to the trackers by 4-tuple. A connection that is over is summarised (with
+    its TLS session, when the observer followed one) and handed to ``on_tcp`` /
+    ``on_udp``.
+    """
+
+    def __init__(self, *, keep_tcp: Callable[[int], bool] | None = None,
+                 keep_udp: Callable[[int], bool] | None = None,
+                 on_tcp: Callable[[TcpSummary], None] | None = None,
+                 on_udp: Callable[[UdpConversation], None] | None = None,
+                 tls: bool = True, tls_detail: bool = False, ca_file: str | None = None,
+                 keys: KeyRing | None = None, file_index: int = 0) -> None:
+        self.tuples = _TupleKeys()
+        self.counts: Counter[str] = Counter()
+        self.file_index = file_index
+        self._on_tcp = on_tcp
+        self._on_udp = on_udp
+        self._tls_detail = tls_detail
+        self._ca_file = ca_file
+        observe = None
+        if tls:
+            from handshaker.tls.observer import observe as tls_observe
+
+            def observe(stream: TcpStream, direction: int, first: bytes) -> Any:
+                return tls_observe(stream, direction, first, detail=tls_detail, keys=keys)
+
+        self.tcp = TcpTracker(keep_tcp, on_done=self._tcp_retired, observe=observe)
+        self.udp = UdpTracker(keep_udp, on_done=self._udp_retired)
+
+    def summary(self, st: TcpStream) -> TcpSummary:
+        """The summary of a stream, with its TLS session when one was followed."""
+        summary = summarize(st)
+        obs: Any = st.observer
+        if obs is not None and hasattr(obs, "finish"):  # the TLS observer
+            if self._tls_detail:
+                obs.verify(self._ca_file)
+            summary.tls = obs.finish((summary.client.ip, summary.client.port),
+                                     (summary.server.ip, summary.server.port),
+                                     summary.client_dir, summary.close.get("kind"))
+        return summary
+
+    def _tcp_retired(self, st: TcpStream) -> None:
+        self.tuples.forget("tcp", st.key)
+        summary = self.summary(st)
+        if self._on_tcp is not None:
+            self._on_tcp(summary)
+
+    def _udp_retired(self, conv: UdpConversation) -> None:
+        self.tuples.forget("udp", conv.key)
+        if self._on_udp is not None:
+            self._on_udp(conv)
+
+    def feed(self, batch: Any) -> None:
+        cols = decode_batch(batch)
+        _count(cols, self.counts, batch)
+        proto = cols["ip_proto"]
+        l4ok = (cols["sport"] >= 0) & (cols["frag"] == 0)
+        for p, kind in ((IPPROTO_TCP, "tcp"), (IPPROTO_UDP, "udp")):
+            rows = np.nonzero((proto == p) & l4ok)[0]
+            if len(rows) == 0:
+                continue
+            inverse, swap, uniq = _tuple_keys(cols, rows)
+            ids = [self.tuples.lookup(kind, u.tobytes()) for u in uniq]
+            if kind == "tcp":
+                _feed_tcp(self.tcp, cols, batch, rows, inverse, swap, ids, self.file_index)
+            else:
+                _feed_udp(self.udp, cols, rows, inverse, swap, ids, self.file_index)
+
+    def evict(self, now_ns: int) -> None:
+        self.tcp.evict(now_ns)
+        self.udp.evict(now_ns)
+
+    def first_open_frame(self) -> int:
+        return min(self.tcp.first_open_frame(), self.udp.first_open_frame())
+
+    def close(self) -> None:
+        self.tcp.close()
+        self.udp.close()
 
 
 class _TupleKeys:

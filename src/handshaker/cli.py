@@ -329,6 +329,48 @@ def cmd_capture(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    import signal
+
+    from handshaker.capture.live import CaptureStats, LiveCapture, bursts, frame_batch
+    from handshaker.live import LiveView
+
+    stop = {"reason": ""}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["reason"] = "interrupt" if signum == signal.SIGINT else "signal"
+
+    console = _console(args)
+    view = LiveView(console, lang=_lang(args), ladder=args.ladder)
+    stats = CaptureStats()
+    if args.filter:
+        from handshaker.dissect.filter import compile_filter
+
+        compile_filter(args.filter)
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with LiveCapture(args.interface) as live:
+            if not args.quiet:
+                print(f"handshaker: listening on {args.interface}"
+                      f"{f' ({args.filter})' if args.filter else ''}; Ctrl-C stops",
+                      file=sys.stderr, flush=True)
+            number = 1
+            for frames in bursts(live, filter_text=args.filter, count=args.count,
+                                 duration=args.duration, should_stop=lambda: stop["reason"],
+                                 stats=stats):
+                view.feed(frame_batch(frames, live.linktype, number))
+                number += len(frames)
+                sys.stdout.flush()
+            view.close()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if not args.quiet:
+        print(f"handshaker: {stats.written} packets; the kernel dropped "
+              f"{stats.kernel_dropped}; stopped by {stats.stopped_by}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -424,6 +466,16 @@ def build_parser() -> argparse.ArgumentParser:
     cap.add_argument("--duration", type=float, help="stop after this many seconds")
     cap.add_argument("-o", "--output", required=True, metavar="OUT.pcapng")
     cap.set_defaults(func=cmd_capture)
+
+    liv = sub.add_parser("live", parents=[common],
+                         help="connections on an interface as they happen (Linux, CAP_NET_RAW)")
+    liv.add_argument("-i", "--interface", required=True)
+    liv.add_argument("-f", "--filter", help="as for capture, e.g. 'tcp port 443'")
+    liv.add_argument("-c", "--count", type=int, help="stop after this many packets")
+    liv.add_argument("--duration", type=float, help="stop after this many seconds")
+    liv.add_argument("--ladder", action="store_true",
+                     help="draw each connection's ladder when it ends")
+    liv.set_defaults(func=cmd_live)
 
     lab = sub.add_parser("lab", parents=[common],
                          help="make a real handshake happen on loopback, capture it, show it")

@@ -35,7 +35,7 @@ import select
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -186,6 +186,50 @@ def _batch(frames: list[tuple[int, bytes, int]], linktype: int, first: int) -> F
                       np.full(n, -1, dtype=np.int64))
 
 
+def bursts(live: LiveCapture, *, filter_text: str | None = None, count: int | None = None,
+           duration: float | None = None, should_stop: Callable[[], str] = lambda: "",
+           stats: CaptureStats | None = None) -> Iterator[list[tuple[int, bytes, int]]]:
+    """The frames of ``live`` that pass the filter, a burst at a time (an empty one when
+    nothing came for POLL_SECONDS), until ``count`` frames, ``duration`` seconds or
+    ``should_stop()`` naming a reason; what is queued when a stop comes is read too."""
+    from handshaker.dissect.columnar import decode_batch
+    from handshaker.dissect.filter import compile_filter
+
+    flt = compile_filter(filter_text) if filter_text else None
+    st = stats if stats is not None else CaptureStats()
+    st.started_ns = st.started_ns or time.time_ns()
+    deadline = None if duration is None else time.monotonic() + duration
+
+    def take(frames: list[tuple[int, bytes, int]]) -> list[tuple[int, bytes, int]]:
+        st.seen += len(frames)
+        if frames and flt is not None:
+            mask = flt.mask(decode_batch(_batch(frames, live.linktype, 1)))
+            frames = [f for f, keep in zip(frames, mask.tolist(), strict=True) if keep]
+        if count is not None:
+            frames = frames[:count - st.written]
+        st.written += len(frames)
+        st.bytes += sum(len(f[1]) for f in frames)
+        return frames
+
+    while True:
+        yield take(live.read(POLL_SECONDS if deadline is None else
+                             max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))))
+        st.kernel_received, st.kernel_dropped = live.kernel_stats()
+        reason = should_stop()
+        if count is not None and st.written >= count:
+            reason = "count"
+        elif deadline is not None and time.monotonic() >= deadline:
+            reason = "duration"
+        if reason:
+            st.stopped_by = reason
+            break
+    # what is already queued was sent before the stop: keep it too
+    while reason != "count" and (frames := live.read(0)):
+        yield take(frames)
+    st.ended_ns = time.time_ns()
+    st.kernel_received, st.kernel_dropped = live.kernel_stats()
+
+
 def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
             filter_text: str | None = None,
             count: int | None = None, duration: float | None = None,
@@ -198,10 +242,10 @@ def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
     counts."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from handshaker.dissect.columnar import decode_batch
-    from handshaker.dissect.filter import compile_filter
+    if filter_text:
+        from handshaker.dissect.filter import compile_filter
 
-    flt = compile_filter(filter_text) if filter_text else None
+        compile_filter(filter_text)  # a bad filter is a usage error before anything opens
     stats = CaptureStats(started_ns=time.time_ns())
     with LiveCapture(interface) as live, contextlib.ExitStack() as stack:
         if isinstance(output, (str, os.PathLike)):
@@ -223,41 +267,14 @@ def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
         out.flush()
         if ready is not None:
             ready()
-        deadline = None if duration is None else time.monotonic() + duration
-
-        def take(frames: list[tuple[int, bytes, int]]) -> None:
-            stats.seen += len(frames)
-            if frames and flt is not None:
-                mask = flt.mask(decode_batch(_batch(frames, live.linktype, 1)))
-                frames = [f for f, keep in zip(frames, mask.tolist(), strict=True) if keep]
-            if count is not None:
-                frames = frames[:count - stats.written]
+        for frames in bursts(live, filter_text=filter_text, count=count, duration=duration,
+                             should_stop=should_stop, stats=stats):
             for ts, data, wirelen in frames:
                 w.packet(iface, ts, data, wirelen=wirelen)
-                stats.bytes += len(data)
-            stats.written += len(frames)
             if frames:
                 out.flush()
-
-        while True:
-            take(live.read(POLL_SECONDS if deadline is None else
-                           max(0.0, min(POLL_SECONDS, deadline - time.monotonic()))))
-            stats.kernel_received, stats.kernel_dropped = live.kernel_stats()
             if progress is not None:
                 progress(stats)
-            reason = should_stop()
-            if count is not None and stats.written >= count:
-                reason = "count"
-            elif deadline is not None and time.monotonic() >= deadline:
-                reason = "duration"
-            if reason:
-                stats.stopped_by = reason
-                break
-        # what is already queued was sent before the stop: keep it too
-        while reason != "count" and (frames := live.read(0)):
-            take(frames)
-        stats.ended_ns = time.time_ns()
-        stats.kernel_received, stats.kernel_dropped = live.kernel_stats()
         w.statistics(iface, stats.ended_ns, start_ns=stats.started_ns, end_ns=stats.ended_ns,
                      received=stats.kernel_received, dropped=stats.kernel_dropped,
                      accepted=stats.written)
@@ -265,4 +282,11 @@ def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
     return stats
 
 
-__all__ = ["CAPABILITY_HINT", "CaptureStats", "LiveCapture", "capture", "interface_linktype"]
+def frame_batch(frames: list[tuple[int, bytes, int]], linktype: int, first: int
+                ) -> FrameBatch:
+    """A burst of frames as the batch the decoders take (numbered from ``first``)."""
+    return _batch(frames, linktype, first)
+
+
+__all__ = ["CAPABILITY_HINT", "CaptureStats", "LiveCapture", "bursts", "capture", "frame_batch",
+           "interface_linktype"]

@@ -343,6 +343,17 @@ class TcpTracker:
             self._retire(self._by_tuple.pop(k))
         return len(gone)
 
+    def open_streams(self) -> list[TcpStream]:
+        """The streams not retired yet, oldest first."""
+        return list(self._by_tuple.values())
+
+    def retire(self, st: TcpStream) -> None:
+        """Retire one stream now (``live`` prints a connection as soon as it is over)."""
+        if self._by_tuple.get(st.key) is st:
+            del self._by_tuple[st.key]
+            self.kept.pop(st.number, None)
+            self._retire(st)
+
     def close(self) -> None:
         """Retire every stream still in the table (the capture has ended)."""
         for st in sorted(self._by_tuple.values(), key=lambda s: s.number):
@@ -759,6 +770,11 @@ def _history_letter(st: TcpStream, d: int, letter: str) -> None:
         return
     letters.add(letter)
     st.history.append((d, letter))
+
+
+def is_over(st: TcpStream) -> bool:
+    """Whether the connection has ended (reset, or both FINs and the endpoints closed)."""
+    return _is_over(st)
 
 
 def _is_over(st: TcpStream) -> bool:

@@ -100,6 +100,10 @@ class UdpTracker:
     def first_open_frame(self) -> int:
         return min((c.first_frame for c in self._by_tuple.values()), default=1 << 62)
 
+    def open_conversations(self) -> list[UdpConversation]:
+        """The conversations not retired yet."""
+        return list(self._by_tuple.values())
+
     def datagram(self, key: Any, swap: int, eps: Any, frame: int, ts: int, payload_len: int,
                  wire_len: int, file_index: int = 0) -> int:
         """Feed one datagram from eps[swap] to eps[1 - swap]; return its stream number."""
