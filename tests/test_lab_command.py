@@ -21,6 +21,7 @@ from handshaker.lab.loopcap import capture_possible
 from handshaker.lab.peers import REQUEST, RESPONSE, SCENARIOS
 from handshaker.lab.run import LAB, run_lab, show_lab
 from handshaker.tls.keys import load_rsa_key
+from handshaker.tls.observer import MESSAGE_NAMES
 from handshaker.tls.opener import KeyRing
 
 #: what each TCP scenario's connections must show: (handshake state, close kind)
@@ -32,6 +33,10 @@ TCP_EXPECT = {
     "tcp-abort": ("complete", "reset"),
     "tcp-many": ("complete", "four_way"),
 }
+
+
+#: handshake message names as the session lists them -> their type numbers (RFC 8446 §4)
+TYPE_CODES = {name: code for code, name in MESSAGE_NAMES.items()} | {"hello_retry_request": 2}
 
 
 def test_list_names_every_scenario(capsys: pytest.CaptureFixture[str]) -> None:
@@ -64,9 +69,17 @@ def test_lab_scenario(name: str, tmp_path: Path) -> None:
     a = analyze(out, keys=KeyRing())  # no key given: only the file's own
     # tshark reads the file and counts the same TCP streams
     assert _tshark_streams(out) == len(a.tcp)
+    # tshark's view of each connection (two passes: tcp.completeness is final then)
+    complete = {int(r[0]): int(r[1]) for r in tshark_fields(
+        out, ["tcp.stream", "tcp.completeness"], two_pass=True) if r[0] and r[1]}
     for conn in a.tcp:
         if name in TCP_EXPECT:
             assert (conn.handshake["state"], conn.close["kind"]) == TCP_EXPECT[name], conn.stream
+        flags = complete[conn.stream]  # SYN 1, SYN-ACK 2, ACK 4, DATA 8, FIN 16, RST 32
+        assert (conn.handshake["state"] == "complete") == (flags & 7 == 7), (conn.stream, flags)
+        assert (conn.close["kind"] == "reset") == bool(flags & 32), (conn.stream, flags)
+        if conn.close["kind"] in ("four_way", "three_way", "simultaneous"):
+            assert flags & 16, (conn.stream, flags)
         s = conn.tls
         if s is None or s.version is None:
             continue
@@ -79,6 +92,12 @@ def test_lab_scenario(name: str, tmp_path: Path) -> None:
             for d, _, _, data in s.data:
                 got["c2s" if d == s.client_dir else "s2c"] += data
             assert got == {"c2s": REQUEST, "s2c": RESPONSE}
+        # tshark, with the key log the file carries, sees the same handshake messages
+        types = [int(t) for r in tshark_fields(out, ["tls.handshake.type"],
+                                               display_filter=f"tcp.stream == {conn.stream}")
+                 for t in r[0].split(",") if t]
+        mine = [TYPE_CODES[m.type] for m in s.messages if m.type in TYPE_CODES]
+        assert mine == types, (mine, types)
         # tshark agrees on the suite the server chose
         rows = tshark_fields(out, ["tls.handshake.ciphersuite"],
                              display_filter=f"tcp.stream == {conn.stream} && "
