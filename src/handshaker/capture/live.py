@@ -10,7 +10,8 @@ length when it was longer than the snapshot length; ``PACKET_STATISTICS``
 counts what the kernel received and what it dropped because the socket's
 queue was full (each read resets the counts, so they are summed here). On
 loopback the kernel hands each frame to packet sockets twice, going out and
-coming in: the outgoing copy is skipped, as libpcap does.
+coming in: the outgoing copy is not queued (``PACKET_IGNORE_OUTGOING``) or
+skipped, as libpcap does.
 
 Frames are read one ``recvmsg_into`` at a time rather than from a
 TPACKET_V3 ring buffer: the ring saves a system call per frame, which
@@ -50,6 +51,7 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_OUTGOING = 4
+PACKET_IGNORE_OUTGOING = 23  # linux/if_packet.h, Linux 4.20
 SO_TIMESTAMPNS = 35
 SNAPLEN = 262144
 #: the socket's receive buffer: bursts up to this size wait for the reader, not dropped
@@ -121,6 +123,11 @@ class LiveCapture:
             self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
             self.sock.bind((interface, ETH_P_ALL))
+            if self.loopback:
+                # lo's outgoing copies are the same frames as the incoming ones: have the
+                # kernel not queue them at all (they are skipped below on older kernels)
+                with contextlib.suppress(OSError):
+                    self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         except OSError as err:
             self.sock.close()
             raise CaptureError(f"capture: cannot listen on {interface}: {err.strerror}") \
