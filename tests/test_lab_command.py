@@ -128,6 +128,8 @@ def test_lab_scenario(name: str, tmp_path: Path) -> None:
     show_lab(run, console, "en")
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert str(out) in text and "handshaker lab" in text
+    if name == "tcp-simultaneous-close":
+        assert "closed simultaneously" in text or "did not let the FINs cross" in text
     if a.tcp:
         assert "client" in text and "server" in text and "Seq=" in text
 

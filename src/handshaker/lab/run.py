@@ -178,6 +178,17 @@ def show_lab(run: LabRun, console: Console, lang: str) -> None:
             render_data(s, console)
     if run.scenario.name == "compare-rsa-ecdhe" and run.server_key is not None:
         _compare(run, console, zh)
+    if run.scenario.name == "tcp-simultaneous-close":
+        crossed = sum(c.close.get("kind") == "simultaneous" for c in a.tcp)
+        if crossed:
+            text = (f"{len(a.tcp)} 次尝试中有 {crossed} 次两个 FIN 交叉 (同时关闭)" if zh else
+                    f"{crossed} of {len(a.tcp)} tries closed simultaneously: the FINs crossed")
+        else:
+            text = ("这次内核没有让两个 FIN 交叉: 每个 FIN 都在对方关闭之前到达 "
+                    "(单 CPU 时常见)" if zh else
+                    "the kernel did not let the FINs cross this time: each FIN arrived "
+                    "before the other side closed (usual with one CPU)")
+        console.print(Text(text, style="bold"))
 
 
 def _compare(run: LabRun, console: Console, zh: bool) -> None:
