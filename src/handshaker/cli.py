@@ -140,7 +140,17 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         obs.verify(args.ca_file)  # the client's certificate check, redone for the ladder
     lang = _lang(args)
     ladder = build_ladder(st, found[0], lang)
-    if args.format == "json":
+    if args.format in ("svg", "mermaid"):
+        if args.format == "svg":
+            from handshaker.render.svg import render_svg
+
+            text = render_svg(ladder, absolute=args.absolute)
+        else:
+            from handshaker.render.mermaid import render_mermaid
+
+            text = render_mermaid(ladder, absolute=args.absolute)
+        _write_text(args.output, text)
+    elif args.format == "json":
         json.dump(ladder.as_dict(), sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
@@ -148,6 +158,18 @@ def cmd_ladder(args: argparse.Namespace) -> int:
         render_ladder(ladder, console, absolute=args.absolute, notes=not args.no_notes,
                       ascii_only=args.ascii or (not console.is_terminal and args.ascii))
     return EXIT_OK
+
+
+def _write_text(path: str | None, text: str) -> None:
+    """``text`` to the file ``path``, or to standard output (None or -)."""
+    if path in (None, "-"):
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        raise UsageError(f"{path}: cannot write ({err.strerror})") from None
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -418,7 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     lad.add_argument("file", metavar="FILE")
     lad.add_argument("--stream", type=int, required=True, help="tcp.stream number")
     lad.add_argument("--absolute", action="store_true", help="raw Seq/Ack, not relative")
-    lad.add_argument("--format", choices=("text", "json"), default="text")
+    lad.add_argument("--format", choices=("text", "json", "svg", "mermaid"), default="text",
+                     help="svg: a picture for a browser or a document; mermaid: a "
+                          "sequenceDiagram for Markdown")
+    lad.add_argument("-o", "--output", metavar="FILE",
+                     help="write the svg or mermaid here (default: standard output)")
     lad.add_argument("--no-notes", action="store_true", help="arrows only, no explanations")
     lad.add_argument("--ascii", action="store_true", help="plain ASCII arrows")
     lad.add_argument("--ca-file", help="trust these CAs (PEM) for the certificate check "

@@ -278,6 +278,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "TCP stream {stream}: {client} → {server}",
         "zh": "TCP 流 {stream}: {client} → {server}",
     },
+    "time_col": {"en": "time (s)  frame", "zh": "时间 (秒)  帧"},
+    "phase_handshake": {"en": "three-way handshake", "zh": "三次握手"},
+    "phase_tls": {"en": "TLS handshake", "zh": "TLS 握手"},
+    "phase_data": {"en": "data", "zh": "数据"},
+    "phase_close": {"en": "close", "zh": "关闭 (挥手)"},
+    "phase_reset": {"en": "reset", "zh": "重置 (RST)"},
     "hs_state": {"en": "handshake: {state}", "zh": "握手: {state}"},
     "close_state": {"en": "close: {kind}", "zh": "关闭: {kind}"},
 }
