@@ -32,3 +32,10 @@ def test_state_words_in_both_languages() -> None:
 
     for name, entry in WORDS.items():
         assert entry.get("en") and entry.get("zh"), name
+
+
+def test_report_words_in_both_languages() -> None:
+    from handshaker.explain.i18n import PAGE_WORDS
+
+    for key, entry in PAGE_WORDS.items():
+        assert set(entry) == {"en", "zh"} and all(entry.values()), key

@@ -393,6 +393,19 @@ def cmd_live(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from handshaker.render.html import build_report
+
+    ring = _key_ring(args) if (args.keylog or args.rsa_key) else None
+    page, counts = build_report(args.file, keys=ring, lang=_lang(args), ca_file=args.ca_file)
+    _write_text(args.output, page)
+    if not args.quiet and args.output not in (None, "-"):
+        print(f"handshaker: {args.output}: {counts['connections']} connections, "
+              f"{counts['ladders']} ladders, {counts['frames']} packets in detail",
+              file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -502,6 +515,16 @@ def build_parser() -> argparse.ArgumentParser:
     liv.add_argument("--ladder", action="store_true",
                      help="draw each connection's ladder when it ends")
     liv.set_defaults(func=cmd_live)
+
+    rep = sub.add_parser("report", parents=[common],
+                         help="one self-contained HTML page: table, ladders, packets")
+    rep.add_argument("file", metavar="FILE")
+    rep.add_argument("-o", "--output", required=True, metavar="REPORT.html")
+    rep.add_argument("--keylog", action="append", metavar="F", help="as for tls")
+    rep.add_argument("--rsa-key", action="append", metavar="K", help="as for tls")
+    rep.add_argument("--rsa-key-password", metavar="P")
+    rep.add_argument("--ca-file", help="trust these CAs (PEM) for the certificate check")
+    rep.set_defaults(func=cmd_report, explain_keys=False)
 
     lab = sub.add_parser("lab", parents=[common],
                          help="make a real handshake happen on loopback, capture it, show it")

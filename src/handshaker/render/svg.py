@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from handshaker.explain.i18n import t
@@ -98,9 +99,20 @@ def _drop(ladder: Ladder) -> int:
     return int(MIN_DROP + (MAX_DROP - MIN_DROP) * one_way / (one_way + typical))
 
 
-def render_svg(ladder: Ladder, *, absolute: bool = False) -> str:
-    """The whole SVG document of one connection's ladder."""
+def render_svg(ladder: Ladder, *, absolute: bool = False, other_lang: str | None = None,
+               xml_declaration: bool = True) -> str:
+    """The whole SVG document of one connection's ladder. With ``other_lang`` every
+    translated text is there twice, classed ``lang-en`` / ``lang-zh``, for a page that
+    switches language with CSS (the HTML report); each label also carries its relative
+    and absolute Seq/Ack text (``data-rel``, ``data-abs``)."""
     lang = ladder.lang
+
+    def words(key: str) -> list[tuple[str, str]]:
+        """(class, text) of a translated text, in one language or both."""
+        if other_lang is None:
+            return [("", t(key, lang))]
+        return [(f"lang-{lang}", t(key, lang)), (f"lang-{other_lang}", t(key, other_lang))]
+
     drop = _drop(ladder)
     rows: list[tuple[int, int]] = []  # (y, height) per step
     y = TOP
@@ -110,7 +122,7 @@ def render_svg(ladder: Ladder, *, absolute: bool = False) -> str:
         y += h
     height = y + 40
     out: list[str] = [
-        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<?xml version="1.0" encoding="UTF-8"?>' if xml_declaration else "",
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'width="{WIDTH}" height="{height}" class="ladder" '
         f'data-stream="{ladder.stream}" font-family="DejaVu Sans, Noto Sans CJK SC, '
@@ -120,22 +132,25 @@ def render_svg(ladder: Ladder, *, absolute: bool = False) -> str:
     ]
     for name, color in (*PHASE_STROKE.items(), ("anomaly", ANOMALY)):
         out.append(f'<marker id="head-{name}" viewBox="0 0 10 10" refX="10" refY="5" '
-                   f'markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
+                   f'markerUnits="userSpaceOnUse" markerWidth="14" markerHeight="14" '
+                   f'orient="auto-start-reverse">'
                    f'<path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>')
     out.append('</defs>')
     out.append(f'<rect width="{WIDTH}" height="{height}" fill="white"/>')
     bands = phases(ladder)
-    out.extend(_bands(bands, rows, lang))
+    out.extend(_bands(bands, rows, words))
     # lane heads and lanes
     for x, role, ep in ((LEFT, "client", ladder.client), (RIGHT, "server", ladder.server)):
-        out.append(f'<text x="{x}" y="34" text-anchor="middle" font-weight="bold" '
-                   f'font-size="15">{_x(t(role, lang))}</text>')
+        for cls, text in words(role):
+            out.append(f'<text class="{cls}" x="{x}" y="34" text-anchor="middle" '
+                       f'font-weight="bold" font-size="15">{_x(text)}</text>')
         out.append(f'<text x="{x}" y="54" text-anchor="middle" '
                    f'class="endpoint">{_x(f"{ep[0]}:{ep[1]}")}</text>')
         out.append(f'<line x1="{x}" y1="66" x2="{x}" y2="{height - 20}" stroke="#222" '
                    f'stroke-width="2"/>')
-    out.append(f'<text x="8" y="80" font-size="11" fill="#555">{_x(t("time_col", lang))}'
-               '</text>')
+    for cls, text in words("time_col"):
+        out.append(f'<text class="{cls}" x="8" y="80" font-size="11" fill="#555">'
+                   f'{_x(text)}</text>')
     for i, (s, (y0, _)) in enumerate(zip(ladder.steps, rows, strict=True)):
         out.extend(_step(s, i, y0, drop, absolute, bands[i]))
     out.append("</svg>")
@@ -147,7 +162,7 @@ def _title(ladder: Ladder) -> str:
     return f"TCP stream {ladder.stream}: {c[0]}:{c[1]} → {s[0]}:{s[1]}"
 
 
-def _bands(bands: list[str], rows: list[tuple[int, int]], lang: str) -> list[str]:
+def _bands(bands: list[str], rows: list[tuple[int, int]], words: Any) -> list[str]:
     """One shaded band per run of rows of the same phase, named on the left."""
     out = []
     start = 0
@@ -159,9 +174,10 @@ def _bands(bands: list[str], rows: list[tuple[int, int]], lang: str) -> list[str
         y1 = rows[i - 1][0] + rows[i - 1][1] - 14
         out.append(f'<rect class="phase phase-{phase}" x="4" y="{y0}" width="{WIDTH - 8}" '
                    f'height="{y1 - y0}" rx="6" fill="{PHASE_FILL.get(phase, "#f5f5f5")}"/>')
-        out.append(f'<text x="12" y="{y0 + 14}" font-size="11" font-weight="bold" '
-                   f'fill="{PHASE_STROKE.get(phase, "#444")}">'
-                   f'{_x(t("phase_" + phase, lang))}</text>')
+        for cls, text in words("phase_" + phase):
+            out.append(f'<text class="{cls}" x="12" y="{y0 + 14}" font-size="11" '
+                       f'font-weight="bold" fill="{PHASE_STROKE.get(phase, "#444")}">'
+                       f'{_x(text)}</text>')
         start = i
     return out
 
@@ -191,7 +207,8 @@ def _step(s: Step, i: int, y0: int, drop: int, absolute: bool, phase: str) -> li
     mid = (LEFT + RIGHT) // 2
     ym = (y1 + y2) // 2
     out.append(f'<text class="label" x="{mid}" y="{ym - 6}" text-anchor="middle" '
-               f'fill="{color}" font-family="DejaVu Sans Mono, monospace">'
+               f'fill="{color}" font-family="DejaVu Sans Mono, monospace" '
+               f'data-rel={_a(step_text(s, False))} data-abs={_a(step_text(s, True))}>'
                f'{_x(step_text(s, absolute))}</text>')
     yl = ym + 14
     for name in s.tls:
