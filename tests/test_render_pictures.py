@@ -18,9 +18,11 @@ from handshaker.render.text import step_text
 
 DATA = Path(__file__).resolve().parent.parent / "src" / "handshaker" / "data"
 SVG = "{http://www.w3.org/2000/svg}"
-#: the same length as "handshaker.test", so the capture stays consistent: it closes the
-#: SVG <title>, opens an element, has a quote and an ANSI escape sequence
-EVIL = b'</title><b>"\x1b[m'
+#: the same length as "handshaker.test", so the capture stays consistent. In the ClientHello's
+#: SNI: a script element, a quote and an ANSI colour; in the certificate: it closes the SVG
+#: <title>, opens an element, has a quote and an ANSI escape sequence
+EVIL = b'<script>"\x1b[31mx'
+EVIL_CERT = b'</title><b>"\x1b[m'
 
 
 def ladders(lang: str = "en") -> list[Ladder]:
@@ -34,9 +36,11 @@ def ladders(lang: str = "en") -> list[Ladder]:
 
 def evil_capture(tmp: Path) -> Path:
     raw = (DATA / "tour-tls12-rsa.pcap").read_bytes()
-    assert len(EVIL) == len(b"handshaker.test") and raw.count(b"handshaker.test") == 3
+    assert len(EVIL) == len(EVIL_CERT) == len(b"handshaker.test")
+    assert raw.count(b"handshaker.test") == 3  # the ClientHello's SNI, then the certificate
     path = tmp / "evil.pcap"
-    path.write_bytes(raw.replace(b"handshaker.test", EVIL))
+    path.write_bytes(raw.replace(b"handshaker.test", EVIL, 1).replace(b"handshaker.test",
+                                                                      EVIL_CERT))
     return path
 
 
@@ -86,15 +90,28 @@ def test_mermaid_one_message_per_segment() -> None:
 def test_strings_from_packets_are_harmless(tmp_path: Path) -> None:
     a = analyze(evil_capture(tmp_path), keep_tcp=lambda n: True)
     ladder = build_ladder(a.kept[0], a.tcp[0], "en")
-    assert any("</title>" in n for s in ladder.steps for n in s.tls_notes)  # it got in
+    assert any("<script>" in n for s in ladder.steps for n in s.tls_notes)  # it got in
     svg = render_svg(ladder)
     root = ET.fromstring(svg.split("\n", 1)[1])
-    assert not list(root.iter(f"{SVG}b")) and not list(root.iter("b"))
+    assert not [e for e in root.iter() if e.tag.split("}")[-1] in ("b", "script")]
     assert "\x1b" not in svg
     titles = [t.text or "" for t in root.iter(f"{SVG}title")]
-    assert any('</title><b>"' in t for t in titles)  # shown as text, not as markup
+    assert any('<script>"' in t for t in titles)  # shown as text, not as markup
     mm = render_mermaid(ladder)
     assert "\x1b" not in mm and "<" not in mm.replace("->>", "")
+
+
+def test_terminal_output_stays_clean(tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The tls and ladder commands print no escape sequence that came from a packet."""
+    evil = evil_capture(tmp_path)
+    for args in (["tls", str(evil)], ["ladder", str(evil), "--stream", "0"],
+                 ["analyze", str(evil)]):
+        assert main(args) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out, args
+    assert main(["tls", str(evil), "--format", "json"]) == 0
+    assert "<script>" in capsys.readouterr().out  # JSON keeps the value (escaped as JSON)
 
 
 def test_ladder_command_writes_svg_and_mermaid(tmp_path: Path,

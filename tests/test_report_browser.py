@@ -117,8 +117,9 @@ def test_table_ladder_panel_toggles(browser: Any, tmp_path: Path) -> None:
 
 
 def test_decrypted_tls_and_strings_from_packets(browser: Any, tmp_path: Path) -> None:
-    """A capture whose SNI and certificate names close <title>, open an element, carry a
-    quote and an ANSI escape: the page shows them as text and nothing else happens."""
+    """A capture whose SNI opens a <script> and whose certificate names close <title> and
+    open an element, with quotes and ANSI escapes: the page shows them as text and nothing
+    else happens."""
     evil = evil_capture(tmp_path)
     ring = KeyRing(keylog=KeyLog())
     ring.keylog.add_file(DATA / "tour-tls12-rsa.keylog")
@@ -134,6 +135,7 @@ def test_decrypted_tls_and_strings_from_packets(browser: Any, tmp_path: Path) ->
     page.locator("#ladder g.step").nth(3).click()  # the ClientHello
     assert "SNI " + sni in (page.locator("#panel").text_content() or "")
     assert page.evaluate("document.querySelectorAll('b').length") == 0
+    assert page.evaluate("document.scripts.length") == 2  # the data and the page's own
     assert page.evaluate("document.title") == "handshaker report"
     assert page.locator("#ladder svg").count() == 1  # the SVG was not broken out of
     _shot(page, "report-hostile-strings")
