@@ -133,7 +133,10 @@ def test_decrypted_tls_and_strings_from_packets(browser: Any, tmp_path: Path) ->
     assert cells.nth(9).text_content() == "TLS 1.2"
     page.locator("#conns tbody tr").first.click()
     page.locator("#ladder g.step").nth(3).click()  # the ClientHello
-    assert "SNI " + sni in (page.locator("#panel").text_content() or "")
+    panel = page.locator("#panel").text_content() or ""
+    assert "SNI " + sni in panel
+    assert "cipher suites" in panel and "TLS_RSA_WITH_AES_128_GCM_SHA256" in panel  # offered
+    assert "JA4" in panel
     assert page.evaluate("document.querySelectorAll('b').length") == 0
     assert page.evaluate("document.scripts.length") == 2  # the data and the page's own
     assert page.evaluate("document.title") == "handshaker report"

@@ -46,6 +46,33 @@ def _ep(ep: Any) -> str:
     return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
 
 
+def _tls_fields(s: Any) -> dict[str, list[list[str]]]:
+    """What the panel shows for the hello and certificate messages: field, value."""
+    offered = s.offered or {}
+
+    def names(key: str) -> str:
+        return ", ".join(v["name"] if isinstance(v, dict) else str(v)
+                         for v in offered.get(key, []))
+
+    hello = [["SNI", s.sni or ""], ["ALPN", ", ".join(s.alpn_offered)],
+             ["versions", names("versions")], ["cipher suites", names("cipher_suites")],
+             ["groups", names("groups")], ["signature algorithms",
+                                           names("signature_algorithms")],
+             ["JA3", s.ja3 or ""], ["JA4", s.ja4 or ""]]
+    server = [["version", s.version or ""], ["cipher suite", s.cipher_suite_name or ""],
+              ["key exchange", s.key_exchange or ""], ["group", s.group or ""],
+              ["ALPN", s.alpn_selected or ""], ["forward secrecy",
+                                                s.forward_secrecy_reason or ""],
+              ["resumed", s.resumption or "no"], ["JA3S", s.ja3s or ""]]
+    certs = [[f"certificate {i}", f"{c.get('subject', c.get('error', ''))} "
+              f"(issuer {c.get('issuer', '?')})"] for i, c in enumerate(s.certificates)]
+    if s.decryption is not None:
+        server.append(["decrypted", "yes" if s.decryption.ok else
+                       f"no: {s.decryption.reason}"])
+    return {"client_hello": [f for f in hello if f[1]],
+            "server_hello": [f for f in server if f[1]], "certificate": certs}
+
+
 def _conn_row(c: Any) -> dict[str, Any]:
     from handshaker.flow.tcp import TcpSummary
 
@@ -108,6 +135,7 @@ def build_report(path: str | os.PathLike[str], *, keys: Any = None, lang: str = 
         ladders[str(c.stream)] = {
             "svg": render_svg(main, other_lang=other, xml_declaration=False),
             "steps": steps,
+            "tls": _tls_fields(c.tls) if c.tls is not None else None,
             "title": {lang: t("stream_title", lang, stream=c.stream,
                               client=f"{main.client[0]}:{main.client[1]}",
                               server=f"{main.server[0]}:{main.server[1]}"),

@@ -141,6 +141,17 @@
         const li = el("li", name);
         const note = s.tls_notes[lang][i];
         if (note) li.appendChild(el("div", note));
+        const fields = lad.tls && lad.tls[name];
+        if (fields && fields.length) {
+          const ft = el("table", null, "fields");
+          for (const [k, v] of fields) {
+            const tr = el("tr");
+            tr.appendChild(el("td", k));
+            tr.appendChild(el("td", v));
+            ft.appendChild(tr);
+          }
+          li.appendChild(ft);
+        }
         ul.appendChild(li);
       });
       p.appendChild(ul);
