@@ -39,3 +39,11 @@ def test_report_words_in_both_languages() -> None:
 
     for key, entry in PAGE_WORDS.items():
         assert set(entry) == {"en", "zh"} and all(entry.values()), key
+
+
+def test_tls_view_words_in_both_languages() -> None:
+    from handshaker.explain.i18n import TLS_WORDS
+
+    for key, entry in TLS_WORDS.items():
+        assert set(entry) == {"en", "zh"} and all(entry.values()), key
+        assert placeholders(entry["en"]) == placeholders(entry["zh"]), key

@@ -306,9 +306,9 @@ def cmd_tls(args: argparse.Namespace) -> int:
         if not sessions:
             console.print(f"{a.path}: no TLS seen in {a.tcp_streams} TCP streams")
         for s in sessions:
-            render_session(s, console)
+            render_session(s, console, _lang(args))
             if args.data:
-                render_data(s, console)
+                render_data(s, console, _lang(args))
     return EXIT_OK
 
 

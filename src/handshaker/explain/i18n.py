@@ -337,6 +337,69 @@ PAGE_WORDS: dict[str, dict[str, str]] = {
     "decrypted": {"en": "decrypted", "zh": "已解密"},
 }
 
+#: the words of the tls command's view (render/tls_text.py), in both languages
+TLS_WORDS: dict[str, dict[str, str]] = {
+    "title": {"en": "TLS on TCP stream {stream}: {client} → {server}",
+              "zh": "TCP 流 {stream} 上的 TLS: {client} → {server}"},
+    "version": {"en": "version", "zh": "版本"},
+    "suite": {"en": "cipher suite", "zh": "密码套件"},
+    "kx": {"en": "key exchange", "zh": "密钥交换"},
+    "fs_yes": {"en": "forward secrecy", "zh": "前向保密"},
+    "fs_no": {"en": "NO forward secrecy", "zh": "没有前向保密"},
+    "group": {"en": "group", "zh": "曲线/群"},
+    "alpn": {"en": "offered {offered}; selected {selected}",
+             "zh": "提供 {offered}; 选中 {selected}"},
+    "alpn_hidden": {"en": "(not seen: encrypted in TLS 1.3)",
+                    "zh": "(看不到: TLS 1.3 中已加密)"},
+    "resumed": {"en": "resumed", "zh": "会话恢复"},
+    "resumed_by": {"en": "yes, by {how}", "zh": "是, 通过 {how}"},
+    "hrr": {"en": "the server asked for {group}", "zh": "服务器要求使用 {group}"},
+    "client_cert": {"en": "client certificate", "zh": "客户端证书"},
+    "sent": {"en": "sent", "zh": "已发送"},
+    "alert": {"en": "alert", "zh": "告警"},
+    "close": {"en": "close", "zh": "关闭"},
+    "timing": {"en": "timing (ms)", "zh": "时间 (毫秒)"},
+    "col_frame": {"en": "frame", "zh": "帧"},
+    "col_dir": {"en": "dir", "zh": "方向"},
+    "col_message": {"en": "message", "zh": "消息"},
+    "col_bytes": {"en": "bytes", "zh": "字节"},
+    "decrypted_mark": {"en": "decrypted", "zh": "已解密"},
+    "encrypted_mark": {"en": "encrypted", "zh": "已加密"},
+    "cert": {"en": "certificate", "zh": "证书"},
+    "cert_line": {"en": "    issuer {issuer}; key {pubkey}; {sig}; SANs {sans}",
+                  "zh": "    签发者 {issuer}; 公钥 {pubkey}; {sig}; SAN {sans} 个"},
+    "cert_check": {"en": "certificate check", "zh": "证书校验"},
+    "offered_title": {"en": "offered by the client (the server's choice marked ✓)",
+                      "zh": "客户端提供的 (服务器的选择标 ✓)"},
+    "col_what": {"en": "what", "zh": "项目"},
+    "col_offered": {"en": "offered", "zh": "提供"},
+    "note": {"en": "note", "zh": "注意"},
+    "client": {"en": "client", "zh": "客户端"},
+    "server": {"en": "server", "zh": "服务器"},
+    "decrypted": {"en": "decrypted", "zh": "解密"},
+    "decrypted_yes": {"en": "yes, with {source}: {records} records; Finished verified: {who}",
+                      "zh": "是, 用 {source}: {records} 个记录; Finished 校验通过: {who}"},
+    "decrypted_no": {"en": "no: {reason}", "zh": "否: {reason}"},
+    "keys_title": {"en": "how the keys were derived (--explain-keys: these are secrets)",
+                   "zh": "密钥是怎样推导出来的 (--explain-keys: 以下是机密)"},
+    "col_step": {"en": "step", "zh": "步骤"},
+    "col_value": {"en": "value", "zh": "值"},
+    "col_meaning": {"en": "what it is", "zh": "含义"},
+    "no_data": {"en": "  (no decrypted application data)", "zh": "  (没有解密出的应用数据)"},
+    "nothing_decrypted": {"en": "  (nothing decrypted)", "zh": "  (没有解密任何内容)"},
+    "c2s": {"en": "client → server", "zh": "客户端 → 服务器"},
+    "s2c": {"en": "server → client", "zh": "服务器 → 客户端"},
+    "chunk": {"en": "── frame {frame}, {arrow}, {n} bytes",
+              "zh": "── 帧 {frame}, {arrow}, {n} 字节"},
+}
+
+
+def tls_word(key: str, lang: str = "en", **kw: object) -> str:
+    """A word of the tls command's view in ``lang``, formatted with ``kw``."""
+    entry = TLS_WORDS[key]
+    return (entry.get(lang) or entry["en"]).format(**kw)
+
+
 #: names of handshake states and close kinds as shown to people
 WORDS: dict[str, dict[str, str]] = {
     "complete": {"en": "complete three-way handshake", "zh": "完整的三次握手"},

@@ -174,8 +174,8 @@ def show_lab(run: LabRun, console: Console, lang: str) -> None:
             s["data"] = [{"frame": f, "dir": "c2s" if d == conn.tls.client_dir else "s2c",
                           "length": len(b), "text": b.decode("utf-8", "replace")}
                          for d, f, _, b in conn.tls.data]
-            render_session(s, console)
-            render_data(s, console)
+            render_session(s, console, lang)
+            render_data(s, console, lang)
     if run.scenario.name == "compare-rsa-ecdhe" and run.server_key is not None:
         _compare(run, console, zh)
     if run.scenario.name == "tcp-simultaneous-close":

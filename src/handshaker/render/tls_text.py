@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from handshaker.explain.i18n import tls_word
 from handshaker.render.text import clean
 
 
@@ -18,76 +19,80 @@ def _kv(table: Table, key: str, value: Any, style: str = "") -> None:
     table.add_row(Text(key, style="bold"), Text(clean(str(value)), style=style))
 
 
-def render_session(s: dict[str, Any], console: Console) -> None:
+def render_session(s: dict[str, Any], console: Console, lang: str = "en") -> None:
     """One session (the JSON contract's dict) as a block of facts and tables."""
+
+    def w(key: str, **kw: Any) -> str:
+        return tls_word(key, lang, **kw)
+
     client = s.get("client") or {}
     server = s.get("server") or {}
-    title = (f"TLS on TCP stream {s['stream']}: {client.get('ip')}:{client.get('port')} → "
-             f"{server.get('ip')}:{server.get('port')}")
+    title = w("title", stream=s["stream"], client=f"{client.get('ip')}:{client.get('port')}",
+              server=f"{server.get('ip')}:{server.get('port')}")
     console.print(Text(clean(title), style="bold"))
     facts = Table(box=None, show_header=False, pad_edge=False)
     facts.add_column(no_wrap=True)
     facts.add_column()
     suite = s.get("cipher_suite") or {}
-    _kv(facts, "version", s.get("version"))
+    _kv(facts, w("version"), s.get("version"))
     if suite:
-        _kv(facts, "cipher suite", f"{suite.get('name')} (0x{suite.get('id', 0):04x})")
+        _kv(facts, w("suite"), f"{suite.get('name')} (0x{suite.get('id', 0):04x})")
     fs = s.get("forward_secrecy")
     kx = s.get("key_exchange")
     if kx:
-        mark = "" if fs is None else "forward secrecy" if fs else "NO forward secrecy"
-        _kv(facts, "key exchange", f"{kx}: {mark}", "green" if fs else "red" if fs is False
+        mark = "" if fs is None else w("fs_yes") if fs else w("fs_no")
+        _kv(facts, w("kx"), f"{kx}: {mark}", "green" if fs else "red" if fs is False
             else "")
         _kv(facts, "", s.get("forward_secrecy_reason"), "dim")
-    _kv(facts, "group", s.get("group"))
+    _kv(facts, w("group"), s.get("group"))
     _kv(facts, "SNI", s.get("sni"))
     alpn = s.get("alpn") or {}
     if alpn.get("offered"):
-        _kv(facts, "ALPN", f"offered {', '.join(alpn['offered'])}; selected "
-                           f"{alpn.get('selected') or '(not seen: encrypted in TLS 1.3)'}")
+        _kv(facts, "ALPN", w("alpn", offered=", ".join(alpn["offered"]),
+                             selected=alpn.get("selected") or w("alpn_hidden")))
     if s.get("resumed"):
-        _kv(facts, "resumed", f"yes, by {s.get('resumption')}")
+        _kv(facts, w("resumed"), w("resumed_by", how=s.get("resumption")))
     if s.get("hello_retry_request"):
-        _kv(facts, "HelloRetryRequest", f"the server asked for {s.get('hello_retry_group')}")
+        _kv(facts, "HelloRetryRequest", w("hrr", group=s.get("hello_retry_group")))
     if s.get("client_auth"):
-        _kv(facts, "client certificate", "sent")
+        _kv(facts, w("client_cert"), w("sent"))
     for a in s.get("alerts") or []:
-        _kv(facts, "alert", f"#{a['frame']} {a['dir']} {a['level']} {a['name']}: "
-                            f"{a.get('meaning', '')}", "red" if a["level"] == "fatal" else "")
-    _kv(facts, "close", s.get("close"))
+        _kv(facts, w("alert"), f"#{a['frame']} {a['dir']} {a['level']} {a['name']}: "
+                               f"{a.get('meaning', '')}", "red" if a["level"] == "fatal" else "")
+    _kv(facts, w("close"), s.get("close"))
     _kv(facts, "JA3", s.get("ja3"))
     _kv(facts, "JA3S", s.get("ja3s"))
     _kv(facts, "JA4", s.get("ja4"))
     dec = s.get("decrypted")
     if dec is not None:
-        _decryption(facts, dec)
+        _decryption(facts, dec, lang)
     timing = s.get("timing_ms") or {}
     if timing:
-        _kv(facts, "timing (ms)", ", ".join(f"{k} {v}" for k, v in timing.items()))
+        _kv(facts, w("timing"), ", ".join(f"{k} {v}" for k, v in timing.items()))
     console.print(facts)
     msgs = s.get("messages") or []
     if msgs:
         t = Table(box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
-        for col in ("frame", "dir", "message", "bytes"):
-            t.add_column(col)
+        for col in ("col_frame", "col_dir", "col_message", "col_bytes"):
+            t.add_column(w(col))
         for m in msgs:
-            name = m["type"] + (" (decrypted)" if m.get("decrypted") else
-                                " (encrypted)" if m.get("encrypted") else "")
+            name = m["type"] + (f" ({w('decrypted_mark')})" if m.get("decrypted") else
+                                f" ({w('encrypted_mark')})" if m.get("encrypted") else "")
             t.add_row(str(m["frame"]), "→" if m["dir"] == "c2s" else "←", clean(name),
                       str(m.get("length", "")))
         console.print(t)
     certs = s.get("certificates") or []
     for i, c in enumerate(certs):
         if "error" in c:
-            console.print(Text(f"  certificate {i}: {clean(c['error'])}", style="red"))
+            console.print(Text(f"  {w('cert')} {i}: {clean(c['error'])}", style="red"))
             continue
-        console.print(Text(f"  certificate {i}: {clean(c.get('subject', ''))}", style="bold"))
-        console.print(Text(clean(f"    issuer {c.get('issuer')}; key {c.get('key')}; "
-                                 f"{c.get('signature_algorithm')}; SANs {c.get('san_count')}"),
+        console.print(Text(f"  {w('cert')} {i}: {clean(c.get('subject', ''))}", style="bold"))
+        console.print(Text(clean(w("cert_line", issuer=c.get("issuer"), pubkey=c.get("key"),
+                                   sig=c.get("signature_algorithm"), sans=c.get("san_count"))),
                            style="dim"))
     v = s.get("verification")
     if v:
-        console.print(Text(clean(f"  certificate check: {v['summary']}"),
+        console.print(Text(clean(f"  {w('cert_check')}: {v['summary']}"),
                            style="green" if v["ok"] else "red"))
         for chk in v.get("checks", []):
             console.print(Text(clean(f"    {'ok ' if chk['ok'] else 'NO '} {chk['name']}: "
@@ -95,10 +100,10 @@ def render_session(s: dict[str, Any], console: Console) -> None:
     offered = s.get("offered") or {}
     chosen = s.get("chosen") or {}
     if offered:
-        t = Table(title="offered by the client (the server's choice marked ✓)",
-                  box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
-        t.add_column("what", no_wrap=True)
-        t.add_column("offered")
+        t = Table(title=w("offered_title"), box=box.SIMPLE_HEAD, pad_edge=False,
+                  header_style="bold")
+        t.add_column(w("col_what"), no_wrap=True)
+        t.add_column(w("col_offered"))
         picks = {
             "versions": chosen.get("version"),
             "cipher_suites": (chosen.get("cipher_suite") or {}).get("name"),
@@ -112,29 +117,31 @@ def render_session(s: dict[str, Any], console: Console) -> None:
             t.add_row(key, clean(text))
         console.print(t)
     if dec is not None and dec.get("key_derivation"):
-        _key_derivation(dec["key_derivation"], console)
+        _key_derivation(dec["key_derivation"], console, lang)
     for d in s.get("diagnostics") or []:
-        console.print(Text(clean(f"  note: {d}"), style="yellow"))
+        console.print(Text(clean(f"  {w('note')}: {d}"), style="yellow"))
     console.print()
 
 
-def _decryption(facts: Table, dec: dict[str, Any]) -> None:
+def _decryption(facts: Table, dec: dict[str, Any], lang: str) -> None:
     fin = dec.get("finished_verified") or {}
-    checked = [w for w, v in fin.items() if v]
+    checked = [tls_word(who, lang) for who, v in fin.items() if v]
     if dec.get("ok"):
-        _kv(facts, "decrypted", f"yes, with {dec.get('key_source')}: {dec.get('records')} "
-                                f"records; Finished verified: {', '.join(checked)}", "green")
+        _kv(facts, tls_word("decrypted", lang),
+            tls_word("decrypted_yes", lang, source=dec.get("key_source"),
+                     records=dec.get("records"), who=", ".join(checked)), "green")
         _kv(facts, "", dec.get("reason"), "dim")
     else:
-        _kv(facts, "decrypted", f"no: {dec.get('reason')}", "red")
+        _kv(facts, tls_word("decrypted", lang),
+            tls_word("decrypted_no", lang, reason=dec.get("reason")), "red")
 
 
-def _key_derivation(steps: list[dict[str, Any]], console: Console) -> None:
-    t = Table(title="how the keys were derived (--explain-keys: these are secrets)",
-              box=box.SIMPLE_HEAD, pad_edge=False, header_style="bold")
-    t.add_column("step", no_wrap=True)
-    t.add_column("value", overflow="fold")
-    t.add_column("what it is")
+def _key_derivation(steps: list[dict[str, Any]], console: Console, lang: str) -> None:
+    t = Table(title=tls_word("keys_title", lang), box=box.SIMPLE_HEAD, pad_edge=False,
+              header_style="bold")
+    t.add_column(tls_word("col_step", lang), no_wrap=True)
+    t.add_column(tls_word("col_value", lang), overflow="fold")
+    t.add_column(tls_word("col_meaning", lang))
     for i, step in enumerate(steps, 1):
         t.add_row(f"{i}. {step['name']}", step["value"], step["meaning"])
     console.print(t)
@@ -144,21 +151,21 @@ def _key_derivation(steps: list[dict[str, Any]], console: Console) -> None:
 HEX_WIDTH = 16
 
 
-def render_data(s: dict[str, Any], console: Console) -> None:
+def render_data(s: dict[str, Any], console: Console, lang: str = "en") -> None:
     """The decrypted application data of a session (``--data text|hex``), in the order it
     was sent, each chunk marked with its direction and frame."""
     chunks = s.get("data") or []
     if not chunks:
         dec = s.get("decrypted") or {}
-        console.print(Text("  (no decrypted application data)" if dec.get("ok") else
-                           "  (nothing decrypted)", style="dim"))
+        console.print(Text(tls_word("no_data" if dec.get("ok") else "nothing_decrypted",
+                                    lang), style="dim"))
         console.print()
         return
     for c in chunks:
-        arrow = "client → server" if c["dir"] == "c2s" else "server → client"
+        arrow = tls_word("c2s" if c["dir"] == "c2s" else "s2c", lang)
         style = "red" if c["dir"] == "c2s" else "blue"
-        console.print(Text(f"── frame {c['frame']}, {arrow}, {c['length']} bytes",
-                           style=f"bold {style}"))
+        console.print(Text(tls_word("chunk", lang, frame=c["frame"], arrow=arrow,
+                                    n=c["length"]), style=f"bold {style}"))
         if "text" in c:
             console.print(Text(clean_keep_lines(c["text"]), style=style))
         else:
