@@ -187,7 +187,7 @@ def test_tour_decrypts_rsa_with_the_key_and_not_ecdhe() -> None:
     assert [r.count("not opened") for r in rows] == [0, 1, 1]  # RSA, ECDHE, TLS 1.3
     assert [r.count("opened") for r in rows] == [2, 2, 2]
     assert "What the client sent, decrypted: GET /hello HTTP/1.1" in out.stdout
-    assert "tour-tls12-ecdhe.pcap with the RSA key: ECDHE key exchange" in out.stdout
+    assert "tour-tls12-ecdhe.pcap, the RSA key: ECDHE key exchange" in out.stdout
     assert out.stdout.count("forward secrecy)") == 2
 
 

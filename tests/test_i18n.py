@@ -47,3 +47,19 @@ def test_tls_view_words_in_both_languages() -> None:
     for key, entry in TLS_WORDS.items():
         assert set(entry) == {"en", "zh"} and all(entry.values()), key
         assert placeholders(entry["en"]) == placeholders(entry["zh"]), key
+
+
+def test_decryption_reasons_in_both_languages() -> None:
+    from handshaker.explain.i18n import DECRYPT_REASONS
+
+    for key, entry in DECRYPT_REASONS.items():
+        assert set(entry) == {"en", "zh"} and all(entry.values()), key
+        assert placeholders(entry["en"]) == placeholders(entry["zh"]), key
+
+
+def test_forward_secrecy_reasons_in_both_languages() -> None:
+    from handshaker.explain.i18n import FS_REASONS
+
+    for key, entry in FS_REASONS.items():
+        assert set(entry) == {"en", "zh"} and all(entry.values()), key
+        assert placeholders(entry["en"]) == placeholders(entry["zh"]), key

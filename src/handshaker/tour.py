@@ -217,7 +217,7 @@ def _session_line(session: Any, console: Console, lang: str) -> None:
         + (f" · {session.group}" if session.group else "")
         + (" · forward secrecy" if fs else " · no forward secrecy" if fs is False else "")),
         style="bold"))
-    console.print(Text(clean(session.forward_secrecy_reason), style="dim"))
+    console.print(Text(clean(session.forward_secrecy_text(lang)), style="dim"))
 
 
 def ch_tls12_rsa(console: Console, lang: str) -> None:
@@ -265,27 +265,32 @@ def ch_rsa_vs_ecdhe(console: Console, lang: str) -> None:
          "预主密钥用这把公钥加密后就在线路上; ECDHE 时线路上只有公钥, 对应的私钥用完就丢了。"
          "下面每个抓包解密两次: 只用 RSA 服务器的私钥, 以及用客户端写下的密钥日志 (key log)。")
     table = Table(header_style="bold")
-    for col in ("capture", "key exchange", "RSA key alone", "key log"):
+    zh = lang == ZH
+    cols = ("抓包文件", "密钥交换", "只用 RSA 私钥", "密钥日志") if zh else \
+        ("capture", "key exchange", "RSA key alone", "key log")
+    for col in cols:
         table.add_column(col)
     key = load_rsa_key(data_path("tour-tls12-rsa.key.pem"))
     why: list[str] = []
     first_line = ""
     for name in ("tour-tls12-rsa", "tour-tls12-ecdhe", "tour-tls13"):
         cells = []
-        for how, ring in (("the RSA key", KeyRing(rsa_keys=[key])), ("the key log", KeyRing())):
-            if how == "the key log":
+        for how, ring in (("RSA 私钥" if zh else "the RSA key", KeyRing(rsa_keys=[key])),
+                          ("密钥日志" if zh else "the key log", KeyRing())):
+            if not ring.rsa_keys:
                 ring.keylog.add_file(data_path(f"{name}.keylog"))
             session = _decrypted(data_path(f"{name}.pcap"), ring)
             dec = session.decryption if session is not None else None
             if dec is not None and dec.ok:
-                cells.append("opened")
+                cells.append("解开" if zh else "opened")
                 first = next((data for d, _, _, data in session.data
                               if d == session.client_dir), b"")
                 first_line = first_line or first.split(b"\r\n", 1)[0].decode("ascii",
                                                                                "replace")
             else:
-                cells.append("not opened")
-                why.append(f"{name}.pcap with {how}: {dec.reason if dec else '?'}")
+                cells.append("解不开" if zh else "not opened")
+                reason = (dec.reason_zh if lang == ZH else dec.reason) if dec else "?"
+                why.append(f"{name}.pcap, {how}: {reason}")
         kx = session.key_exchange if session is not None else "?"
         table.add_row(f"{name}.pcap", kx or "?", *cells)
     console.print(table)

@@ -400,6 +400,116 @@ def tls_word(key: str, lang: str = "en", **kw: object) -> str:
     return (entry.get(lang) or entry["en"]).format(**kw)
 
 
+#: why a session has forward secrecy or not (tls/observer.py), in both languages
+FS_REASONS: dict[str, dict[str, str]] = {
+    "psk_ke": {"en": "TLS 1.3 PSK-only resumption (psk_ke): the keys come from the earlier "
+                     "session's secret alone",
+               "zh": "TLS 1.3 仅用 PSK 恢复会话 (psk_ke): 密钥只来自上一个会话的秘密"},
+    "tls13": {"en": "TLS 1.3: every handshake makes fresh {dh} keys, so no long-term key can "
+                    "decrypt it later",
+              "zh": "TLS 1.3: 每次握手都生成新的 {dh} 密钥, 以后拿到任何长期私钥都解不开它"},
+    "rsa": {"en": "RSA key exchange: the pre-master secret travels encrypted with the server's "
+                  "RSA key, so whoever gets that key later can decrypt this session",
+            "zh": "RSA 密钥交换: 预主密钥用服务器的 RSA 公钥加密后在网络上传输, "
+                  "以后谁拿到这把私钥, 谁就能解密这个会话"},
+    "fresh": {"en": "{kx}: both sides make fresh keys and compute the secret; nothing secret "
+                    "travels",
+              "zh": "{kx}: 双方都生成新的密钥并各自算出秘密; 没有任何秘密在网络上传输"},
+    "static": {"en": "{kx} key exchange: no fresh keys", "zh": "{kx} 密钥交换: 没有新生成的密钥"},
+    "sslv2": {"en": "SSL 2.0: the master key travels encrypted with the server's RSA key, so "
+                    "whoever gets that key later can decrypt this session",
+              "zh": "SSL 2.0: 主密钥用服务器的 RSA 公钥加密后传输, "
+                    "以后谁拿到这把私钥, 谁就能解密这个会话"},
+}
+
+
+def fs_text(key: str, lang: str = "en", **kw: object) -> str:
+    """Why a session has forward secrecy or not, in ``lang``."""
+    entry = FS_REASONS[key]
+    return (entry.get(lang) or entry["en"]).format(**kw)
+
+
+#: why a session was not (or not wholly) decrypted: the parts tls/opener.py puts together
+DECRYPT_REASONS: dict[str, dict[str, str]] = {
+    "record_bad": {
+        "en": "the {who}'s record at stream offset {offset} does not decrypt ({detail}): the "
+              "keys are not this session's, or the record is damaged",
+        "zh": "{who}在流偏移 {offset} 处的记录解不开 ({detail}): 密钥不属于这个会话, "
+              "或者记录已损坏"},
+    "no_app_secret": {
+        "en": "the key log has no {label} for this session: what the {who} sent after its "
+              "Finished stays encrypted",
+        "zh": "密钥日志里没有这个会话的 {label}: {who}在 Finished 之后发送的内容仍然是加密的"},
+    "finished_bad": {
+        "en": "the {who}'s Finished does not verify with the secret from {source}: that "
+              "secret is not this session's",
+        "zh": "用 {source} 中的密钥, {who}的 Finished 校验不通过: 这个密钥不属于这个会话"},
+    "finished_missing": {
+        "en": "the {who}'s Finished is not in the capture: only the other side's checked",
+        "zh": "抓包里没有{who}的 Finished: 只校验了另一方的"},
+    "version": {"en": "{version} is not decrypted (SSL 3.0 to TLS 1.3 are)",
+                "zh": "不解密 {version} (支持的是 SSL 3.0 到 TLS 1.3)"},
+    "suite_unknown": {"en": "cipher suite 0x{code} is not known", "zh": "未知的密码套件 0x{code}"},
+    "sh_bad": {"en": "the ServerHello does not parse", "zh": "ServerHello 无法解析"},
+    "rsa_bad": {
+        "en": "the RSA key {source} does not decrypt the pre-master secret: the key does not "
+              "match",
+        "zh": "RSA 私钥 {source} 解不开预主密钥: 这把私钥不匹配"},
+    "no_cert": {
+        "en": "the server's certificate is not in the capture, so no RSA key can be matched "
+              "to this session",
+        "zh": "抓包里没有服务器的证书, 无法为这个会话匹配 RSA 私钥"},
+    "key_mismatch": {
+        "en": "the RSA key(s) given ({names}) do not match this server's certificate (another "
+              "public key)",
+        "zh": "给出的 RSA 私钥 ({names}) 与这个服务器的证书不匹配 (公钥不同)"},
+    "unsupported": {"en": "{detail}", "zh": "不支持解密: {detail}"},
+    "no_handshake": {
+        "en": "the capture begins after the handshake: without the ClientHello's random no "
+              "key can be looked up, and without the ServerHello the cipher is unknown",
+        "zh": "抓包在握手之后才开始: 没有 ClientHello 的随机数就无法查找密钥, 没有 ServerHello "
+              "就不知道加密算法"},
+    "no_server_hello": {
+        "en": "the capture has no ServerHello for this session: the cipher is unknown",
+        "zh": "抓包里没有这个会话的 ServerHello: 不知道加密算法"},
+    "tls13_partial": {
+        "en": "the key log has secrets for this client random but not the handshake traffic "
+              "secrets TLS 1.3 needs",
+        "zh": "密钥日志里有这个客户端随机数的密钥, 但没有 TLS 1.3 需要的握手流量密钥"},
+    "tls13_fs": {
+        "en": "TLS 1.3: the keys come from a fresh (EC)DHE shared secret that is in no packet, "
+              "so only a key log opens it, and ",
+        "zh": "TLS 1.3: 密钥来自每次新生成的 (EC)DHE 共享密钥, 它不在任何数据包里, "
+              "所以只有密钥日志能解开, 而"},
+    "tls13_no_secrets": {"en": "it has no secrets for client random {rnd}…",
+                         "zh": "密钥日志里没有客户端随机数 {rnd}… 的密钥"},
+    "none_given": {"en": "none was given", "zh": "没有给出密钥日志"},
+    "rsa_cannot": {"en": " (an RSA key cannot: forward secrecy)",
+                   "zh": " (RSA 私钥做不到: 前向保密)"},
+    "resumed": {
+        "en": "a resumed session: its master secret comes from an earlier session that is "
+              "not in this capture or was not decrypted, and ",
+        "zh": "这是恢复的会话: 它的主密钥来自更早的会话, 而那个会话不在这个抓包里或没有解开; "
+              "而且"},
+    "no_line": {"en": "the key log has no CLIENT_RANDOM line for client random {rnd}…",
+                "zh": "密钥日志里没有客户端随机数 {rnd}… 的 CLIENT_RANDOM 行"},
+    "no_keylog": {"en": "no key log was given", "zh": "没有给出密钥日志"},
+    "and_no_rsa_key": {"en": ", and no RSA key of the server was given",
+                       "zh": ", 也没有给出服务器的 RSA 私钥"},
+    "and_no_cke": {"en": ", and no ClientKeyExchange was seen",
+                   "zh": ", 也没有看到 ClientKeyExchange"},
+    "eph_fs": {
+        "en": "{kx} key exchange: the pre-master secret is computed by both sides from fresh "
+              "keys and never travels, so only a key log opens it, and ",
+        "zh": "{kx} 密钥交换: 预主密钥由双方用新生成的密钥各自算出, 从不在网络上传输, "
+              "所以只有密钥日志能解开, 而"},
+    "rsa_signs": {
+        "en": "; the server's RSA key only signs this handshake and cannot decrypt it "
+              "(forward secrecy)",
+        "zh": "; 服务器的 RSA 私钥在这里只用来签名, 解不开它 (前向保密)"},
+}
+
+
 #: names of handshake states and close kinds as shown to people
 WORDS: dict[str, dict[str, str]] = {
     "complete": {"en": "complete three-way handshake", "zh": "完整的三次握手"},

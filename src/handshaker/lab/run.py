@@ -215,7 +215,8 @@ def _compare(run: LabRun, console: Console, zh: bool) -> None:
         table.add_row(str(conn.stream), s.cipher_suite_name or "?", s.key_exchange or "?",
                       ("能" if ok else "不能") if zh else ("yes" if ok else "no"))
         if not ok:
-            notes.append(f"stream {conn.stream}: {s.decryption.reason}")
+            reason = s.decryption.reason_zh if zh else s.decryption.reason
+            notes.append(f"stream {conn.stream}: {reason}")
         else:
             first = next((b for d, _, _, b in s.data if d == s.client_dir), b"")
             line = first.split(b"\r\n", 1)[0].decode("ascii", "replace")

@@ -43,7 +43,8 @@ def render_session(s: dict[str, Any], console: Console, lang: str = "en") -> Non
         mark = "" if fs is None else w("fs_yes") if fs else w("fs_no")
         _kv(facts, w("kx"), f"{kx}: {mark}", "green" if fs else "red" if fs is False
             else "")
-        _kv(facts, "", s.get("forward_secrecy_reason"), "dim")
+        _kv(facts, "", s.get("forward_secrecy_reason_zh") if lang == "zh" else
+            s.get("forward_secrecy_reason"), "dim")
     _kv(facts, w("group"), s.get("group"))
     _kv(facts, "SNI", s.get("sni"))
     alpn = s.get("alpn") or {}
@@ -124,16 +125,18 @@ def render_session(s: dict[str, Any], console: Console, lang: str = "en") -> Non
 
 
 def _decryption(facts: Table, dec: dict[str, Any], lang: str) -> None:
+    reason = dec.get("reason_zh") if lang == "zh" and dec.get("reason_zh") else \
+        dec.get("reason")
     fin = dec.get("finished_verified") or {}
     checked = [tls_word(who, lang) for who, v in fin.items() if v]
     if dec.get("ok"):
         _kv(facts, tls_word("decrypted", lang),
             tls_word("decrypted_yes", lang, source=dec.get("key_source"),
                      records=dec.get("records"), who=", ".join(checked)), "green")
-        _kv(facts, "", dec.get("reason"), "dim")
+        _kv(facts, "", reason, "dim")
     else:
-        _kv(facts, tls_word("decrypted", lang),
-            tls_word("decrypted_no", lang, reason=dec.get("reason")), "red")
+        _kv(facts, tls_word("decrypted", lang), tls_word("decrypted_no", lang, reason=reason),
+            "red")
 
 
 def _key_derivation(steps: list[dict[str, Any]], console: Console, lang: str) -> None:

@@ -646,29 +646,22 @@ class TlsObserver:
                 self._kx = "psk"
                 s.key_exchange = "psk"
                 s.forward_secrecy = False
-                s.forward_secrecy_reason = ("TLS 1.3 PSK-only resumption (psk_ke): the keys "
-                                            "come from the earlier session's secret alone")
+                s.set_forward_secrecy_reason("psk_ke")
             else:
                 self._kx = f"tls13_{dh}"
                 s.key_exchange = f"psk_{dh}" if f.pre_shared_key else f"tls13_{dh}"
                 s.forward_secrecy = True
-                s.forward_secrecy_reason = ("TLS 1.3: every handshake makes fresh "
-                                            f"{dh.upper()} keys, so no long-term key can "
-                                            "decrypt it later")
+                s.set_forward_secrecy_reason("tls13", dh=dh.upper())
         else:
             self._kx = msg.normalize_kx(suite.key_exchange)
             s.key_exchange = suite.key_exchange
             s.forward_secrecy = suite.forward_secrecy
             if suite.key_exchange in ("rsa", "rsa_psk"):
-                s.forward_secrecy_reason = ("RSA key exchange: the pre-master secret travels "
-                                            "encrypted with the server's RSA key, so whoever "
-                                            "gets that key later can decrypt this session")
+                s.set_forward_secrecy_reason("rsa")
             elif suite.forward_secrecy:
-                s.forward_secrecy_reason = (f"{suite.key_exchange.upper()}: both sides make "
-                                            "fresh keys and compute the secret; nothing "
-                                            "secret travels")
+                s.set_forward_secrecy_reason("fresh", kx=suite.key_exchange.upper())
             else:
-                s.forward_secrecy_reason = f"{suite.key_exchange} key exchange: no fresh keys"
+                s.set_forward_secrecy_reason("static", kx=suite.key_exchange)
             offered = hello is not None and hello.ticket
             if hello is not None and f.session_id and f.session_id == hello.session_id:
                 # RFC 5246 §7.4.1.3: the echo means the server resumes; RFC 5077 §3.4: with
@@ -720,9 +713,7 @@ class TlsObserver:
             s.version_code = 0x0002
             s.key_exchange = "rsa"
             s.forward_secrecy = False
-            s.forward_secrecy_reason = ("SSL 2.0: the master key travels encrypted with the "
-                                        "server's RSA key, so whoever gets that key later "
-                                        "can decrypt this session")
+            s.set_forward_secrecy_reason("sslv2")
             if m.certificate_type == 1 and m.certificate and not self._certs:  # X.509
                 self._certs = [m.certificate]
                 self._cert_ts = ts

@@ -152,7 +152,9 @@ class Decryption:
     key_source: str | None = None
     finished_verified: dict[str, bool | None] = field(
         default_factory=lambda: {"client": None, "server": None})
-    reason: str | None = None
+    reason: str | None = None  # in English
+    reason_zh: str | None = None  # the same in Chinese
+    why: Why | None = None
     records: int = 0  # records decrypted
     #: --explain-keys: (name, value, what it is), in the order they are derived
     steps: list[tuple[str, str, str]] = field(default_factory=list)
@@ -160,11 +162,37 @@ class Decryption:
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"ok": self.ok, "key_source": self.key_source,
                              "finished_verified": dict(self.finished_verified),
-                             "reason": self.reason, "records": self.records}
+                             "reason": self.reason, "reason_zh": self.reason_zh,
+                             "records": self.records}
         if self.steps:
             d["key_derivation"] = [{"name": n, "value": v, "meaning": m}
                                    for n, v, m in self.steps]
         return d
+
+
+@dataclass(frozen=True)
+class Why:
+    """A reason in parts of the catalogue (explain/i18n.py, DECRYPT_REASONS), each with its
+    values, so that it can be said in either language; ``who`` values are translated."""
+
+    parts: tuple[tuple[str, dict[str, Any]], ...]
+
+    @classmethod
+    def of(cls, key: str, **args: Any) -> Why:
+        return cls(((key, args),))
+
+    def __add__(self, other: Why) -> Why:
+        return Why(self.parts + other.parts)
+
+    def text(self, lang: str = "en") -> str:
+        from handshaker.explain.i18n import DECRYPT_REASONS, t
+
+        out = []
+        for key, args in self.parts:
+            vals = {k: t(v, lang) if k == "who" else v for k, v in args.items()}
+            entry = DECRYPT_REASONS[key]
+            out.append((entry.get(lang) or entry["en"]).format(**vals))
+        return "".join(out)
 
 
 class _Dead:
@@ -204,7 +232,7 @@ class SessionOpener:
         self._offered_tls13: list[int] = []
         self._early_offered = False
         self._finished_seen = [False, False]
-        self._why_no_keys: str | None = None
+        self._why_no_keys: Why | None = None
         self._explained = False
 
     # -- what the observer tells ---------------------------------------------------------
@@ -282,9 +310,8 @@ class SessionOpener:
                 plain = dec.decrypt(ctype, rec.legacy_record_version, rec.fragment)
         except DecryptError as err:
             self._dec[who] = _DEAD
-            self._fail(f"the {WHO[who]}'s record at stream offset {rec.stream_offset} "
-                       f"does not decrypt ({err.reason}): the keys are not this session's, "
-                       "or the record is damaged")
+            self._fail(Why.of("record_bad", who=WHO[who], offset=rec.stream_offset,
+                              detail=err.reason))
             return None
         self.out.records += 1
         return TLSPlaintext(ctype, rec.legacy_record_version, rec.length, plain,
@@ -297,11 +324,12 @@ class SessionOpener:
         out.ok = bool(seen) and all(seen)
         if out.ok:
             missing = [w for w, v in out.finished_verified.items() if v is None]
-            if missing and out.reason is None:
-                out.reason = f"the {missing[0]}'s Finished is not in the capture: only the " \
-                             "other side's checked"
-        elif out.reason is None:
-            out.reason = self._why_no_keys or self._no_handshake_reason()
+            if missing and out.why is None:
+                out.why = Why.of("finished_missing", who=missing[0])
+        elif out.why is None:
+            out.why = self._why_no_keys or self._no_handshake_reason()
+        if out.why is not None:
+            out.reason, out.reason_zh = out.why.text("en"), out.why.text("zh")
         if not self.ring.explain:
             out.steps = []
         return out
@@ -356,7 +384,7 @@ class SessionOpener:
             try:
                 m = parse_handshake(SERVER_HELLO, body)
             except HandshakerError:
-                self._why_no_keys = "the ServerHello does not parse"
+                self._why_no_keys = Why.of("sh_bad")
                 return
             assert isinstance(m, ServerHello)
             facts = ServerHelloFacts.from_message(m)
@@ -373,9 +401,9 @@ class SessionOpener:
         except (KeyError, ValueError):
             self._suite = None
         if self._suite is None or self._version < SSL30:
-            self._why_no_keys = (f"{version_name(self._version)} is not decrypted (SSL 3.0 "
-                                 "to TLS 1.3 are)" if self._version < SSL30 else
-                                 f"cipher suite 0x{facts.cipher_suite:04x} is not known")
+            self._why_no_keys = (Why.of("version", version=version_name(self._version))
+                                 if self._version < SSL30 else
+                                 Why.of("suite_unknown", code=f"{facts.cipher_suite:04x}"))
             return
         self._kx = self._suite.key_exchange
         self._ems = EXTENDED_MASTER_SECRET in facts.extension_types
@@ -436,8 +464,7 @@ class SessionOpener:
             pre = _rsa_decrypt(key, enc)
             source = f"RSA key {key.source}"
             if pre is None:
-                self._why_no_keys = (f"the RSA key {key.source} does not decrypt the "
-                                     "pre-master secret: the key does not match")
+                self._why_no_keys = Why.of("rsa_bad", source=key.source)
                 return
         self._explain("encrypted pre-master secret", enc.hex(),
                       "the ClientKeyExchange: the pre-master secret encrypted with the "
@@ -467,15 +494,13 @@ class SessionOpener:
         if not keys:
             return None
         if self._server_cert is None:
-            self._why_no_keys = ("the server's certificate is not in the capture, so no RSA "
-                                 "key can be matched to this session")
+            self._why_no_keys = Why.of("no_cert")
             return None
         for key in keys:
             if key.matches(self._server_cert):
                 return key
         names = ", ".join(k.source for k in keys)
-        self._why_no_keys = (f"the RSA key{'s' if len(keys) > 1 else ''} given ({names}) "
-                             "do not match this server's certificate (another public key)")
+        self._why_no_keys = Why.of("key_mismatch", names=names)
         return None
 
     def _use_master(self, master: bytes, source: str, how: str) -> None:
@@ -498,7 +523,7 @@ class SessionOpener:
                 RecordDecryptor(k, suite, self._version, self._facts.compression,
                                 encrypt_then_mac=etm) for k in (ckeys, skeys)]
         except UnsupportedCipher as err:
-            self._why_no_keys = err.reason
+            self._why_no_keys = Why.of("unsupported", detail=err.reason)
             return
         if self.ring.explain and not self._explained:
             self._explained = True
@@ -529,17 +554,15 @@ class SessionOpener:
             if ok:
                 self.out.key_source = self._source
             else:
-                self._fail(f"the {WHO[who]}'s Finished does not verify with the secret from "
-                           f"{self._source}: that secret is not this session's")
+                self._fail(Why.of("finished_bad", who=WHO[who], source=self._source))
         if self._open_transcript:
             self._transcript.append(message)
         if self._tls13:
             if who == CLIENT:
                 self._open_transcript = False
             if self._app_secret[who] is None and self._hs_secret[who] is not None:
-                self._fail(f"the key log has no {WHO[who].upper()}_TRAFFIC_SECRET_0 for this "
-                           f"session: what the {WHO[who]} sent after its Finished stays "
-                           "encrypted")
+                self._fail(Why.of("no_app_secret", who=WHO[who],
+                                  label=f"{WHO[who].upper()}_TRAFFIC_SECRET_0"))
             self._dec[who] = self._tls13_decryptor(who, self._app_secret[who])
         elif all(self._finished_seen):
             self._open_transcript = False
@@ -559,7 +582,7 @@ class SessionOpener:
         try:
             cipher_of(suite)
         except UnsupportedCipher as err:
-            self._why_no_keys = err.reason
+            self._why_no_keys = Why.of("unsupported", detail=err.reason)
             return
         if self.ring.explain:
             self._explain_tls13(suite)
@@ -599,56 +622,48 @@ class SessionOpener:
         try:
             return Tls13RecordDecryptor(secret, self._suite)
         except UnsupportedCipher as err:
-            self._why_no_keys = err.reason
+            self._why_no_keys = Why.of("unsupported", detail=err.reason)
             return _DEAD
 
     # -- reasons -------------------------------------------------------------------------
-    def _fail(self, reason: str) -> None:
-        if self.out.reason is None:
-            self.out.reason = reason
+    def _fail(self, why: Why) -> None:
+        if self.out.why is None:
+            self.out.why = why
 
-    def _no_handshake_reason(self) -> str:
+    def _no_handshake_reason(self) -> Why:
         if not self._client_random:
-            return ("the capture begins after the handshake: without the ClientHello's random "
-                    "no key can be looked up, and without the ServerHello the cipher is unknown")
+            return Why.of("no_handshake")
         if self._facts is None:
-            return "the capture has no ServerHello for this session: the cipher is unknown"
+            return Why.of("no_server_hello")
         if self._tls13:
             return self._tls13_reason()
         return self._no_master_reason()
 
-    def _tls13_reason(self) -> str:
-        rnd = self._client_random.hex()
+    def _tls13_reason(self) -> Why:
         if self.ring.keylog.has_session(self._client_random):
-            return ("the key log has secrets for this client random but not the handshake "
-                    "traffic secrets TLS 1.3 needs")
-        missing = f"it has no secrets for client random {rnd[:16]}…" \
-            if len(self.ring.keylog) else "none was given"
-        text = ("TLS 1.3: the keys come from a fresh (EC)DHE shared secret that is in no "
-                f"packet, so only a key log opens it, and {missing}")
+            return Why.of("tls13_partial")
+        missing = Why.of("tls13_no_secrets", rnd=self._client_random.hex()[:16]) \
+            if len(self.ring.keylog) else Why.of("none_given")
+        why = Why.of("tls13_fs") + missing
         if self.ring.rsa_keys:
-            text += " (an RSA key cannot: forward secrecy)"
-        return text
+            why += Why.of("rsa_cannot")
+        return why
 
-    def _no_master_reason(self) -> str:
-        rnd = self._client_random.hex()[:16]
+    def _no_master_reason(self) -> Why:
         kx = self._kx or "?"
-        no_line = f"the key log has no CLIENT_RANDOM line for client random {rnd}…" \
-            if len(self.ring.keylog) else "no key log was given"
+        no_line = Why.of("no_line", rnd=self._client_random.hex()[:16]) \
+            if len(self.ring.keylog) else Why.of("no_keylog")
         resumed = bool(self._session_id) and self._session_id == self._client_session_id
         if resumed:
-            return (f"a resumed session: its master secret comes from an earlier session that "
-                    f"is not in this capture or was not decrypted, and {no_line}")
+            return Why.of("resumed") + no_line
         if kx in RSA_KX:
             if not self.ring.rsa_keys:
-                return f"{no_line}, and no RSA key of the server was given"
-            return self._why_no_keys or f"{no_line}, and no ClientKeyExchange was seen"
-        text = (f"{kx.upper()} key exchange: the pre-master secret is computed by both sides "
-                f"from fresh keys and never travels, so only a key log opens it, and {no_line}")
+                return no_line + Why.of("and_no_rsa_key")
+            return self._why_no_keys or no_line + Why.of("and_no_cke")
+        why = Why.of("eph_fs", kx=kx.upper()) + no_line
         if self.ring.rsa_keys:
-            text += ("; the server's RSA key only signs this handshake and cannot decrypt it "
-                     "(forward secrecy)")
-        return text
+            why += Why.of("rsa_signs")
+        return why
 
     # -- --explain-keys ------------------------------------------------------------------
     def _explain(self, name: str, value: str, meaning: str) -> None:
@@ -792,4 +807,4 @@ def _extension(body: bytes, ext_type: int, at: int | None = None) -> bytes | Non
     return None
 
 
-__all__ = ["MAX_REMEMBERED_SESSIONS", "Decryption", "KeyRing", "SessionOpener"]
+__all__ = ["MAX_REMEMBERED_SESSIONS", "Decryption", "KeyRing", "SessionOpener", "Why"]

@@ -65,7 +65,8 @@ class TlsSession:
     cipher_suite_name: str | None = None
     key_exchange: str | None = None  # rsa, dhe, ecdhe, psk, psk_dhe, tls13_ecdhe, ...
     forward_secrecy: bool | None = None
-    forward_secrecy_reason: str = ""
+    forward_secrecy_reason: str = ""  # in English
+    forward_secrecy_why: tuple[str, dict[str, Any]] | None = None  # its catalogue key, values
     group: str | None = None
     sni: str | None = None
     alpn_offered: list[str] = field(default_factory=list)
@@ -97,6 +98,21 @@ class TlsSession:
     # bytes), in order
     data: list[tuple[int, int, int, bytes]] = field(default_factory=list)
 
+    def set_forward_secrecy_reason(self, key: str, **kw: Any) -> None:
+        """Why it has forward secrecy or not: ``key`` of explain/i18n.py's FS_REASONS."""
+        from handshaker.explain.i18n import fs_text
+
+        self.forward_secrecy_why = (key, kw)
+        self.forward_secrecy_reason = fs_text(key, "en", **kw)
+
+    def forward_secrecy_text(self, lang: str = "en") -> str:
+        from handshaker.explain.i18n import fs_text
+
+        if self.forward_secrecy_why is None:
+            return self.forward_secrecy_reason
+        key, kw = self.forward_secrecy_why
+        return fs_text(key, lang, **kw)
+
     def as_dict(self, *, brief: bool = False) -> dict[str, Any]:
         """The `tls` object of the JSON contract (docs/json.md); ``brief``: analyze's,
         without the endpoints, the offer and choice, messages and certificates."""
@@ -124,6 +140,7 @@ class TlsSession:
         })
         if not brief:
             d.update({
+                "forward_secrecy_reason_zh": self.forward_secrecy_text("zh"),
                 "offered": self.offered,
                 "chosen": self.chosen,
                 "messages": [m.as_dict() for m in self.messages],
