@@ -79,10 +79,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             a = analyze(path, file_index=i, on_connection=row)
         else:
             a = analyze(path, file_index=i)
-            title = (f"{a.path}: {a.frames} frames, {a.tcp_streams} TCP and {a.udp_streams} "
-                     "UDP conversations")
+            from handshaker.explain.i18n import t
+
+            lang = _lang(args)
+            title = t("analyze_title", lang, path=a.path, frames=a.frames, tcp=a.tcp_streams,
+                      udp=a.udp_streams)
             render_connections([connection_dict(c) for c in a.connections], _console(args),
-                               title)
+                               title, lang)
         _report_diagnostics(args, a)
         anomalies = anomalies or a.anomalies_seen
     if args.format == "json":

@@ -164,7 +164,7 @@ def show_lab(run: LabRun, console: Console, lang: str) -> None:
     from handshaker.render.json_out import connection_dict
 
     rows = [connection_dict(c) for c in a.connections]
-    render_connections(rows, console)
+    render_connections(rows, console, lang=lang)
     for conn in a.tcp:
         st = a.kept.get(conn.stream)
         if st is not None:

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from handshaker.explain.i18n import t
+from handshaker.explain.i18n import word as word_for
 from handshaker.explain.ladder import Ladder, Step
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -184,7 +185,7 @@ SHORT_ANOMALY = {
 TABLE_MIN_WIDTH = 110
 
 
-def _cells(r: dict[str, Any]) -> dict[str, str]:
+def _cells(r: dict[str, Any], lang: str = "en") -> dict[str, str]:
     counts: dict[str, int] = {}
     for a in r.get("anomalies") or []:
         counts[a["kind"]] = counts.get(a["kind"], 0) + 1
@@ -196,8 +197,11 @@ def _cells(r: dict[str, Any]) -> dict[str, str]:
     else:
         hs_text = hs.get("state", "")
         close_text = cl.get("kind", "")
+        if lang != "en":  # the words in the language asked for (English keeps the names)
+            hs_text = word_for(hs_text, lang) if hs_text else ""
+            close_text = word_for(close_text, lang) if close_text else ""
         if cl.get("initiator"):
-            close_text += f" by {cl['initiator']}"
+            close_text += t("by_who", lang, who=t(cl["initiator"], lang))
     return {
         "conn": f"{r['proto']} {r['stream']}",
         "client": clean(f"{r['client']['ip']}:{r['client']['port']}"),
@@ -223,11 +227,12 @@ def _tls_cell(tls: dict[str, Any] | None) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _connection_lines(rows: list[dict[str, Any]], console: Console, title: str | None) -> None:
+def _connection_lines(rows: list[dict[str, Any]], console: Console, title: str | None,
+                      lang: str = "en") -> None:
     if title:
         console.print(Text(clean(title), style="bold"))
     for r in rows:
-        c = _cells(r)
+        c = _cells(r, lang)
         line = Text(f"{c['conn']:<7} ", style="bold")
         line.append(f"{c['client']} → {c['server']}  {c['pkts']} pkts  {c['bytes']} B  ")
         line.append(" ".join(x for x in (c["handshake"], c["close"], c["state"], c["history"],
@@ -237,20 +242,20 @@ def _connection_lines(rows: list[dict[str, Any]], console: Console, title: str |
         console.print(line)
 
 
-def render_connections(rows: list[dict[str, Any]], console: Console, title: str | None = None
-                       ) -> None:
+def render_connections(rows: list[dict[str, Any]], console: Console, title: str | None = None,
+                       lang: str = "en") -> None:
     """The `analyze` table: one row per conversation (full names in --format json).
 
     A terminal narrower than a table row gets one plain line per conversation.
     """
     if console.width < TABLE_MIN_WIDTH:
-        _connection_lines(rows, console, title)
+        _connection_lines(rows, console, title, lang)
         return
     table = Table(title=clean(title) if title else None, show_lines=False, header_style="bold",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     any_anomaly = any(r.get("anomalies") for r in rows)
-    columns = ["conn", "client → server", "pkts", "bytes c→s/s→c", "handshake", "close",
-               "state", "history"]
+    columns = ["conn", "endpoints", "pkts", "bytes", "handshake", "close", "state",
+               "history"]
     any_tls = any(r.get("tls") for r in rows)
     if any_tls:
         columns.append("tls")
@@ -258,12 +263,12 @@ def render_connections(rows: list[dict[str, Any]], console: Console, title: str 
         columns.append("anomalies")
     for col in columns:
         # addresses may fold onto two lines; Zeek's letters and the counts must not
-        folds = col in ("client → server", "anomalies", "close", "handshake", "tls")
-        table.add_column(col, no_wrap=not folds, overflow="fold",
+        folds = col in ("endpoints", "anomalies", "close", "handshake", "tls")
+        table.add_column(t("col_" + col, lang), no_wrap=not folds, overflow="fold",
                          min_width={"anomalies": 12, "close": 8, "handshake": 8,
-                                    "client → server": 15}.get(col))
+                                    "endpoints": 15}.get(col))
     for r in rows:
-        c = _cells(r)
+        c = _cells(r, lang)
         an_text = c["anomalies"]
         cells = [
             Text(c["conn"]), Text(c["client"] + "\n→ " + c["server"]), Text(c["pkts"]),
