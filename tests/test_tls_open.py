@@ -256,6 +256,9 @@ def test_cli_explain_keys_tls12(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(bytes.fromhex(steps["pre-master secret"])) == 48
     assert steps["pre-master secret"].startswith("0301")  # the client's version, TLS 1.0
     assert {"client write key", "server write key", "client MAC key"} <= set(names)
+    zh = {st["name_zh"]: st["meaning_zh"] for st in s["decrypted"]["key_derivation"]}
+    assert "预主密钥" in zh and "主密钥" in zh and "客户端写密钥" in zh
+    assert "用服务器的私钥解密" in zh["预主密钥"]
 
 
 def test_cli_raw_data_is_the_plaintext(capsysbinary: pytest.CaptureFixture[bytes]) -> None:

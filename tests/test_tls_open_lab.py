@@ -221,13 +221,16 @@ def test_openssl_sessions(tmp_path: Path, openssl_pki: tuple[Path, Path],
     first = sessions[0]
     if first.version != "TLS 1.3" and rsa_alone:
         # with the RSA key: OpenSSL 3 negotiates the extended master secret (RFC 7627)
-        alone = _sessions(pcap, KeyRing(rsa_keys=[load_rsa_key(openssl_pki[1])],
-                                        explain=True))[0]
-        steps = {st[0]: st[2] for st in alone.decryption.steps}
+        found = _sessions(pcap, KeyRing(rsa_keys=[load_rsa_key(openssl_pki[1])],
+                                        explain=True))
+        assert found, f"no TLS session read again from {pcap}"
+        alone = found[0]
+        steps = {n.text(): m.text() for n, _, m in alone.decryption.steps}
         assert "extended master secret" in steps["master secret"]
     server_exts = tshark_fields(pcap, ["tls.handshake.extension.type"],
                                 display_filter="tls.handshake.type == 2")
     if "CBC" in (first.cipher_suite_name or ""):
+        assert server_exts, f"tshark read no ServerHello in {pcap} ({len(sessions)} sessions)"
         assert "22" in server_exts[0][0].split(",")  # encrypt_then_mac (RFC 7366) taken
     _check_against_tshark(pcap, sessions, ["-o", f"tls.keylog_file:{keylog}"])
     # the server's RSA key alone: opens RSA key exchange (and what resumes it), nothing else

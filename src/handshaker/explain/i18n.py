@@ -442,7 +442,8 @@ def fs_text(key: str, lang: str = "en", **kw: object) -> str:
     return (entry.get(lang) or entry["en"]).format(**kw)
 
 
-#: why a session was not (or not wholly) decrypted: the parts tls/opener.py puts together
+#: why a session was not (or not wholly) decrypted, and the steps of --explain-keys: the
+#: parts tls/opener.py puts together
 DECRYPT_REASONS: dict[str, dict[str, str]] = {
     "record_bad": {
         "en": "the {who}'s record at stream offset {offset} does not decrypt ({detail}): the "
@@ -520,6 +521,115 @@ DECRYPT_REASONS: dict[str, dict[str, str]] = {
         "en": "; the server's RSA key only signs this handshake and cannot decrypt it "
               "(forward secrecy)",
         "zh": "; 服务器的 RSA 私钥在这里只用来签名, 解不开它 (前向保密)"},
+    # --explain-keys: names, values and meanings of the steps
+    "n_client_random": {"en": "client random", "zh": "客户端随机数"},
+    "n_server_random": {"en": "server random", "zh": "服务器随机数"},
+    "n_enc_pms": {"en": "encrypted pre-master secret", "zh": "加密的预主密钥"},
+    "n_pms": {"en": "pre-master secret", "zh": "预主密钥"},
+    "n_master": {"en": "master secret", "zh": "主密钥"},
+    "n_key_block": {"en": "key block", "zh": "密钥块"},
+    "n_mac_key": {"en": "{who} MAC key", "zh": "{who} MAC 密钥"},
+    "n_write_key": {"en": "{who} write key", "zh": "{who}写密钥"},
+    "n_iv": {"en": "{who} IV", "zh": "{who} IV"},
+    "n_rsa_key": {"en": "server's RSA key", "zh": "服务器的 RSA 私钥"},
+    "n_early": {"en": "early secret", "zh": "早期秘密 (early secret)"},
+    "n_ecdhe": {"en": "(EC)DHE shared secret", "zh": "(EC)DHE 共享秘密"},
+    "n_hs_secret": {"en": "handshake secret", "zh": "握手秘密 (handshake secret)"},
+    "n_c_early": {"en": "client early traffic secret", "zh": "客户端早期流量秘密"},
+    "n_hs_traffic": {"en": "{who} handshake traffic secret", "zh": "{who}握手流量秘密"},
+    "n_ap_traffic": {"en": "{who} application traffic secret", "zh": "{who}应用流量秘密"},
+    "v_none": {"en": "not in any packet", "zh": "不在任何数据包里"},
+    "v_unused": {"en": "given, not used", "zh": "给出了, 但用不上"},
+    "v_not_logged": {"en": "not in the key log", "zh": "密钥日志里没有"},
+    "v_psk": {"en": "from the resumption PSK: not in any packet",
+              "zh": "来自恢复会话的 PSK: 不在任何数据包里"},
+    "m_client_random": {"en": "32 bytes the client chose, sent in the clear in its ClientHello",
+                        "zh": "客户端选的 32 字节, 在 ClientHello 里明文发送"},
+    "m_server_random": {"en": "32 bytes the server chose, sent in the clear in its ServerHello",
+                        "zh": "服务器选的 32 字节, 在 ServerHello 里明文发送"},
+    "m_enc_pms": {"en": "the ClientKeyExchange: the pre-master secret encrypted with the "
+                        "public key in the server's certificate",
+                  "zh": "ClientKeyExchange: 用服务器证书里的公钥加密的预主密钥"},
+    "m_pms": {"en": "48 bytes the client chose (2 bytes of version, 46 random), decrypted "
+                    "with the server's private key",
+              "zh": "客户端选的 48 字节 (2 字节版本号, 46 字节随机数), 用服务器的私钥解密得到"},
+    "m_master_keylog": {"en": "48 bytes: from the key log's CLIENT_RANDOM line for this "
+                              "client random",
+                        "zh": "48 字节: 来自密钥日志里这个客户端随机数的 CLIENT_RANDOM 行"},
+    "m_master_resumed": {"en": "48 bytes: the master secret of the session this one resumes",
+                         "zh": "48 字节: 被恢复的那个会话的主密钥"},
+    "m_master_ssl3": {"en": "48 bytes: SSL 3.0's MD5/SHA-1 expansion of the pre-master "
+                            "secret over both randoms",
+                      "zh": "48 字节: SSL 3.0 用 MD5/SHA-1 把预主密钥和两个随机数扩展而成"},
+    "m_master_ems": {"en": "48 bytes: PRF(pre-master secret, \"extended master secret\", hash "
+                           "of the handshake up to the ClientKeyExchange) (RFC 7627)",
+                     "zh": "48 字节: PRF(预主密钥, \"extended master secret\", 到 "
+                           "ClientKeyExchange 为止的握手消息哈希) (RFC 7627)"},
+    "m_master_prf": {"en": "48 bytes: PRF(pre-master secret, \"master secret\", client random "
+                           "+ server random)",
+                     "zh": "48 字节: PRF(预主密钥, \"master secret\", 客户端随机数 + "
+                           "服务器随机数)"},
+    "m_key_block": {"en": "PRF(master secret, \"key expansion\", server random + client "
+                          "random), cut in order into the pieces below",
+                    "zh": "PRF(主密钥, \"key expansion\", 服务器随机数 + 客户端随机数), "
+                          "按顺序切成下面几段"},
+    "m_mac_key": {"en": "from the {origin}: authenticates the {who}'s records (HMAC)",
+                  "zh": "来自{origin}: 认证{who}的记录 (HMAC)"},
+    "m_write_key": {"en": "from the {origin}: encrypts what the {who} sends",
+                    "zh": "来自{origin}: 加密{who}发送的内容"},
+    "m_iv_gcm": {"en": "from the {origin}: the implicit 4 bytes of each record's nonce (the "
+                       "other 8 travel in the record)",
+                 "zh": "来自{origin}: 每个记录 nonce 中隐含的 4 字节 (另外 8 字节随记录传输)"},
+    "m_iv_chacha": {"en": "from the {origin}: XORed with the record's sequence number, it is "
+                          "the record's nonce (RFC 7905)",
+                    "zh": "来自{origin}: 与记录序号异或, 就是这个记录的 nonce (RFC 7905)"},
+    "m_iv_cbc": {"en": "from the {origin}: the CBC IV of the first record; each later one "
+                       "chains from the record before (TLS 1.0)",
+                 "zh": "来自{origin}: 第一个记录的 CBC IV; 之后每个记录的 IV 取自前一个记录 "
+                       "(TLS 1.0)"},
+    "m_iv_tls13": {"en": "from the {origin}: XORed with the record's sequence number, it is "
+                         "the record's nonce (RFC 8446 §5.3)",
+                   "zh": "来自{origin}: 与记录序号异或, 就是这个记录的 nonce (RFC 8446 §5.3)"},
+    "m_no_pms": {"en": "{kx}: the client and the server each compute it from their own "
+                       "private key and the other's public key (ServerKeyExchange, "
+                       "ClientKeyExchange); an observer sees only the public keys",
+                 "zh": "{kx}: 客户端和服务器各自用自己的私钥和对方的公钥算出它 "
+                       "(ServerKeyExchange, ClientKeyExchange); 旁观者只能看到公钥"},
+    "m_rsa_signs12": {"en": "in this key exchange it only signs the ServerKeyExchange: "
+                            "nothing in the handshake is encrypted with it, so it opens "
+                            "nothing (forward secrecy)",
+                      "zh": "在这种密钥交换里它只给 ServerKeyExchange 签名: 握手中没有任何东西"
+                            "用它加密, 所以它什么也解不开 (前向保密)"},
+    "m_rsa_signs13": {"en": "in TLS 1.3 it only signs the handshake (CertificateVerify): no "
+                            "secret is ever encrypted with it, so it opens nothing (forward "
+                            "secrecy)",
+                      "zh": "在 TLS 1.3 中它只给握手签名 (CertificateVerify): 没有任何秘密用它"
+                            "加密, 所以它什么也解不开 (前向保密)"},
+    "m_client_random13": {"en": "names the session in the key log; the TLS 1.3 key schedule "
+                                "itself does not use it",
+                          "zh": "在密钥日志里用来标识会话; TLS 1.3 的密钥推导本身不用它"},
+    "m_early": {"en": "HKDF-Extract(0, PSK); with no PSK, of zeros: a constant anyone can "
+                      "compute",
+                "zh": "HKDF-Extract(0, PSK); 没有 PSK 时是全零: 任何人都能算出的常量"},
+    "m_ecdhe13": {"en": "each side computes it from its own private key and the other's "
+                        "key_share; an observer sees only the public keys",
+                  "zh": "双方各自用自己的私钥和对方的 key_share 算出它; 旁观者只能看到公钥"},
+    "m_hs_secret": {"en": "HKDF-Extract(Derive-Secret(early secret, \"derived\"), (EC)DHE "
+                          "shared secret)",
+                    "zh": "HKDF-Extract(Derive-Secret(早期秘密, \"derived\"), (EC)DHE 共享秘密)"},
+    "m_master13": {"en": "HKDF-Extract(Derive-Secret(handshake secret, \"derived\"), 0)",
+                   "zh": "HKDF-Extract(Derive-Secret(握手秘密, \"derived\"), 0)"},
+    "m_c_early": {"en": "Derive-Secret(early secret, \"c e traffic\", ClientHello): 0-RTT data",
+                  "zh": "Derive-Secret(早期秘密, \"c e traffic\", ClientHello): 0-RTT 数据"},
+    "m_hs_traffic": {"en": "Derive-Secret(handshake secret, \"{label} hs traffic\", "
+                           "ClientHello..ServerHello): the encrypted handshake",
+                     "zh": "Derive-Secret(握手秘密, \"{label} hs traffic\", "
+                           "ClientHello..ServerHello): 加密的握手"},
+    "m_ap_traffic": {"en": "Derive-Secret(master secret, \"{label} ap traffic\", "
+                           "ClientHello..server Finished): the application data",
+                     "zh": "Derive-Secret(主密钥, \"{label} ap traffic\", "
+                           "ClientHello..服务器 Finished): 应用数据"},
+    "m_from_log": {"en": "; from the key log ({label})", "zh": "; 来自密钥日志 ({label})"},
 }
 
 

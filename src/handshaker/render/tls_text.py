@@ -58,8 +58,9 @@ def render_session(s: dict[str, Any], console: Console, lang: str = "en") -> Non
     if s.get("client_auth"):
         _kv(facts, w("client_cert"), w("sent"))
     for a in s.get("alerts") or []:
-        _kv(facts, w("alert"), f"#{a['frame']} {a['dir']} {a['level']} {a['name']}: "
-                               f"{a.get('meaning', '')}", "red" if a["level"] == "fatal" else "")
+        meaning = a.get("meaning_zh") if lang == "zh" else a.get("meaning", "")
+        _kv(facts, w("alert"), f"#{a['frame']} {a['dir']} {a['level']} {a['name']}: {meaning}",
+            "red" if a["level"] == "fatal" else "")
     _kv(facts, w("close"), s.get("close"))
     _kv(facts, "JA3", s.get("ja3"))
     _kv(facts, "JA3S", s.get("ja3s"))
@@ -145,8 +146,9 @@ def _key_derivation(steps: list[dict[str, Any]], console: Console, lang: str) ->
     t.add_column(tls_word("col_step", lang), no_wrap=True)
     t.add_column(tls_word("col_value", lang), overflow="fold")
     t.add_column(tls_word("col_meaning", lang))
+    zh = "_zh" if lang == "zh" else ""
     for i, step in enumerate(steps, 1):
-        t.add_row(f"{i}. {step['name']}", step["value"], step["meaning"])
+        t.add_row(f"{i}. {step['name' + zh]}", step["value" + zh], step["meaning" + zh])
     console.print(t)
 
 

@@ -92,17 +92,9 @@ EARLY_DATA = 42  # the early_data extension (RFC 8446 §4.2.10)
 TLS13_SUITES = (0x1301, 0x1302, 0x1303, 0x1304, 0x1305)
 END_OF_EARLY_DATA, CERTIFICATE, CLIENT_KEY_EXCHANGE, FINISHED, KEY_UPDATE = 5, 11, 16, 20, 24
 MESSAGE_HASH = 254  # RFC 8446 §4.4.1: stands for ClientHello1 after a HelloRetryRequest
-#: what the IV from the key block is for, by cipher kind (--explain-keys)
-IV_MEANING = {
-    "gcm": "the implicit 4 bytes of each record's nonce (the other 8 travel in the record)",
-    "ccm": "the implicit 4 bytes of each record's nonce (the other 8 travel in the record)",
-    "ccm8": "the implicit 4 bytes of each record's nonce (the other 8 travel in the record)",
-    "chacha": "XORed with the record's sequence number, it is the record's nonce (RFC 7905)",
-    "cbc": "the CBC IV of the first record; each later one chains from the record "
-               "before (TLS 1.0)",
-    "tls13": "XORed with the record's sequence number, it is the record's nonce (RFC 8446 "
-             "§5.3)",
-}
+#: what the IV from the key block is for, by cipher kind (--explain-keys: catalogue keys)
+IV_MEANING = {"gcm": "m_iv_gcm", "ccm": "m_iv_gcm", "ccm8": "m_iv_gcm", "chacha": "m_iv_chacha",
+              "cbc": "m_iv_cbc", "tls13": "m_iv_tls13"}
 #: kinds of key exchange whose pre-master secret the server's RSA key decrypts
 RSA_KX = frozenset({"rsa", "rsa_psk"})
 
@@ -157,7 +149,7 @@ class Decryption:
     why: Why | None = None
     records: int = 0  # records decrypted
     #: --explain-keys: (name, value, what it is), in the order they are derived
-    steps: list[tuple[str, str, str]] = field(default_factory=list)
+    steps: list[tuple[Why, str | Why, Why]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"ok": self.ok, "key_source": self.key_source,
@@ -165,8 +157,11 @@ class Decryption:
                              "reason": self.reason, "reason_zh": self.reason_zh,
                              "records": self.records}
         if self.steps:
-            d["key_derivation"] = [{"name": n, "value": v, "meaning": m}
-                                   for n, v, m in self.steps]
+            d["key_derivation"] = [
+                {"name": n.text("en"), "value": v if isinstance(v, str) else v.text("en"),
+                 "meaning": m.text("en"), "name_zh": n.text("zh"),
+                 "value_zh": v if isinstance(v, str) else v.text("zh"),
+                 "meaning_zh": m.text("zh")} for n, v, m in self.steps]
         return d
 
 
@@ -189,7 +184,8 @@ class Why:
 
         out = []
         for key, args in self.parts:
-            vals = {k: t(v, lang) if k == "who" else v for k, v in args.items()}
+            vals = {k: v.text(lang) if isinstance(v, Why) else t(v, lang) if k == "who" else v
+                    for k, v in args.items()}
             entry = DECRYPT_REASONS[key]
             out.append((entry.get(lang) or entry["en"]).format(**vals))
         return "".join(out)
@@ -410,16 +406,14 @@ class SessionOpener:
         if self._tls13:
             self._tls13_keys()
             return
-        self._explain("client random", self._client_random.hex(),
-                      "32 bytes the client chose, sent in the clear in its ClientHello")
-        self._explain("server random", self._server_random.hex(),
-                      "32 bytes the server chose, sent in the clear in its ServerHello")
+        self._explain("n_client_random", self._client_random.hex(), "m_client_random")
+        self._explain("n_server_random", self._server_random.hex(), "m_server_random")
         if self._kx not in RSA_KX:
             self._explain_no_premaster()
         master = self.ring.keylog.get("CLIENT_RANDOM", self._client_random)
         if master is not None:
             self._use_master(master, self.ring.keylog.source_of(self._client_random) or "key log",
-                             "from the key log's CLIENT_RANDOM line for this client random")
+                             "m_master_keylog")
         else:
             # an abbreviated handshake (RFC 5246 §7.3) by session id, or by ticket (RFC 5077
             # §3.1: the server need not echo the id); a full one instead shows with a
@@ -431,7 +425,7 @@ class SessionOpener:
                 known = self.ring.recall("ticket", self._offered_ticket)
             if known is not None:
                 self._use_master(known[0], f"{known[1]}, by the session it resumes",
-                                 "the master secret of the session this one resumes")
+                                 "m_master_resumed")
                 self._guessed = True
 
     def _hello_retry(self, facts: ServerHelloFacts, message: bytes) -> None:
@@ -466,27 +460,22 @@ class SessionOpener:
             if pre is None:
                 self._why_no_keys = Why.of("rsa_bad", source=key.source)
                 return
-        self._explain("encrypted pre-master secret", enc.hex(),
-                      "the ClientKeyExchange: the pre-master secret encrypted with the "
-                      "public key in the server's certificate")
-        self._explain("pre-master secret", pre.hex(),
-                      "48 bytes the client chose (2 bytes of version, 46 random), "
-                      "decrypted with the server's private key")
+        self._explain("n_enc_pms", enc.hex(), "m_enc_pms")
+        self._explain("n_pms", pre.hex(), "m_pms")
         if self._version == SSL30:
             master = ssl3_master_secret(pre, self._client_random, self._server_random)
-            how = "SSL 3.0's MD5/SHA-1 expansion of the pre-master secret over both randoms"
+            how = "m_master_ssl3"
         elif self._ems:
             h = prf_hash(self._version, self._suite)  # type: ignore[arg-type]
             data = b"".join(self._transcript)
             session_hash = hashlib.new(h, data).digest() if h else \
                 hashlib.md5(data).digest() + hashlib.sha1(data).digest()
             master = prf(pre, b"extended master secret", session_hash, 48, h)
-            how = "PRF(pre-master secret, \"extended master secret\", hash of the handshake " \
-                  "up to the ClientKeyExchange) (RFC 7627)"
+            how = "m_master_ems"
         else:
             master = prf(pre, b"master secret", self._client_random + self._server_random, 48,
                          prf_hash(self._version, self._suite))  # type: ignore[arg-type]
-            how = "PRF(pre-master secret, \"master secret\", client random + server random)"
+            how = "m_master_prf"
         self._use_master(master, source, how)
 
     def _server_key(self) -> ServerKey | None:
@@ -505,7 +494,7 @@ class SessionOpener:
 
     def _use_master(self, master: bytes, source: str, how: str) -> None:
         self._master, self._source = master, source
-        self._explain("master secret", master.hex(), f"48 bytes: {how}")
+        self._explain("n_master", master.hex(), how)
         self._pending = [None, None]
 
     def _pending_keys(self) -> None:
@@ -529,10 +518,9 @@ class SessionOpener:
             self._explained = True
             kind = cipher_of(suite)[0]
             iv = IV_MEANING.get(kind) if kind != "cbc" or self._version < 0x0302 else None
-            self._explain("key block", "", "PRF(master secret, \"key expansion\", server "
-                          "random + client random), cut in order into the pieces below")
+            self._explain("n_key_block", "", "m_key_block")
             for who, k in zip(WHO, (ckeys, skeys), strict=True):
-                self._explain_keys(who, k, "key block", iv)
+                self._explain_keys(who, k, Why.of("n_key_block"), iv)
 
     def _finished(self, who: int, message: bytes, body: bytes) -> None:
         self._finished_seen[who] = True
@@ -666,81 +654,65 @@ class SessionOpener:
         return why
 
     # -- --explain-keys ------------------------------------------------------------------
-    def _explain(self, name: str, value: str, meaning: str) -> None:
-        if self.ring.explain:
-            self.out.steps.append((name, value, meaning))
+    def _explain(self, name: str | Why, value: str | Why, meaning: str | Why, **args: Any
+                 ) -> None:
+        """One step of --explain-keys: catalogue keys (or Why) for its name, value (or the
+        value itself, in hex) and meaning; ``args`` fill the meaning."""
+        if not self.ring.explain:
+            return
+        n = name if isinstance(name, Why) else Why.of(name)
+        v = value if isinstance(value, Why) or not value.startswith("v_") else Why.of(value)
+        m = meaning if isinstance(meaning, Why) else Why.of(meaning, **args)
+        self.out.steps.append((n, v, m))
 
-    def _explain_keys(self, who: str, k: Keys, origin: str, iv: str | None) -> None:
+    def _explain_keys(self, who: str, k: Keys, origin: Why, iv: str | None) -> None:
         if k.mac_key:
-            self._explain(f"{who} MAC key", k.mac_key.hex(),
-                          f"from the {origin}: authenticates the {who}'s records (HMAC)")
-        self._explain(f"{who} write key", k.key.hex(),
-                      f"from the {origin}: encrypts what the {who} sends")
+            self._explain(Why.of("n_mac_key", who=who), k.mac_key.hex(), "m_mac_key",
+                          origin=origin, who=who)
+        self._explain(Why.of("n_write_key", who=who), k.key.hex(), "m_write_key",
+                      origin=origin, who=who)
         if k.iv and iv:
-            self._explain(f"{who} IV", k.iv.hex(), f"from the {origin}: {iv}")
+            self._explain(Why.of("n_iv", who=who), k.iv.hex(), iv, origin=origin)
 
     def _explain_no_premaster(self) -> None:
         """TLS <= 1.2 with an ephemeral key exchange: why no packet holds the secret."""
-        kx = (self._kx or "?").upper()
-        self._explain("pre-master secret", "not in any packet",
-                      f"{kx}: the client and the server each compute it from their own "
-                      "private key and the other's public key (ServerKeyExchange, "
-                      "ClientKeyExchange); an observer sees only the public keys")
+        self._explain("n_pms", "v_none", "m_no_pms", kx=(self._kx or "?").upper())
         if self.ring.rsa_keys:
-            self._explain("server's RSA key", "given, not used",
-                          "in this key exchange it only signs the ServerKeyExchange: nothing "
-                          "in the handshake is encrypted with it, so it opens nothing "
-                          "(forward secrecy)")
+            self._explain("n_rsa_key", "v_unused", "m_rsa_signs12")
 
     def _explain_tls13(self, suite: CipherSuite) -> None:
         name = tls13_hash(suite)
         size = hashlib.new(name).digest_size
         log, rnd = self.ring.keylog, self._client_random
         psk = self._facts is not None and self._facts.pre_shared_key
-        self._explain("client random", rnd.hex(), "names the session in the key log; the "
-                      "TLS 1.3 key schedule itself does not use it")
-        self._explain("early secret", "from the resumption PSK: not in any packet" if psk
-                      else _hkdf_extract(bytes(size), bytes(size), name).hex(),
-                      "HKDF-Extract(0, PSK); with no PSK, of zeros: a constant anyone can "
-                      "compute")
+        self._explain("n_client_random", rnd.hex(), "m_client_random13")
+        self._explain("n_early", "v_psk" if psk else
+                      _hkdf_extract(bytes(size), bytes(size), name).hex(), "m_early")
         if self._early_offered:
-            self._explain_13(log, rnd, suite, "CLIENT_EARLY_TRAFFIC_SECRET", "client early",
-                             "Derive-Secret(early secret, \"c e traffic\", ClientHello): "
-                             "0-RTT data")
-        self._explain("(EC)DHE shared secret", "not in any packet",
-                      "each side computes it from its own private key and the other's "
-                      "key_share; an observer sees only the public keys")
-        self._explain("handshake secret", "not in any packet",
-                      "HKDF-Extract(Derive-Secret(early secret, \"derived\"), (EC)DHE shared "
-                      "secret)")
-        for who in ("client", "server"):
-            self._explain_13(log, rnd, suite, f"{who.upper()}_HANDSHAKE_TRAFFIC_SECRET",
-                             f"{who} handshake", f"Derive-Secret(handshake secret, "
-                             f"\"{who[0]} hs traffic\", ClientHello..ServerHello): the "
-                             "encrypted handshake")
-        self._explain("master secret", "not in any packet",
-                      "HKDF-Extract(Derive-Secret(handshake secret, \"derived\"), 0)")
+            self._explain_13(log, rnd, suite, "CLIENT_EARLY_TRAFFIC_SECRET", "client",
+                             Why.of("n_c_early"), Why.of("m_c_early"))
+        self._explain("n_ecdhe", "v_none", "m_ecdhe13")
+        self._explain("n_hs_secret", "v_none", "m_hs_secret")
+        for who in WHO:
+            self._explain_13(log, rnd, suite, f"{who.upper()}_HANDSHAKE_TRAFFIC_SECRET", who,
+                             Why.of("n_hs_traffic", who=who),
+                             Why.of("m_hs_traffic", label=who[0]))
+        self._explain("n_master", "v_none", "m_master13")
         if self.ring.rsa_keys:
-            self._explain("server's RSA key", "given, not used",
-                          "in TLS 1.3 it only signs the handshake (CertificateVerify): no "
-                          "secret is ever encrypted with it, so it opens nothing (forward "
-                          "secrecy)")
-        for who in ("client", "server"):
-            self._explain_13(log, rnd, suite, f"{who.upper()}_TRAFFIC_SECRET_0",
-                             f"{who} application", f"Derive-Secret(master secret, "
-                             f"\"{who[0]} ap traffic\", ClientHello..server Finished): the "
-                             "application data")
+            self._explain("n_rsa_key", "v_unused", "m_rsa_signs13")
+        for who in WHO:
+            self._explain_13(log, rnd, suite, f"{who.upper()}_TRAFFIC_SECRET_0", who,
+                             Why.of("n_ap_traffic", who=who),
+                             Why.of("m_ap_traffic", label=who[0]))
 
-    def _explain_13(self, log: KeyLog, rnd: bytes, suite: CipherSuite, label: str,
-                    what: str, how: str) -> None:
+    def _explain_13(self, log: KeyLog, rnd: bytes, suite: CipherSuite, label: str, who: str,
+                    name: Why, how: Why) -> None:
         secret = log.get(label, rnd)
         if secret is None:
-            self._explain(f"{what} traffic secret", "not in the key log", how)
+            self._explain(name, "v_not_logged", how)
             return
-        self._explain(f"{what} traffic secret", secret.hex(), f"{how}; from the key log "
-                      f"({label})")
-        self._explain_keys(what.split()[0], tls13_keys(secret, suite),
-                           f"{what} traffic secret", IV_MEANING["tls13"])
+        self._explain(name, secret.hex(), how + Why.of("m_from_log", label=label))
+        self._explain_keys(who, tls13_keys(secret, suite), name, IV_MEANING["tls13"])
 
 
 _DEAD = _Dead()

@@ -152,6 +152,7 @@ _CONTENT_TYPES = _simple("rfc-tls-content-types.csv")
 _EC_POINT_FORMATS = _simple("rfc-tls-ec-point-formats.csv")
 _CERT_COMPRESSION = _simple("rfc-tls-cert-compression.csv")
 _ALERTS = {int(r["Value"]): (r["Description"], r["Summary"]) for r in _rows("rfc-tls-alerts.csv")}
+_ALERTS_ZH = {int(r["Value"]): r["Summary_zh"] for r in _rows("rfc-tls-alerts.csv")}
 
 
 def _unknown16(value: int) -> str:
@@ -229,12 +230,13 @@ def signature_scheme_name(scheme: int) -> str:
     return _unknown16(scheme)
 
 
-def alert(code: int) -> tuple[str, str]:
-    """(name, what it means in one sentence) for an AlertDescription."""
+def alert(code: int, lang: str = "en") -> tuple[str, str]:
+    """(name, what it means in one sentence, in ``lang``) for an AlertDescription."""
     found = _ALERTS.get(code)
     if found is not None:
-        return found
-    return _unknown8(code), "An alert number that no registry lists."
+        return (found[0], _ALERTS_ZH[code]) if lang == "zh" else found
+    return _unknown8(code), ("没有任何登记表列出的告警编号。" if lang == "zh" else
+                             "An alert number that no registry lists.")
 
 
 def extension_name(ext: int) -> str:

@@ -48,8 +48,13 @@ class TlsAlert:
     direction: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        from handshaker.tls.registry import alert
+
+        zh = alert(self.description, "zh")[1] if self.description is not None else \
+            "加密的告警 (通常是 close_notify)"
         return {"frame": self.frame, "dir": self.dir, "level": self.level,
-                "description": self.description, "name": self.name, "meaning": self.meaning}
+                "description": self.description, "name": self.name, "meaning": self.meaning,
+                "meaning_zh": zh}
 
 
 @dataclass(slots=True)
