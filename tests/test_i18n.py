@@ -63,3 +63,11 @@ def test_forward_secrecy_reasons_in_both_languages() -> None:
     for key, entry in FS_REASONS.items():
         assert set(entry) == {"en", "zh"} and all(entry.values()), key
         assert placeholders(entry["en"]) == placeholders(entry["zh"]), key
+
+
+def test_certificate_checks_in_both_languages() -> None:
+    from handshaker.explain.i18n import CERT_CHECKS
+
+    for key, entry in CERT_CHECKS.items():
+        assert set(entry) == {"en", "zh"} and all(entry.values()), key
+        assert placeholders(entry["en"]) == placeholders(entry["zh"]), key

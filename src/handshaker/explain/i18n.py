@@ -348,6 +348,17 @@ PAGE_WORDS: dict[str, dict[str, str]] = {
     "states": {"en": "states after it", "zh": "之后的状态"},
     "limit": {"en": "Limits reached: {what}", "zh": "达到上限: {what}"},
     "decrypted": {"en": "decrypted", "zh": "已解密"},
+    "f_versions": {"en": "versions", "zh": "版本"},
+    "f_suites": {"en": "cipher suites", "zh": "密码套件"},
+    "f_groups": {"en": "groups", "zh": "曲线/群"},
+    "f_sigalgs": {"en": "signature algorithms", "zh": "签名算法"},
+    "f_version": {"en": "version", "zh": "版本"},
+    "f_suite": {"en": "cipher suite", "zh": "密码套件"},
+    "f_kx": {"en": "key exchange", "zh": "密钥交换"},
+    "f_group": {"en": "group", "zh": "曲线/群"},
+    "f_fs": {"en": "forward secrecy", "zh": "前向保密"},
+    "f_resumed": {"en": "resumed", "zh": "会话恢复"},
+    "f_cert": {"en": "certificate", "zh": "证书"},
 }
 
 #: the words of the tls command's view (render/tls_text.py), in both languages
@@ -410,6 +421,93 @@ TLS_WORDS: dict[str, dict[str, str]] = {
 def tls_word(key: str, lang: str = "en", **kw: object) -> str:
     """A word of the tls command's view in ``lang``, formatted with ``kw``."""
     entry = TLS_WORDS[key]
+    return (entry.get(lang) or entry["en"]).format(**kw)
+
+
+#: the steps of the certificate check (tls/certs.py), in both languages
+CERT_CHECKS: dict[str, dict[str, str]] = {
+    "h_no_sni": {"en": "not checked: the client sent no server name (SNI)",
+                 "zh": "没有检查: 客户端没有发送服务器名称 (SNI)"},
+    "h_ip_ok": {"en": "{host} is one of the leaf's IP addresses",
+                "zh": "{host} 是叶子证书的 IP 地址之一"},
+    "h_ip_bad": {"en": "{host} is not among the leaf's IP address SANs ({have})",
+                 "zh": "{host} 不在叶子证书的 IP 地址 SAN 中 ({have})"},
+    "h_no_dns": {"en": "the leaf has no DNS names in subjectAltName, so {host} cannot match "
+                       "(the old commonName fallback, CN={cn}, is obsolete)",
+                 "zh": "叶子证书的 subjectAltName 里没有 DNS 名称, 所以 {host} 无法匹配 "
+                       "(旧的 commonName 回退 CN={cn} 已被废弃)"},
+    "h_ok": {"en": "{host} matches {pattern}", "zh": "{host} 匹配 {pattern}"},
+    "h_ok_wild": {"en": "{host} matches the wildcard {pattern}",
+                  "zh": "{host} 匹配通配符 {pattern}"},
+    "h_bad": {"en": "{host} matches none of the leaf's names: {shown}",
+              "zh": "{host} 不匹配叶子证书的任何名称: {shown}"},
+    "h_wild_hint": {"en": " (a wildcard stands for exactly one left-most label)",
+                    "zh": " (通配符只代表最左边的一个标签)"},
+    "o_one": {"en": "one certificate: nothing to order", "zh": "只有一张证书: 不需要排序"},
+    "o_swapped": {"en": "out of order: certificate {i} ({label}) was issued by certificate {j} "
+                        "({jlabel}), but certificate {k} ({klabel}) follows it; each "
+                        "certificate must be followed by its issuer (RFC 5246 §7.4.2)",
+                  "zh": "顺序不对: 证书 {i} ({label}) 由证书 {j} ({jlabel}) 签发, 但它后面是"
+                        "证书 {k} ({klabel}); 每张证书后面必须是它的签发者 (RFC 5246 §7.4.2)"},
+    "o_issuer": {"en": "certificate {i} ({label}) names issuer {issuer}, but the next "
+                       "certificate is {next}",
+                 "zh": "证书 {i} ({label}) 的签发者是 {issuer}, 但下一张证书是 {next}"},
+    "o_ok": {"en": "each certificate is followed by its issuer: {chain}",
+             "zh": "每张证书后面都跟着它的签发者: {chain}"},
+    "s_bad": {"en": "the signature on certificate {i} ({label}) does not verify with the "
+                    "public key of its issuer, certificate {j} ({jlabel}): it was signed by "
+                    "another key",
+              "zh": "证书 {i} ({label}) 上的签名用它的签发者 (证书 {j}, {jlabel}) 的公钥校验"
+                    "不通过: 它是用别的密钥签的"},
+    "s_err": {"en": "cannot verify certificate {i} ({label}) with certificate {j}: {err}",
+              "zh": "无法用证书 {j} 校验证书 {i} ({label}): {err}"},
+    "s_none": {"en": "no certificate in the chain is issued by another one in it: nothing to "
+                     "verify here",
+               "zh": "链中没有哪张证书是由链中另一张签发的: 这里没有要校验的签名"},
+    "s_ok": {"en": "{n} signature(s) verified with the issuer's key",
+             "zh": "{n} 个签名用签发者的公钥校验通过"},
+    "v_expired": {"en": "certificate {i} ({label}) expired on {until}; the packet is from "
+                        "{when}",
+                  "zh": "证书 {i} ({label}) 已于 {until} 过期; 这个数据包的时间是 {when}"},
+    "v_early": {"en": "certificate {i} ({label}) is not valid before {since}; the packet is "
+                      "from {when}",
+                "zh": "证书 {i} ({label}) 在 {since} 之前无效; 这个数据包的时间是 {when}"},
+    "v_ok": {"en": "all {n} valid at {when} (the first to expire, {label}, is good until "
+                   "{until})",
+             "zh": "{n} 张证书在 {when} 时都有效 (最早过期的是 {label}, 有效期到 {until})"},
+    "a_no_store": {"en": "no trusted CAs to check against: {why}",
+                   "zh": "没有可以对照的受信任 CA: {why}"},
+    "a_in_store": {"en": "the chain ends in {label}, which is in the trust store ({where})",
+                   "zh": "证书链以 {label} 结束, 它在信任库里 ({where})"},
+    "a_signed": {"en": "{label} is signed by {ca}, a trusted CA ({where})",
+                 "zh": "{label} 由受信任的 CA {ca} 签发 ({where})"},
+    "a_self": {"en": "the chain ends in a self-signed certificate ({label}) that is not in the "
+                     "trust store ({where})",
+               "zh": "证书链以一张自签名证书 ({label}) 结束, 它不在信任库里 ({where})"},
+    "a_unknown": {"en": "{label} was issued by {issuer}, which is neither in the chain nor in "
+                        "the trust store ({where}): an unknown issuer, or a missing "
+                        "intermediate certificate",
+                  "zh": "{label} 由 {issuer} 签发, 它既不在链中也不在信任库里 ({where}): "
+                        "未知的签发者, 或者缺少中间证书"},
+    "p_no_sni": {"en": "not checked: the library's server check needs a server name",
+                 "zh": "没有检查: 库的服务器校验需要服务器名称"},
+    "p_no_store": {"en": "not checked: no trusted CAs", "zh": "没有检查: 没有受信任的 CA"},
+    "p_bad": {"en": "cryptography's RFC 5280 / Web PKI check: {err}",
+              "zh": "cryptography 的 RFC 5280 / Web PKI 校验: {err}"},
+    "p_ok": {"en": "cryptography built a valid path of {n} certificates to a trusted root",
+             "zh": "cryptography 构建出一条到受信任根证书的有效路径, 共 {n} 张证书"},
+    "parse_none": {"en": "the server sent no certificate", "zh": "服务器没有发送证书"},
+    "parse_bad": {"en": "certificate {i}: {err}", "zh": "证书 {i}: {err}"},
+    "summary_ok": {"en": "certificate chain accepted: {checks}", "zh": "证书链被接受: {checks}"},
+    "summary_bad": {"en": "certificate chain rejected: {step}: {reason}",
+                    "zh": "证书链被拒绝: {step}: {reason}"},
+    "summary_more": {"en": " (and {n} more)", "zh": " (另有 {n} 项)"},
+}
+
+
+def cert_text(key: str, lang: str = "en", **kw: object) -> str:
+    """A step of the certificate check, in ``lang``."""
+    entry = CERT_CHECKS[key]
     return (entry.get(lang) or entry["en"]).format(**kw)
 
 

@@ -46,7 +46,7 @@ def _ep(ep: Any) -> str:
     return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
 
 
-def _tls_fields(s: Any) -> dict[str, list[list[str]]]:
+def _tls_fields(s: Any) -> dict[str, list[list[Any]]]:
     """What the panel shows for the hello and certificate messages: field, value."""
     offered = s.offered or {}
 
@@ -54,21 +54,22 @@ def _tls_fields(s: Any) -> dict[str, list[list[str]]]:
         return ", ".join(v["name"] if isinstance(v, dict) else str(v)
                          for v in offered.get(key, []))
 
+    # field names are keys of the page's words (PAGE_WORDS), which the page translates
     hello = [["SNI", s.sni or ""], ["ALPN", ", ".join(s.alpn_offered)],
-             ["versions", names("versions")], ["cipher suites", names("cipher_suites")],
-             ["groups", names("groups")], ["signature algorithms",
-                                           names("signature_algorithms")],
+             ["f_versions", names("versions")], ["f_suites", names("cipher_suites")],
+             ["f_groups", names("groups")], ["f_sigalgs", names("signature_algorithms")],
              ["JA3", s.ja3 or ""], ["JA4", s.ja4 or ""]]
-    server = [["version", s.version or ""], ["cipher suite", s.cipher_suite_name or ""],
-              ["key exchange", s.key_exchange or ""], ["group", s.group or ""],
-              ["ALPN", s.alpn_selected or ""], ["forward secrecy",
-                                                s.forward_secrecy_reason or ""],
-              ["resumed", s.resumption or "no"], ["JA3S", s.ja3s or ""]]
-    certs = [[f"certificate {i}", f"{c.get('subject', c.get('error', ''))} "
+    server = [["f_version", s.version or ""], ["f_suite", s.cipher_suite_name or ""],
+              ["f_kx", s.key_exchange or ""], ["f_group", s.group or ""],
+              ["ALPN", s.alpn_selected or ""],
+              ["f_fs", {"en": s.forward_secrecy_text("en"), "zh": s.forward_secrecy_text("zh")}],
+              ["f_resumed", s.resumption or "-"], ["JA3S", s.ja3s or ""]]
+    certs = [[f"f_cert {i}", f"{c.get('subject', c.get('error', ''))} "
               f"(issuer {c.get('issuer', '?')})"] for i, c in enumerate(s.certificates)]
     if s.decryption is not None:
-        server.append(["decrypted", "yes" if s.decryption.ok else
-                       f"no: {s.decryption.reason}"])
+        d = s.decryption
+        server.append(["decrypted", "✓" if d.ok else {"en": f"✗ {d.reason}",
+                                                       "zh": f"✗ {d.reason_zh}"}])
     return {"client_hello": [f for f in hello if f[1]],
             "server_hello": [f for f in server if f[1]], "certificate": certs}
 

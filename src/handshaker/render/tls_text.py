@@ -94,11 +94,13 @@ def render_session(s: dict[str, Any], console: Console, lang: str = "en") -> Non
                            style="dim"))
     v = s.get("verification")
     if v:
-        console.print(Text(clean(f"  {w('cert_check')}: {v['summary']}"),
+        zh = "_zh" if lang == "zh" else ""
+        console.print(Text(clean(f"  {w('cert_check')}: {v.get('summary' + zh) or v['summary']}"),
                            style="green" if v["ok"] else "red"))
         for chk in v.get("checks", []):
+            reason = chk.get("reason" + zh) or chk["reason"]
             console.print(Text(clean(f"    {'ok ' if chk['ok'] else 'NO '} {chk['name']}: "
-                                     f"{chk['reason']}"), style="" if chk["ok"] else "red"))
+                                     f"{reason}"), style="" if chk["ok"] else "red"))
     offered = s.get("offered") or {}
     chosen = s.get("chosen") or {}
     if offered:

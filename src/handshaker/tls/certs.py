@@ -158,6 +158,14 @@ class Check:
     name: str
     ok: bool
     reason: str
+    reason_zh: str = ""
+
+
+def _check(name: str, ok: bool, key: str, **kw: object) -> Check:
+    """A step whose reason is the catalogue's ``key`` (explain/i18n.py, CERT_CHECKS)."""
+    from handshaker.explain.i18n import cert_text
+
+    return Check(name, ok, cert_text(key, "en", **kw), cert_text(key, "zh", **kw))
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +175,7 @@ class Verification:
     ok: bool
     checks: list[Check] = field(default_factory=list)
     summary: str = ""
+    summary_zh: str = ""
 
     def check(self, name: str) -> Check | None:
         """The step with this name, if it ran."""
@@ -385,7 +394,7 @@ def _dns_matches(pattern: str, host: str) -> bool:
 
 def _hostname_check(leaf: CertInfo, server_name: str | None) -> Check:
     if server_name is None:
-        return Check("hostname", True, "not checked: the client sent no server name (SNI)")
+        return _check("hostname", True, "h_no_sni")
     host = server_name.strip().lower().rstrip(".")
     try:
         ip = ipaddress.ip_address(host)
@@ -394,49 +403,41 @@ def _hostname_check(leaf: CertInfo, server_name: str | None) -> Check:
     if ip is not None:
         # RFC 6125 §1.7.2 / RFC 5280 §4.2.1.6: an address must be an iPAddress SAN.
         if str(ip) in {str(ipaddress.ip_address(a)) for a in leaf.san_ips}:
-            return Check("hostname", True, f"{server_name} is one of the leaf's IP addresses")
-        have = ", ".join(leaf.san_ips) or "none"
-        return Check("hostname", False,
-                     f"{server_name} is not among the leaf's IP address SANs ({have})")
+            return _check("hostname", True, "h_ip_ok", host=server_name)
+        have = ", ".join(leaf.san_ips) or "-"
+        return _check("hostname", False, "h_ip_bad", host=server_name, have=have)
     if not leaf.san_dns:
         # RFC 9525 §6.3 dropped the commonName fallback of RFC 6125 §6.4.4.
-        return Check("hostname", False,
-                     f"the leaf has no DNS names in subjectAltName, so {server_name} cannot "
-                     f"match (the old commonName fallback, CN={leaf.subject_cn}, is obsolete)")
+        return _check("hostname", False, "h_no_dns", host=server_name, cn=leaf.subject_cn)
     for pattern in leaf.san_dns:
         if _dns_matches(pattern, host):
-            how = "the wildcard " if pattern.startswith("*") else ""
-            return Check("hostname", True, f"{server_name} matches {how}{pattern!r}")
+            return _check("hostname", True, "h_ok_wild" if pattern.startswith("*") else "h_ok",
+                          host=server_name, pattern=repr(pattern))
     shown = ", ".join(leaf.san_dns[:5]) + (f", ... ({len(leaf.san_dns)} names)"
                                            if len(leaf.san_dns) > 5 else "")
-    wild = [p for p in leaf.san_dns if p.startswith("*.")]
-    hint = ""
-    if wild:
-        hint = " (a wildcard stands for exactly one left-most label)"
-    return Check("hostname", False,
-                 f"{server_name} matches none of the leaf's names: {shown}{hint}")
+    check = _check("hostname", False, "h_bad", host=server_name, shown=shown)
+    if any(p.startswith("*.") for p in leaf.san_dns):
+        from handshaker.explain.i18n import cert_text
+
+        check = Check(check.name, False, check.reason + cert_text("h_wild_hint", "en"),
+                      check.reason_zh + cert_text("h_wild_hint", "zh"))
+    return check
 
 
 def _order_check(infos: Sequence[CertInfo], certs: Sequence[x509.Certificate]) -> Check:
     if len(certs) == 1:
-        return Check("order", True, "one certificate: nothing to order")
+        return _check("order", True, "o_one")
     for i in range(len(certs) - 1):
         if certs[i].issuer == certs[i + 1].subject:
             continue
-        who = f"certificate {i + 1} ({infos[i].label!r})"
         elsewhere = [j for j, c in enumerate(certs) if j != i and c.subject == certs[i].issuer]
         if elsewhere:
-            return Check("order", False,
-                         f"out of order: {who} was issued by certificate {elsewhere[0] + 1} "
-                         f"({infos[elsewhere[0]].label!r}), but certificate {i + 2} "
-                         f"({infos[i + 1].label!r}) follows it; each certificate must be "
-                         "followed by its issuer (RFC 5246 §7.4.2)")
-        return Check("order", False,
-                     f"{who} names issuer {infos[i].issuer!r}, but the next certificate is "
-                     f"{infos[i + 1].subject!r}")
-    return Check("order", True,
-                 "each certificate is followed by its issuer: "
-                 + " <- ".join(repr(i.label) for i in infos))
+            return _check("order", False, "o_swapped", i=i + 1, label=repr(infos[i].label),
+                          j=elsewhere[0] + 1, jlabel=repr(infos[elsewhere[0]].label),
+                          k=i + 2, klabel=repr(infos[i + 1].label))
+        return _check("order", False, "o_issuer", i=i + 1, label=repr(infos[i].label),
+                      issuer=repr(infos[i].issuer), next=repr(infos[i + 1].subject))
+    return _check("order", True, "o_ok", chain=" <- ".join(repr(i.label) for i in infos))
 
 
 def _signature_check(infos: Sequence[CertInfo], certs: Sequence[x509.Certificate]) -> Check:
@@ -449,37 +450,28 @@ def _signature_check(infos: Sequence[CertInfo], certs: Sequence[x509.Certificate
         try:
             _verify_signature(cert, certs[j])
         except InvalidSignature:
-            return Check("signatures", False,
-                         f"the signature on certificate {i + 1} ({infos[i].label!r}) does not "
-                         f"verify with the public key of its issuer, certificate {j + 1} "
-                         f"({infos[j].label!r}): it was signed by another key")
+            return _check("signatures", False, "s_bad", i=i + 1, label=repr(infos[i].label),
+                          j=j + 1, jlabel=repr(infos[j].label))
         except (ValueError, TypeError, UnsupportedAlgorithm) as err:
-            return Check("signatures", False,
-                         f"cannot verify certificate {i + 1} ({infos[i].label!r}) with "
-                         f"certificate {j + 1}: {err}")
+            return _check("signatures", False, "s_err", i=i + 1, label=repr(infos[i].label),
+                          j=j + 1, err=err)
         checked += 1
     if checked == 0:
-        return Check("signatures", True, "no certificate in the chain is issued by another one "
-                                         "in it: nothing to verify here")
-    return Check("signatures", True,
-                 f"{checked} signature{'s' if checked != 1 else ''} verified with the issuer's key")
+        return _check("signatures", True, "s_none")
+    return _check("signatures", True, "s_ok", n=checked)
 
 
 def _validity_check(infos: Sequence[CertInfo], at_ns: int) -> Check:
     for i, info in enumerate(infos):
-        who = f"certificate {i + 1} ({info.label!r})"
         if at_ns > info.not_after:
-            return Check("validity", False,
-                         f"{who} expired on {_when(info.not_after)}; the packet is from "
-                         f"{_when(at_ns)}")
+            return _check("validity", False, "v_expired", i=i + 1, label=repr(info.label),
+                          until=_when(info.not_after), when=_when(at_ns))
         if at_ns < info.not_before:
-            return Check("validity", False,
-                         f"{who} is not valid before {_when(info.not_before)}; the packet is "
-                         f"from {_when(at_ns)}")
+            return _check("validity", False, "v_early", i=i + 1, label=repr(info.label),
+                          since=_when(info.not_before), when=_when(at_ns))
     first_end = min(infos, key=lambda c: c.not_after)
-    return Check("validity", True,
-                 f"all {len(infos)} valid at {_when(at_ns)} (the first to expire, "
-                 f"{first_end.label!r}, is good until {_when(first_end.not_after)})")
+    return _check("validity", True, "v_ok", n=len(infos), when=_when(at_ns),
+                  label=repr(first_end.label), until=_when(first_end.not_after))
 
 
 def _anchor_check(infos: Sequence[CertInfo], certs: Sequence[x509.Certificate],
@@ -487,35 +479,30 @@ def _anchor_check(infos: Sequence[CertInfo], certs: Sequence[x509.Certificate],
     where = ", ".join(ts.sources) or "no trust store"
     if not ts.certs:
         why = "; ".join(ts.problems) or "no CA file given and the system store is off"
-        return Check("trust_anchor", False, f"no trusted CAs to check against: {why}")
+        return _check("trust_anchor", False, "a_no_store", why=why)
     last, last_info = certs[-1], infos[-1]
     if last.fingerprint(hashes.SHA256()) in ts.fingerprints:
-        return Check("trust_anchor", True,
-                     f"the chain ends in {last_info.label!r}, which is in the trust store "
-                     f"({where})")
+        return _check("trust_anchor", True, "a_in_store", label=repr(last_info.label),
+                      where=where)
     for ca in ts.by_subject.get(last.issuer, []):
         if _signed_by(last, ca):
             ca_name = _first_cn(ca.subject) or ca.subject.rfc4514_string(_ATTR_NAMES)
-            return Check("trust_anchor", True,
-                         f"{last_info.label!r} is signed by {ca_name!r}, a trusted CA ({where})")
+            return _check("trust_anchor", True, "a_signed", label=repr(last_info.label),
+                          ca=repr(ca_name), where=where)
     if last_info.self_signed or last.subject == last.issuer:
-        return Check("trust_anchor", False,
-                     f"the chain ends in a self-signed certificate ({last_info.label!r}) that "
-                     f"is not in the trust store ({where})")
-    return Check("trust_anchor", False,
-                 f"{last_info.label!r} was issued by {last_info.issuer!r}, which is neither in "
-                 f"the chain nor in the trust store ({where}): an unknown issuer, or a missing "
-                 "intermediate certificate")
+        return _check("trust_anchor", False, "a_self", label=repr(last_info.label),
+                      where=where)
+    return _check("trust_anchor", False, "a_unknown", label=repr(last_info.label),
+                  issuer=repr(last_info.issuer), where=where)
 
 
 def _path_check(certs: Sequence[x509.Certificate], at_ns: int, server_name: str | None,
                 ts: _TrustStore) -> Check:
     if server_name is None:
-        return Check("path_validation", True,
-                     "not checked: the library's server check needs a server name")
+        return _check("path_validation", True, "p_no_sni")
     store = ts.store
     if store is None:
-        return Check("path_validation", False, "not checked: no trusted CAs")
+        return _check("path_validation", False, "p_no_store")
     host = server_name.strip().rstrip(".")
     when = _EPOCH + timedelta(microseconds=at_ns // 1000)
     try:
@@ -527,19 +514,26 @@ def _path_check(certs: Sequence[x509.Certificate], at_ns: int, server_name: str 
         verifier = PolicyBuilder().store(store).time(when).build_server_verifier(subject)
         path = verifier.verify(certs[0], list(certs[1:]))
     except (VerificationError, ValueError) as err:
-        return Check("path_validation", False, f"cryptography's RFC 5280 / Web PKI check: {err}")
-    return Check("path_validation", True,
-                 f"cryptography built a valid path of {len(path)} certificates to a trusted root")
+        return _check("path_validation", False, "p_bad", err=err)
+    return _check("path_validation", True, "p_ok", n=len(path))
 
 
 def _result(checks: list[Check]) -> Verification:
+    from handshaker.explain.i18n import cert_text
+
     failed = [c for c in checks if not c.ok]
     if not failed:
-        return Verification(True, checks, "certificate chain accepted: "
-                            + "; ".join(f"{c.name} ok" for c in checks))
-    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    return Verification(False, checks, f"certificate chain rejected: {failed[0].name}: "
-                        f"{failed[0].reason}{more}")
+        ok = "; ".join(f"{c.name} ok" for c in checks)
+        return Verification(True, checks, cert_text("summary_ok", "en", checks=ok),
+                            cert_text("summary_ok", "zh", checks=ok))
+    out = []
+    for lang, reason in (("en", failed[0].reason), ("zh", failed[0].reason_zh or
+                                                     failed[0].reason)):
+        text = cert_text("summary_bad", lang, step=failed[0].name, reason=reason)
+        if len(failed) > 1:
+            text += cert_text("summary_more", lang, n=len(failed) - 1)
+        out.append(text)
+    return Verification(False, checks, out[0], out[1])
 
 
 def verify_chain(chain: Sequence[bytes], *, at_ns: int, server_name: str | None,
@@ -552,7 +546,7 @@ def verify_chain(chain: Sequence[bytes], *, at_ns: int, server_name: str | None,
     parse fails the ``parse`` step.
     """
     if not chain:
-        return _result([Check("parse", False, "the server sent no certificate")])
+        return _result([_check("parse", False, "parse_none")])
     certs: list[x509.Certificate] = []
     infos: list[CertInfo] = []
     for i, der in enumerate(chain):
@@ -560,7 +554,7 @@ def verify_chain(chain: Sequence[bytes], *, at_ns: int, server_name: str | None,
             cert = _load(der)
             infos.append(_info(cert, bytes(der)))
         except MalformedError as err:
-            return _result([Check("parse", False, f"certificate {i + 1}: {err.reason}")])
+            return _result([_check("parse", False, "parse_bad", i=i + 1, err=err.reason)])
         certs.append(cert)
     paths: list[str] = []
     if system_store:

@@ -764,7 +764,9 @@ class TlsObserver:
                          ca_file=ca_file)
         self.session.verification = {
             "ok": v.ok, "summary": v.summary,
-            "checks": [{"name": c.name, "ok": c.ok, "reason": c.reason} for c in v.checks],
+            "summary_zh": v.summary_zh,
+            "checks": [{"name": c.name, "ok": c.ok, "reason": c.reason,
+                        "reason_zh": c.reason_zh} for c in v.checks],
         }
 
     def finish(self, client: tuple[str, int], server: tuple[str, int], client_dir: int,

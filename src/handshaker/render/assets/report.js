@@ -146,8 +146,9 @@
           const ft = el("table", null, "fields");
           for (const [k, v] of fields) {
             const tr = el("tr");
-            tr.appendChild(el("td", k));
-            tr.appendChild(el("td", v));
+            const [word, ...rest] = k.split(" ");  // "f_cert 0": the word, then a number
+            tr.appendChild(el("td", [ui[word] ? w(word) : word, ...rest].join(" ")));
+            tr.appendChild(el("td", typeof v === "object" ? v[lang] : v));
             ft.appendChild(tr);
           }
           li.appendChild(ft);
