@@ -84,6 +84,10 @@ def test_table_ladder_panel_toggles(browser: Any, tmp_path: Path) -> None:
     page.locator(f'#conns tbody tr[data-proto="tcp"][data-stream="{conn.stream}"]').click()
     arrows = page.locator("#ladder g.step")
     assert arrows.count() == len(ladder.steps)
+    # every arrow answers a click (anywhere on its row: the phase bands do not take it)
+    for i, st in enumerate(ladder.steps):
+        arrows.nth(i).click(timeout=3000)
+        assert page.locator("#panel").get_attribute("data-frame") == str(st.frame)
     # click the fourth arrow: the panel shows that frame, its Seq/Ack and its layers
     step = ladder.steps[3]
     arrows.nth(3).click()
@@ -91,7 +95,8 @@ def test_table_ladder_panel_toggles(browser: Any, tmp_path: Path) -> None:
     assert panel.get_attribute("data-frame") == str(step.frame)
     text = panel.text_content() or ""
     assert f"Seq={step.seq} Ack={step.ack}" in text
-    assert "TCP" in text and "transport" in text and "Source port" in text
+    assert "TCP" in text and "Transport" in text and "4 Transport" in text
+    assert "Source port" in text  # header fields as tshark names them
     _shot(page, "report-en-relative")
     # absolute numbers, in the ladder and in the panel
     page.click("#seq-toggle")
@@ -104,6 +109,8 @@ def test_table_ladder_panel_toggles(browser: Any, tmp_path: Path) -> None:
     assert page.locator("#ladder text.lang-zh", has_text="客户端").is_visible()
     assert not page.locator("#ladder text.lang-en", has_text="client").first.is_visible()
     assert "Seq/Ack: 绝对" in (page.locator("#seq-toggle").text_content() or "")
+    zh_panel = page.locator("#panel").text_content() or ""
+    assert "传输层" in zh_panel and "以太网 II" in zh_panel and "分层" in zh_panel
     _shot(page, "report-zh-absolute")
     # filter by protocol, then sort by packets
     page.select_option("#f-proto", "udp")
@@ -132,7 +139,12 @@ def test_decrypted_tls_and_strings_from_packets(browser: Any, tmp_path: Path) ->
     # does not count as decrypted although the key log has its secret
     assert cells.nth(9).text_content() == "TLS 1.2"
     page.locator("#conns tbody tr").first.click()
-    page.locator("#ladder g.step").nth(3).click()  # the ClientHello
+    arrows = page.locator("#ladder g.step")
+    for i in range(arrows.count()):  # each answers a click, wherever its row's centre is
+        arrows.nth(i).click(timeout=3000)
+        assert page.locator("#panel").get_attribute("data-frame") == \
+            arrows.nth(i).get_attribute("data-frame")
+    arrows.nth(3).click()  # the ClientHello
     panel = page.locator("#panel").text_content() or ""
     assert "SNI " + sni in panel
     assert "cipher suites" in panel and "TLS_RSA_WITH_AES_128_GCM_SHA256" in panel  # offered

@@ -41,6 +41,23 @@ MAX_HEX_BYTES = 2048
 
 
 
+def _layer(la: dict[str, Any]) -> dict[str, Any]:
+    """One layer of a frame for the panel: its names in both languages (header field
+    names stay as tshark spells them)."""
+    from handshaker.render.layers import LAYER_NAMES_ZH, OSI_NAMES, TCPIP_NAMES
+
+    tcpip = str(la["tcpip_layer"]).capitalize()
+    osi = la["osi_layers"]
+    return {
+        "name": {"en": la["name"], "zh": LAYER_NAMES_ZH.get(la["name"], la["name"])},
+        "tcpip": {lang: TCPIP_NAMES[lang].get(tcpip, tcpip) for lang in ("en", "zh")},
+        "osi": {lang: ", ".join(f"{n} {OSI_NAMES[lang].get(n, '')}".strip() for n in osi)
+                for lang in ("en", "zh")},
+        "length": la["length"],
+        "fields": [[f["name"], f["value"]] for f in la["fields"]],
+    }
+
+
 def _ep(ep: Any) -> str:
     ip, port = (ep.ip, ep.port) if hasattr(ep, "ip") else (ep[0], ep[1])
     return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
@@ -153,11 +170,7 @@ def build_report(path: str | os.PathLike[str], *, keys: Any = None, lang: str = 
                 if fr.number in wanted:
                     info = layers_json(decode(fr))
                     frames[str(fr.number)] = {
-                        "layers": [{"name": la["name"], "tcpip": la["tcpip_layer"],
-                                    "osi": la["osi_layers"], "length": la["length"],
-                                    "fields": [[f["name"], f["value"]]
-                                               for f in la["fields"]]}
-                                   for la in info["layers"]],
+                        "layers": [_layer(la) for la in info["layers"]],
                         "summary": info["summary"],
                         "hex": bytes(fr.data[:MAX_HEX_BYTES]).hex(),
                         "caplen": len(fr.data),

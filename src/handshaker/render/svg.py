@@ -151,8 +151,8 @@ def render_svg(ladder: Ladder, *, absolute: bool = False, other_lang: str | None
     for cls, text in words("time_col"):
         out.append(f'<text class="{cls}" x="8" y="80" font-size="11" fill="#555">'
                    f'{_x(text)}</text>')
-    for i, (s, (y0, _)) in enumerate(zip(ladder.steps, rows, strict=True)):
-        out.extend(_step(s, i, y0, drop, absolute, bands[i]))
+    for i, (s, (y0, h)) in enumerate(zip(ladder.steps, rows, strict=True)):
+        out.extend(_step(s, i, y0, h, drop, absolute, bands[i]))
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -182,7 +182,8 @@ def _bands(bands: list[str], rows: list[tuple[int, int]], words: Any) -> list[st
     return out
 
 
-def _step(s: Step, i: int, y0: int, drop: int, absolute: bool, phase: str) -> list[str]:
+def _step(s: Step, i: int, y0: int, h: int, drop: int, absolute: bool, phase: str
+          ) -> list[str]:
     c2s = s.dir == "c2s"
     x1, x2 = (LEFT, RIGHT) if c2s else (RIGHT, LEFT)
     y1, y2 = y0 + 14, y0 + 14 + drop
@@ -196,6 +197,9 @@ def _step(s: Step, i: int, y0: int, drop: int, absolute: bool, phase: str) -> li
     out = [f'<g class="step" data-frame="{s.frame}" data-index="{i}" '
            f'data-dir="{s.dir}" data-phase="{phase}" id="f{s.frame}">',
            f"<title>{_x(f'#{s.frame} {s.label}: {note}')}</title>",
+           # the whole row answers a click, not only the strokes and letters in it
+           f'<rect class="row" x="0" y="{y0 - 10}" width="{WIDTH}" height="{h}" '
+           'fill="transparent"/>',
            f'<text x="8" y="{y1 + 4}" font-size="11" fill="#555">'
            f'{s.time_ns / 1e9:.6f}</text>',
            f'<text x="88" y="{y1 + 4}" font-size="11" fill="#888">#{s.frame}</text>',

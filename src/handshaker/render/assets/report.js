@@ -167,14 +167,14 @@
     t.appendChild(hr);
     for (const la of fr.layers) {
       const tr = el("tr");
-      tr.appendChild(el("td", la.name + " (" + la.length + " B)"));
-      tr.appendChild(el("td", la.tcpip));
-      tr.appendChild(el("td", la.osi.join(", ")));
+      tr.appendChild(el("td", la.name[lang] + " (" + la.length + " B)"));
+      tr.appendChild(el("td", la.tcpip[lang]));
+      tr.appendChild(el("td", la.osi[lang]));
       t.appendChild(tr);
     }
     p.appendChild(t);
     for (const la of fr.layers) {
-      p.appendChild(el("h3", la.name + " · " + w("fields")));
+      p.appendChild(el("h3", la.name[lang] + " · " + w("fields")));
       const ft = el("table", null, "fields");
       for (const [name, value] of la.fields) {
         const tr = el("tr");
