@@ -210,6 +210,11 @@ class RecordGap:
     length: int
     reason: str
 
+    @property
+    def complete_at(self) -> int:
+        """The stream offset of the gap's last byte (the frame that carried it names it)."""
+        return self.stream_offset + max(self.length, 1) - 1
+
 
 Record: TypeAlias = TLSPlaintext | SSLv2Record
 
