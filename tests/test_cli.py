@@ -253,3 +253,33 @@ def test_analyze_json_has_tls() -> None:
     out = run("analyze", str(DATA / "tour-tls12-rsa.pcap"), "--format", "json")
     (c,) = json.loads(out.stdout)["connections"]
     assert c["tls"]["key_exchange"] == "rsa" and c["tls"]["forward_secrecy"] is False
+
+
+def test_progress_reports_frames_and_bytes() -> None:
+    """analyze's progress callback: frames and bytes only grow, and end at the file's end."""
+    from handshaker.analysis import analyze
+
+    seen: list[tuple[int, int]] = []
+    a = analyze(DATA / "tour-isn.pcap", progress=lambda f, b: seen.append((f, b)))
+    assert seen and seen == sorted(seen) and seen[-1][0] == a.frames
+    size = (DATA / "tour-isn.pcap").stat().st_size
+    assert size - 64 <= seen[-1][1] <= size
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from handshaker import cli
+
+    args = argparse.Namespace(quiet=False, no_color=True)
+    path = str(DATA / "tour-isn.pcap")
+    with cli._progress(args, path) as bar:  # piped (pytest captures stderr): no bar
+        assert bar is None
+    monkeypatch.setattr(cli, "PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with cli._progress(args, path) as bar:  # a terminal and a big enough file: a bar
+        assert bar is not None
+        bar(10, 100)
+    args.quiet = True
+    with cli._progress(args, path) as bar:
+        assert bar is None

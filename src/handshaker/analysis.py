@@ -114,6 +114,7 @@ def analyze(
     tls_detail: bool = False,
     ca_file: str | None = None,
     keys: KeyRing | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Analysis:
     """Read a capture and follow every TCP and UDP conversation in it.
 
@@ -135,6 +136,8 @@ def analyze(
     With ``keys`` (:class:`~handshaker.tls.opener.KeyRing`) every TLS stream
     is followed in detail and decrypted where the keys open it; the
     capture's own Decryption Secrets Blocks join the keys as they are read.
+    ``progress(frames, bytes)`` is called after each batch with the frames and
+    the (decompressed) file bytes read so far.
 
     Raises :class:`~handshaker.errors.CaptureError` when the file cannot be
     read at all; damage later in the file becomes a diagnostic.
@@ -180,6 +183,8 @@ def analyze(
                 result.first_ts_ns = int(ts_all[0])
             result.last_ts_ns = int(ts_all[-1])
             pipe.feed(batch)
+            if progress is not None:
+                progress(result.frames, int(batch.file_offset[-1]) + int(batch.caplen[-1]))
             now = int(ts_all.max())
             if streaming and now >= next_evict:
                 next_evict = now + EVICT_EVERY_NS

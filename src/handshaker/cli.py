@@ -52,6 +52,42 @@ def _report_diagnostics(args: argparse.Namespace, analysis: Any) -> None:
                         "skipped (handshaker does not decode that link layer)")
 
 
+#: inputs at least this large get a progress bar (on a terminal, without -q)
+PROGRESS_MIN_BYTES = 32 << 20
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace, path: str) -> Any:
+    """A progress bar on standard error (packets, MB/s, time left) for a large input read
+    on a terminal; None (no bar) when piped, with -q, or for a small file."""
+    try:
+        size = os.path.getsize(path) if path != "-" else 0
+    except OSError:
+        size = 0
+    if args.quiet or not sys.stderr.isatty() or size < PROGRESS_MIN_BYTES:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    gz = path.endswith(".gz")  # the bytes read are decompressed: no total to go by
+    bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                   TextColumn("{task.fields[frames]:,} packets"), TransferSpeedColumn(),
+                   TimeRemainingColumn(), console=_console(args, stderr=True), transient=True)
+    task = bar.add_task(os.path.basename(path), total=None if gz else size, frames=0)
+
+    def update(frames: int, done: int) -> None:
+        bar.update(task, completed=done, frames=frames)
+
+    with bar:
+        yield update
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from handshaker.analysis import analyze
     from handshaker.render.json_out import JsonWriter, connection_dict
@@ -66,19 +102,22 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         writer = csv.writer(out)
         writer.writerow(CSV_COLUMNS)
     for i, path in enumerate(args.files):
-        if args.format == "json":
-            if i:
-                out.write(",")
-            writer_json = JsonWriter(out)  # streamed: connections as each one is over
-            a = analyze(path, file_index=i, on_connection=writer_json.connection)
-            writer_json.end(a)
-        elif args.format == "csv":
-            def row(c: Any, path: str = path) -> None:
-                writer.writerow([csv_safe(v) for v in _csv_row(path, connection_dict(c))])
+        with _progress(args, path) as progress:
+            if args.format == "json":
+                if i:
+                    out.write(",")
+                writer_json = JsonWriter(out)  # streamed: connections as each one is over
+                a = analyze(path, file_index=i, on_connection=writer_json.connection,
+                            progress=progress)
+                writer_json.end(a)
+            elif args.format == "csv":
+                def row(c: Any, path: str = path) -> None:
+                    writer.writerow([csv_safe(v) for v in _csv_row(path, connection_dict(c))])
 
-            a = analyze(path, file_index=i, on_connection=row)
-        else:
-            a = analyze(path, file_index=i)
+                a = analyze(path, file_index=i, on_connection=row, progress=progress)
+            else:
+                a = analyze(path, file_index=i, progress=progress)
+        if args.format not in ("json", "csv"):
             from handshaker.explain.i18n import t
 
             lang = _lang(args)
