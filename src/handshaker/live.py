@@ -23,7 +23,7 @@ from handshaker.analysis import Pipeline
 from handshaker.flow.state import TcpState
 from handshaker.flow.tcp import TcpStream, TcpSummary, is_over
 from handshaker.flow.udp import UdpConversation
-from handshaker.render.text import clean
+from handshaker.render.text import clean, endpoint_text
 
 #: how often (wall clock) idle connections are looked for
 EVICT_EVERY_S = 2.0
@@ -79,13 +79,13 @@ class LiveView:
         for conv in self.pipe.udp.open_conversations():
             if conv.stream not in self._udp_said:
                 self._udp_said.add(conv.stream)
-                self.say("udp", f"{conv.stream} {_ep(conv.client)} → {_ep(conv.server)}: "
-                                "first datagram (no handshake: UDP has no connection)")
+                self.say("udp", f"{_name(conv.stream, conv.client, conv.server)}: first "
+                                "datagram (no handshake: UDP has no connection)")
 
     def _tcp_events(self, st: TcpStream, said: set[str]) -> None:
         client = 0 if st.dirs[0].syn_frames or not st.dirs[1].syn_frames else 1
         ends = (st.a, st.b) if client == 0 else (st.b, st.a)
-        name = f"{st.number} {_ep(ends[0])} → {_ep(ends[1])}"
+        name = _name(st.number, *ends)
         if "handshake" not in said and all(s in _OPEN_STATES for s in st.states) and \
                 st.dirs[client].syn_frames and st.dirs[1 - client].synack_frames:
             said.add("handshake")
@@ -103,7 +103,7 @@ class LiveView:
     def _tcp_done(self, summary: TcpSummary) -> None:
         st = self._streams.pop(summary.stream, None)
         said = self._said.pop(summary.stream, set())
-        name = f"{summary.stream} {_ep(summary.client)} → {_ep(summary.server)}"
+        name = _name(summary.stream, summary.client, summary.server)
         if summary.tls is not None and summary.tls.version is not None and "tls" not in said:
             self.say("tls", f"{name}: {_tls_line(summary.tls)}", "cyan")
         close = summary.close or {}
@@ -129,10 +129,8 @@ class LiveView:
         self._udp_said.discard(conv.stream)
 
 
-def _ep(ep: Any) -> str:
-    """An endpoint (an Endpoint, or UDP's (ip, port)) as ip:port."""
-    ip, port = (ep.ip, ep.port) if hasattr(ep, "ip") else (ep[0], ep[1])
-    return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
+def _name(stream: int, client: Any, server: Any) -> str:
+    return f"{stream} {endpoint_text(client)} → {endpoint_text(server)}"
 
 
 def _tls_line(s: Any) -> str:

@@ -180,7 +180,9 @@ class LiveCapture:
         return self.received, self.dropped
 
 
-def _batch(frames: list[tuple[int, bytes, int]], linktype: int, first: int) -> FrameBatch:
+def frame_batch(frames: list[tuple[int, bytes, int]], linktype: int, first: int
+                ) -> FrameBatch:
+    """A burst of frames as the batch the decoders take (numbered from ``first``)."""
     buf = b"".join(f[1] for f in frames)
     lens = np.array([len(f[1]) for f in frames], dtype=np.int32)
     start = np.zeros(len(frames), dtype=np.int64)
@@ -210,7 +212,7 @@ def bursts(live: LiveCapture, *, filter_text: str | None = None, count: int | No
     def take(frames: list[tuple[int, bytes, int]]) -> list[tuple[int, bytes, int]]:
         st.seen += len(frames)
         if frames and flt is not None:
-            mask = flt.mask(decode_batch(_batch(frames, live.linktype, 1)))
+            mask = flt.mask(decode_batch(frame_batch(frames, live.linktype, 1)))
             frames = [f for f, keep in zip(frames, mask.tolist(), strict=True) if keep]
         if count is not None:
             frames = frames[:count - st.written]
@@ -287,12 +289,6 @@ def capture(interface: str, output: BinaryIO | str | os.PathLike[str], *,
                      accepted=stats.written)
         out.flush()
     return stats
-
-
-def frame_batch(frames: list[tuple[int, bytes, int]], linktype: int, first: int
-                ) -> FrameBatch:
-    """A burst of frames as the batch the decoders take (numbered from ``first``)."""
-    return _batch(frames, linktype, first)
 
 
 __all__ = ["CAPABILITY_HINT", "CaptureStats", "LiveCapture", "bursts", "capture", "frame_batch",

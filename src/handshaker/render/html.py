@@ -32,6 +32,7 @@ from typing import Any
 
 from handshaker.explain.i18n import PAGE_WORDS as UI
 from handshaker.explain.i18n import t
+from handshaker.render.text import endpoint_text
 
 MAX_LADDERS = 2000
 MAX_LADDER_STEPS = 1000
@@ -56,11 +57,6 @@ def _layer(la: dict[str, Any]) -> dict[str, Any]:
         "length": la["length"],
         "fields": [[f["name"], f["value"]] for f in la["fields"]],
     }
-
-
-def _ep(ep: Any) -> str:
-    ip, port = (ep.ip, ep.port) if hasattr(ep, "ip") else (ep[0], ep[1])
-    return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
 
 
 def _tls_fields(s: Any) -> dict[str, list[list[Any]]]:
@@ -94,8 +90,9 @@ def _tls_fields(s: Any) -> dict[str, list[list[Any]]]:
 def _conn_row(c: Any) -> dict[str, Any]:
     from handshaker.flow.tcp import TcpSummary
 
-    row: dict[str, Any] = {"stream": c.stream, "proto": "tcp" if isinstance(c, TcpSummary)
-                           else "udp", "client": _ep(c.client), "server": _ep(c.server)}
+    row: dict[str, Any] = {"stream": c.stream,
+                           "proto": "tcp" if isinstance(c, TcpSummary) else "udp",
+                           "client": endpoint_text(c.client), "server": endpoint_text(c.server)}
     if isinstance(c, TcpSummary):
         row.update({"packets": c.packets, "bytes": [c.bytes_c2s, c.bytes_s2c],
                     "handshake": c.handshake.get("state"), "close": c.close.get("kind"),

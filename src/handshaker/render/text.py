@@ -24,6 +24,12 @@ from handshaker.explain.ladder import Ladder, Step
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def endpoint_text(ep: Any) -> str:
+    """An endpoint (TCP's Endpoint, or UDP's (ip, port)) as ip:port, [ip]:port for IPv6."""
+    ip, port = (ep.ip, ep.port) if hasattr(ep, "ip") else (ep[0], ep[1])
+    return f"[{ip}]:{port}" if ":" in str(ip) else f"{ip}:{port}"
+
+
 def clean(s: str) -> str:
     """Strip C0/C1 control characters (ANSI escapes start with one)."""
     return _CONTROL.sub("\ufffd", s)
