@@ -361,6 +361,13 @@ PAGE_WORDS: dict[str, dict[str, str]] = {
     "f_cert": {"en": "certificate", "zh": "证书"},
 }
 
+def say(catalogue: dict[str, dict[str, str]], key: str, lang: str = "en", **kw: object) -> str:
+    """The text ``key`` of a catalogue in ``lang`` (English when it has no such text),
+    formatted with ``kw``."""
+    entry = catalogue[key]
+    return (entry.get(lang) or entry["en"]).format(**kw)
+
+
 #: the words of the tls command's view (render/tls_text.py), in both languages
 TLS_WORDS: dict[str, dict[str, str]] = {
     "title": {"en": "TLS on TCP stream {stream}: {client} → {server}",
@@ -420,8 +427,7 @@ TLS_WORDS: dict[str, dict[str, str]] = {
 
 def tls_word(key: str, lang: str = "en", **kw: object) -> str:
     """A word of the tls command's view in ``lang``, formatted with ``kw``."""
-    entry = TLS_WORDS[key]
-    return (entry.get(lang) or entry["en"]).format(**kw)
+    return say(TLS_WORDS, key, lang, **kw)
 
 
 #: the steps of the certificate check (tls/certs.py), in both languages
@@ -507,8 +513,7 @@ CERT_CHECKS: dict[str, dict[str, str]] = {
 
 def cert_text(key: str, lang: str = "en", **kw: object) -> str:
     """A step of the certificate check, in ``lang``."""
-    entry = CERT_CHECKS[key]
-    return (entry.get(lang) or entry["en"]).format(**kw)
+    return say(CERT_CHECKS, key, lang, **kw)
 
 
 #: why a session has forward secrecy or not (tls/observer.py), in both languages
@@ -536,8 +541,7 @@ FS_REASONS: dict[str, dict[str, str]] = {
 
 def fs_text(key: str, lang: str = "en", **kw: object) -> str:
     """Why a session has forward secrecy or not, in ``lang``."""
-    entry = FS_REASONS[key]
-    return (entry.get(lang) or entry["en"]).format(**kw)
+    return say(FS_REASONS, key, lang, **kw)
 
 
 #: why a session was not (or not wholly) decrypted, and the steps of --explain-keys: the
@@ -730,6 +734,11 @@ DECRYPT_REASONS: dict[str, dict[str, str]] = {
     "m_from_log": {"en": "; from the key log ({label})", "zh": "; 来自密钥日志 ({label})"},
 }
 
+
+#: the catalogues read with :func:`say` (CATALOG, read with :func:`t`, has its own rules):
+#: each key in both languages, with the same placeholders (tests/test_i18n.py)
+CATALOGUES = {"PAGE_WORDS": PAGE_WORDS, "TLS_WORDS": TLS_WORDS, "CERT_CHECKS": CERT_CHECKS,
+              "FS_REASONS": FS_REASONS, "DECRYPT_REASONS": DECRYPT_REASONS}
 
 #: names of handshake states and close kinds as shown to people
 WORDS: dict[str, dict[str, str]] = {

@@ -180,14 +180,13 @@ class Why:
         return Why(self.parts + other.parts)
 
     def text(self, lang: str = "en") -> str:
-        from handshaker.explain.i18n import DECRYPT_REASONS, t
+        from handshaker.explain.i18n import DECRYPT_REASONS, say, t
 
         out = []
         for key, args in self.parts:
             vals = {k: v.text(lang) if isinstance(v, Why) else t(v, lang) if k == "who" else v
                     for k, v in args.items()}
-            entry = DECRYPT_REASONS[key]
-            out.append((entry.get(lang) or entry["en"]).format(**vals))
+            out.append(say(DECRYPT_REASONS, key, lang, **vals))
         return "".join(out)
 
 
