@@ -108,18 +108,19 @@ class _Parser:
         raise UsageError(f"filter: {why} at column {at + 1} of {self.text!r}")
 
     def expr(self) -> Predicate:
-        parts = [self.term()]
-        while self.peek() in ("or", "||"):
-            self.take()
-            parts.append(self.term())
-        return parts[0] if len(parts) == 1 else _any(parts)
+        return self._joined(self.term, ("or", "||"), np.logical_or)
 
     def term(self) -> Predicate:
-        parts = [self.factor()]
-        while self.peek() in ("and", "&&"):
+        return self._joined(self.factor, ("and", "&&"), np.logical_and)
+
+    def _joined(self, part: Callable[[], Predicate], words: tuple[str, ...],
+                op: Callable[[Mask, Mask], Mask]) -> Predicate:
+        """``part`` (words ``part``)*: one predicate, the parts combined with ``op``."""
+        parts = [part()]
+        while self.peek() in words:
             self.take()
-            parts.append(self.factor())
-        return parts[0] if len(parts) == 1 else _all(parts)
+            parts.append(part())
+        return parts[0] if len(parts) == 1 else _fold(parts, op)
 
     def factor(self) -> Predicate:
         word = self.peek()
@@ -150,7 +151,7 @@ class _Parser:
         if proto is not None:
             self.take()
             if self.peek() in QUALIFIED:  # "udp port 53" is "udp and port 53"
-                return _all([proto, self.qualified()])
+                return _fold([proto, self.qualified()], np.logical_and)
             return proto
         return self.qualified()
 
@@ -215,20 +216,11 @@ def _proto(number: int) -> Predicate:
     return lambda c: (c["ip_proto"] == number) & (c["l3"] != 0)
 
 
-def _any(parts: list[Predicate]) -> Predicate:
+def _fold(parts: list[Predicate], op: Callable[[Mask, Mask], Mask]) -> Predicate:
     def f(c: PacketColumns) -> Mask:
         out = parts[0](c)
         for p in parts[1:]:
-            out = out | p(c)
-        return out
-    return f
-
-
-def _all(parts: list[Predicate]) -> Predicate:
-    def f(c: PacketColumns) -> Mask:
-        out = parts[0](c)
-        for p in parts[1:]:
-            out = out & p(c)
+            out = op(out, p(c))
         return out
     return f
 
