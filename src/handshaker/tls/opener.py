@@ -70,7 +70,7 @@ from handshaker.tls.decrypt import (
     tls13_next_secret,
     verify_data,
 )
-from handshaker.tls.hello import ServerHelloFacts, server_hello_facts
+from handshaker.tls.hello import ServerHelloFacts, client_hello_facts, server_hello_facts
 from handshaker.tls.keys import KeyLog, ServerKey
 from handshaker.tls.records import TLSPlaintext
 from handshaker.tls.registry import CipherSuite, cipher_suite, version_name
@@ -342,14 +342,18 @@ class SessionOpener:
         self._transcript = [message]
         self._open_transcript = True
         self._client_random = body[2:34]
-        n = body[34] if len(body) > 34 else 0
-        self._client_session_id = body[35:35 + n]
-        self._etm_offered = _extension(body, ENCRYPT_THEN_MAC) is not None
-        self._offered_ticket = _extension(body, SESSION_TICKET) or b""
+        hello = client_hello_facts(body)  # the lean reader of tls/hello.py; None: damaged
+        exts = hello.extension_types if hello is not None else []
+        self._client_session_id = hello.session_id if hello is not None else b""
+        self._etm_offered = ENCRYPT_THEN_MAC in exts
+        self._early_offered = EARLY_DATA in exts
+        self._offered_tls13 = [c for c in hello.cipher_suites if c in TLS13_SUITES] \
+            if hello is not None else []
+        # the ticket itself, which the facts do not keep (a resumed session is found by it)
+        self._offered_ticket = (_extension(body, SESSION_TICKET) or b"") \
+            if SESSION_TICKET in exts else b""
         self._ticket = b""
         self._guessed = False
-        self._offered_tls13 = [c for c in _suites(body) if c in TLS13_SUITES]
-        self._early_offered = _extension(body, EARLY_DATA) is not None
         self._pending = [None, None]
         self._master = self._source = None
         self._facts = None
@@ -745,13 +749,6 @@ def _first_certificate(body: bytes, tls13: bool) -> bytes | None:
     n = int.from_bytes(body[p:p + 3], "big")
     der = body[p + 3:p + 3 + n]
     return der if n and len(der) == n else None
-
-
-def _suites(client_hello: bytes) -> list[int]:
-    b = client_hello
-    p = 35 + (b[34] if len(b) > 34 else 0)
-    n = int.from_bytes(b[p:p + 2], "big")
-    return [int.from_bytes(b[i:i + 2], "big") for i in range(p + 2, min(p + 2 + n, len(b)) - 1, 2)]
 
 
 def _extension(body: bytes, ext_type: int, at: int | None = None) -> bytes | None:
