@@ -472,6 +472,40 @@ def cmd_tour(args: argparse.Namespace) -> int:
                     pause=args.pause)
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    from handshaker.batch import run_batch
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("-j/--jobs: at least 1")
+
+    def line(f: dict[str, Any]) -> None:
+        if f["status"] == "failed":
+            print(f"failed   {f['path']}: {f['error']}", file=sys.stderr, flush=True)
+        elif args.quiet:
+            return
+        elif f["status"] == "done":
+            diag = len(f["diagnostics"])
+            print(f"done     {f['path']}: {f['frames']:,} packets, {f['conversations']:,} "
+                  f"conversations, {f['tls_sessions']:,} TLS"
+                  f"{f', {diag} diagnostics' if diag else ''}, {f['seconds']:.2f} s", flush=True)
+        elif "same_as" in f:
+            print(f"skipped  {f['path']}: same content as {f['same_as']}", flush=True)
+        else:
+            print(f"skipped  {f['path']}: done before ({f['conversations']:,} conversations, "
+                  f"{f['tls_sessions']:,} TLS)", flush=True)
+
+    r = run_batch(args.paths, args.out, jobs=args.jobs, scheduler=args.scheduler,
+                  dask_local=args.dask_local, on_file=line)
+    if not args.quiet:
+        secs = max(r.seconds, 1e-9)
+        print(f"handshaker batch: {len(r.files)} files ({r.count('done')} done, "
+              f"{r.count('skipped')} skipped, {r.count('failed')} failed) in {r.seconds:.2f} s: "
+              f"{r.bytes_done / 1e6:,.1f} MB at {r.bytes_done / 1e6 / secs:,.1f} MB/s, "
+              f"{r.frames_done:,} packets at {r.frames_done / secs:,.0f} packets/s; "
+              f"output in {args.out}")
+    return EXIT_BAD_INPUT if r.count("failed") else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--lang", choices=("en", "zh"), help="language (default: from locale)")
@@ -576,6 +610,24 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("-o", "--output", metavar="OUT.pcapng",
                      help="where the capture goes (default: lab-SCENARIO.pcapng here)")
     lab.set_defaults(func=cmd_lab)
+
+    bat = sub.add_parser("batch", parents=[common],
+                         help="many captures in parallel into Parquet datasets (docs/scale.md)")
+    bat.add_argument("paths", nargs="+", metavar="PATH",
+                     help="capture files, folders (searched for .pcap, .pcapng, .cap, "
+                          ".pcap.gz, .pcapng.gz) or glob patterns")
+    bat.add_argument("-o", "--out", required=True, metavar="OUTDIR",
+                     help="where the conversations/ and tls/ datasets go; files done there "
+                          "before are skipped")
+    bat.add_argument("-j", "--jobs", type=int, metavar="N",
+                     help="worker processes (default: one per core)")
+    where_ = bat.add_mutually_exclusive_group()
+    where_.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on the Dask cluster of this scheduler (tcp://host:8786); "
+                             "its workers must see the files and OUTDIR at the same paths")
+    where_.add_argument("--dask-local", action="store_true",
+                        help="run on a Dask LocalCluster of -j worker processes here")
+    bat.set_defaults(func=cmd_batch)
 
     tour = sub.add_parser("tour", parents=[common], help="a guided walk through real captures")
     tour.add_argument("--chapter", help="only this chapter (name or number)")
