@@ -43,7 +43,7 @@ EVICT_EVERY_NS = 2_000_000_000
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a capture is analysed.
 
     The analysis allocates millions of small objects that never form cycles
@@ -115,6 +115,7 @@ def analyze(
     ca_file: str | None = None,
     keys: KeyRing | None = None,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int = 1,
 ) -> Analysis:
     """Read a capture and follow every TCP and UDP conversation in it.
 
@@ -139,10 +140,23 @@ def analyze(
     ``progress(frames, bytes)`` is called after each batch with the frames and
     the (decompressed) file bytes read so far.
 
+    With ``jobs`` > 1, a large regular file is cut into parts analysed on that
+    many processes and stitched (:mod:`handshaker.split`; the same result),
+    when nothing asks for more than summaries (streaming with ``on_connection``,
+    no kept streams, no TLS detail, no keys).
+
     Raises :class:`~handshaker.errors.CaptureError` when the file cannot be
     read at all; damage later in the file becomes a diagnostic.
     """
     streaming = on_connection is not None
+    if (jobs > 1 and streaming and keep_tcp is None and keep_udp is None and not tls_detail
+            and keys is None):
+        from handshaker import split
+
+        name = os.fsdecode(os.fspath(path))
+        if split.splittable(name) and len(split.cuts(os.path.getsize(name), jobs)) > 1:
+            return split.analyze_split(name, jobs=jobs, on_connection=on_connection, tls=tls,
+                                       file_index=file_index, progress=progress)
     pending: list[tuple[int, TcpSummary | UdpConversation]] = []  # heap by first frame
     tcp_done: list[TcpSummary] = []
     udp_done: list[UdpConversation] = []
@@ -166,11 +180,46 @@ def analyze(
 
     pipe = Pipeline(keep_tcp=keep_tcp, keep_udp=keep_udp, on_tcp=tcp_retired, on_udp=emit,
                     tls=tls, tls_detail=tls_detail, ca_file=ca_file, keys=keys,
-                    file_index=file_index)
+                    file_index=file_index, expire=streaming)
+    result = run(path, pipe, keys=keys, progress=progress,
+                 evicted=(lambda: flush(pipe.first_open_frame())) if streaming else None)
+    pipe.close()
+    flush(1 << 62)
+    result.tcp = sorted(tcp_done, key=lambda c: c.stream)
+    result.udp = sorted(udp_done, key=lambda c: c.stream)
+    result.kept = pipe.tcp.kept
+    result.tcp_streams = pipe.tcp.count
+    result.udp_streams = pipe.udp.count
+    result.counts = pipe.counts
+    result.anomalies_seen = anomalies_seen
+    return result
+
+
+def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        evicted: Callable[[], None] | None = None,
+        byte_range: tuple[int, int] | None = None) -> Analysis:
+    """Feed a capture's frames to ``pipe``, a batch at a time; the pipe is left open.
+
+    With ``evicted``, connections that are over are retired every
+    EVICT_EVERY_NS of capture time and ``evicted()`` is called after each time.
+    ``byte_range`` = (lo, hi) feeds only the frames whose records start at a
+    file offset in [lo, hi) (a part of a split run, :mod:`handshaker.split`);
+    reading stops at hi unless hi is past the end, so only the last part sees
+    (and reports) the damage of the whole file.
+    """
+    lo, hi = byte_range if byte_range is not None else (0, 1 << 62)
     next_evict = -1
-    with _gc_paused(), open_capture(path) as cap:
+    with gc_paused(), open_capture(path) as cap:
         result = Analysis(path=cap.path, info=cap.info)
         for batch in cap.batches(BATCH_SIZE):
+            if byte_range is not None:
+                offsets = batch.file_offset
+                if len(batch) and int(offsets[0]) >= hi:
+                    break
+                i, j = (int(x) for x in np.searchsorted(offsets, (lo, hi)))
+                if (i, j) != (0, len(batch)):
+                    batch = batch.slice(i, j)
             n = len(batch)
             if n == 0:
                 continue
@@ -185,21 +234,14 @@ def analyze(
             pipe.feed(batch)
             if progress is not None:
                 progress(result.frames, int(batch.file_offset[-1]) + int(batch.caplen[-1]))
-            now = int(ts_all.max())
-            if streaming and now >= next_evict:
+            # the batch's median time, not its latest: one frame with a wild timestamp
+            # must not retire every connection at once
+            now = int(np.median(ts_all))
+            if evicted is not None and now >= next_evict:
                 next_evict = now + EVICT_EVERY_NS
                 pipe.evict(now)
-                flush(pipe.first_open_frame())
+                evicted()
         result.diagnostics.extend(cap.diagnostics)
-    pipe.close()
-    flush(1 << 62)
-    result.tcp = sorted(tcp_done, key=lambda c: c.stream)
-    result.udp = sorted(udp_done, key=lambda c: c.stream)
-    result.kept = pipe.tcp.kept
-    result.tcp_streams = pipe.tcp.count
-    result.udp_streams = pipe.udp.count
-    result.counts = pipe.counts
-    result.anomalies_seen = anomalies_seen
     return result
 
 
@@ -218,7 +260,7 @@ class Pipeline:
                  on_tcp: Callable[[TcpSummary], None] | None = None,
                  on_udp: Callable[[UdpConversation], None] | None = None,
                  tls: bool = True, tls_detail: bool = False, ca_file: str | None = None,
-                 keys: KeyRing | None = None, file_index: int = 0) -> None:
+                 keys: KeyRing | None = None, file_index: int = 0, expire: bool = False) -> None:
         self.tuples = _TupleKeys()
         self.counts: Counter[str] = Counter()
         self.file_index = file_index
@@ -235,6 +277,9 @@ class Pipeline:
 
         self.tcp = TcpTracker(keep_tcp, on_done=self._tcp_retired, observe=observe)
         self.udp = UdpTracker(keep_udp, on_done=self._udp_retired)
+        self.tcp.expire = expire
+        #: a split run's stitching (handshaker.split): only some 4-tuples, continued
+        self.replay: Any = None
 
     def summary(self, st: TcpStream) -> TcpSummary:
         """The summary of a stream, with its TLS session when one was followed."""
@@ -249,13 +294,15 @@ class Pipeline:
         return summary
 
     def _tcp_retired(self, st: TcpStream) -> None:
-        self.tuples.forget("tcp", st.key)
+        if self.tcp.holding(st.key) in (None, st):  # else a new stream has taken the 4-tuple
+            self.tuples.forget("tcp", st.key)
         summary = self.summary(st)
         if self._on_tcp is not None:
             self._on_tcp(summary)
 
     def _udp_retired(self, conv: UdpConversation) -> None:
-        self.tuples.forget("udp", conv.key)
+        if self.udp.holding(conv.key) in (None, conv):
+            self.tuples.forget("udp", conv.key)
         if self._on_udp is not None:
             self._on_udp(conv)
 
@@ -270,6 +317,10 @@ class Pipeline:
                 continue
             inverse, swap, uniq = _tuple_keys(cols, rows)
             ids = [self.tuples.lookup(kind, u.tobytes()) for u in uniq]
+            if self.replay is not None:
+                rows, inverse, swap = self.replay.select(kind, self, ids, rows, inverse, swap)
+                if len(rows) == 0:
+                    continue
             if kind == "tcp":
                 _feed_tcp(self.tcp, cols, batch, rows, inverse, swap, ids, self.file_index)
             else:

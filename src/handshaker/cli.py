@@ -56,6 +56,16 @@ def _report_diagnostics(args: argparse.Namespace, analysis: Any) -> None:
 PROGRESS_MIN_BYTES = 32 << 20
 
 
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"not a number of processes (1 or more): {text!r}")
+    return n
+
+
 @contextlib.contextmanager
 def _progress(args: argparse.Namespace, path: str) -> Any:
     """A progress bar on standard error (packets, MB/s, time left) for a large input read
@@ -108,13 +118,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                     out.write(",")
                 writer_json = JsonWriter(out)  # streamed: connections as each one is over
                 a = analyze(path, file_index=i, on_connection=writer_json.connection,
-                            progress=progress)
+                            progress=progress, jobs=args.jobs)
                 writer_json.end(a)
             elif args.format == "csv":
                 def row(c: Any, path: str = path) -> None:
                     writer.writerow([csv_safe(v) for v in _csv_row(path, connection_dict(c))])
 
-                a = analyze(path, file_index=i, on_connection=row, progress=progress)
+                a = analyze(path, file_index=i, on_connection=row, progress=progress,
+                            jobs=args.jobs)
             else:
                 a = analyze(path, file_index=i, progress=progress)
         if args.format not in ("json", "csv"):
@@ -523,6 +534,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--format", choices=("text", "json", "csv"), default="text")
     a.add_argument("--fail-on-anomaly", action="store_true",
                    help="exit 1 when any connection has an anomaly")
+    a.add_argument("-j", "--jobs", type=_jobs, default=os.cpu_count() or 1, metavar="N",
+                   help="cut a large file (16 MB and more) into parts analysed on N processes "
+                        "and stitched, with the same result (default: every core; 1: one pass)")
     a.set_defaults(func=cmd_analyze)
 
     lad = sub.add_parser("ladder", parents=[common], help="the ladder of one TCP connection")

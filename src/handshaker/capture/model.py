@@ -108,10 +108,16 @@ class FrameBatch:
               linktype: npt.NDArray[np.int32], interface: npt.NDArray[np.int32],
               file_offset: npt.NDArray[np.int64]) -> Iterator[FrameBatch]:
         """Cut the columns of one buffer's records into batches of at most ``size`` frames."""
+        whole = cls(buf, first_number, start, caplen, wirelen, ts_ns, linktype, interface,
+                    file_offset)
         for i in range(0, len(start), size):
-            j = i + size
-            yield cls(buf, first_number + i, start[i:j], caplen[i:j], wirelen[i:j],
-                      ts_ns[i:j], linktype[i:j], interface[i:j], file_offset[i:j])
+            yield whole.slice(i, i + size)
+
+    def slice(self, i: int, j: int) -> FrameBatch:
+        """Frames i to j - 1 of this batch, as a batch of their own (sharing ``buf``)."""
+        return FrameBatch(self.buf, self.first_number + i, self.start[i:j], self.caplen[i:j],
+                          self.wirelen[i:j], self.ts_ns[i:j], self.linktype[i:j],
+                          self.interface[i:j], self.file_offset[i:j])
 
     def frame(self, i: int) -> Frame:
         s = int(self.start[i])

@@ -298,6 +298,14 @@ class TcpTracker:
         # the first payload of each direction (the TLS stage recognises TLS by content)
         self._observe = observe
         self.finished: list[TcpStream] = []  # without on_done: every stream, at the end
+        # With expire (set when streams are retired as the capture goes, see evict), a
+        # segment for a stream that is over (closed, and quiet for FINISHED_IDLE_NS by
+        # the segment's own time) starts a new stream even where evict has not run yet,
+        # so that the result does not depend on when evict runs (batch boundaries, the
+        # parts of a split run). Silence alone (IDLE_NS) does not count here: tshark
+        # never ends a connection for it, and a capture with one wild timestamp would
+        # cut its connection in two.
+        self.expire = False
 
     def _new_stream(self, key: Any, swap: int, eps: Any, frame: int, ts: int,
                     file_index: int) -> TcpStream:
@@ -313,9 +321,9 @@ class TcpTracker:
         if keep:
             self.kept[number] = st
         old = self._by_tuple.get(key)
-        if old is not None:
-            self._retire(old)  # port reuse: tshark routes nothing more to the old stream
         self._by_tuple[key] = st
+        if old is not None:  # port reuse (tshark routes nothing more to it) or expired
+            self._retire(old)
         return st
 
     def _retire(self, st: TcpStream) -> None:
@@ -335,10 +343,7 @@ class TcpTracker:
         that takes a segment arriving long after the connection ended.
         Kept streams are never retired. Returns how many were retired.
         """
-        gone = [k for k, st in self._by_tuple.items()
-                if st.segments is None and (
-                    now_ns - st.last_ts > IDLE_NS
-                    or (now_ns - st.last_ts > FINISHED_IDLE_NS and _is_over(st)))]
+        gone = [k for k, st in self._by_tuple.items() if _expired(st, now_ns)]
         for k in gone:
             self._retire(self._by_tuple.pop(k))
         return len(gone)
@@ -359,6 +364,15 @@ class TcpTracker:
         for st in sorted(self._by_tuple.values(), key=lambda s: s.number):
             self._retire(st)
         self._by_tuple.clear()
+
+    def adopt(self, key: Any, obj: TcpStream) -> None:
+        """Take over a stream followed elsewhere (a split run's previous part) as ``key``."""
+        obj.key = key
+        self._by_tuple[key] = obj
+
+    def holding(self, key: Any) -> TcpStream | None:
+        """The stream in the table under ``key``, if any."""
+        return self._by_tuple.get(key)
 
     def first_open_frame(self) -> int:
         """The first frame of the oldest stream still in the table (a big number if none)."""
@@ -382,13 +396,14 @@ class TcpTracker:
         """
         by_tuple = self._by_tuple
         segment = self.segment
+        quiet = FINISHED_IDLE_NS if self.expire else 1 << 62  # beyond: segment() decides
         for i in range(len(number)):
             key, eps = ids[inv[i]]
             flg = flags[i]
             seglen = plen[i]
             st = by_tuple.get(key)
             if (st is not None and not flg & (SYN | FIN | RST) and seglen >= 0
-                    and st.segments is None and not st.watch):
+                    and st.segments is None and not st.watch and ts[i] - st.last_ts <= quiet):
                 d = 0 if sw[i] == st.a_swap else 1
                 fwd = st.dirs[d]
                 rev = st.dirs[1 - d]
@@ -486,6 +501,9 @@ class TcpTracker:
         lane does not take.
         """
         st = self._by_tuple.get(key)
+        if (st is not None and self.expire and st.segments is None
+                and ts - st.last_ts > FINISHED_IDLE_NS and _is_over(st)):
+            st = None  # _new_stream retires it
         if st is None:
             st = self._new_stream(key, swap, eps, frame, ts, file_index)
         d = 0 if swap == st.a_swap else 1
@@ -775,6 +793,13 @@ def _history_letter(st: TcpStream, d: int, letter: str) -> None:
 def is_over(st: TcpStream) -> bool:
     """Whether the connection has ended (reset, or both FINs and the endpoints closed)."""
     return _is_over(st)
+
+
+def _expired(st: TcpStream, now_ns: int) -> bool:
+    """Whether a stream is over by capture time ``now_ns`` (see :meth:`TcpTracker.evict`)."""
+    quiet = now_ns - st.last_ts
+    return st.segments is None and (
+        quiet > IDLE_NS or (quiet > FINISHED_IDLE_NS and _is_over(st)))
 
 
 def _is_over(st: TcpStream) -> bool:

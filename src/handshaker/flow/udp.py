@@ -97,6 +97,15 @@ class UdpTracker:
             self._retire(c)
         self._by_tuple.clear()
 
+    def adopt(self, key: Any, obj: UdpConversation) -> None:
+        """Take over a conversation followed elsewhere (a split run's previous part) as ``key``."""
+        obj.key = key
+        self._by_tuple[key] = obj
+
+    def holding(self, key: Any) -> UdpConversation | None:
+        """The conversation in the table under ``key``, if any."""
+        return self._by_tuple.get(key)
+
     def first_open_frame(self) -> int:
         return min((c.first_frame for c in self._by_tuple.values()), default=1 << 62)
 

@@ -1,0 +1,285 @@
+"""One large capture on several cores: split by packet range, then stitched.
+
+Theory of operation
+-------------------
+The file is cut into ``jobs`` parts by the file offset at which each frame's
+record starts (a contiguous range of frames each). Every part is analysed by
+a worker process from an empty table, exactly as :func:`handshaker.analysis.
+analyze` would analyse it; each worker hands back the connections that ended
+inside its part (summaries) and those still open at its end (the live
+stream objects, TLS observer and all).
+
+A connection that crosses a cut is wrong in the next part: that worker saw
+its segments without the state before them. Stitching repairs it, part after
+part, in order. The 4-tuples still open at the end of part ``i - 1`` (after
+part ``i - 1`` was itself repaired) are the only ones whose segments in part
+``i`` may belong to an earlier connection; for exactly those 4-tuples the
+frames of part ``i`` are read again and fed to the carried streams (a port
+reuse or an expiry there starts a new stream, as in one pass). Everything the
+worker of part ``i`` made of those 4-tuples is dropped; everything else it
+made is exact, because a 4-tuple that was not open at the cut starts from an
+empty table in one pass as well. The connections are then numbered in order
+of their first frame, which is how one pass numbers them.
+
+That equality needs the flow stage's decisions not to depend on where
+batches begin. With ``expire`` set, a segment for a TCP stream that is over
+(closed, and quiet for FINISHED_IDLE_NS by the segment's own time) starts a
+new stream whether or not evict has run yet; evict goes by each batch's
+median time, so one wild timestamp retires nothing. What remains is the
+retiring of connections merely silent (TCP 5 min, UDP 1 min), which only
+bounds memory: a conversation that resumes after such a silence may be cut
+in two in one run and not in another, in a split run as in a single pass
+with other batch boundaries. tests/test_split.py checks the equality on
+every corpus capture and on cuts at every position of small ones.
+
+Stitching costs one more read of each part but the first, in which only
+the carried 4-tuples are followed: a fraction of a second per million
+packets. Split runs are for regular files; gzip and standard input, which
+cannot be cut by offset, are analysed in one pass.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import multiprocessing
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from handshaker.analysis import Analysis, Pipeline, gc_paused, run
+from handshaker.capture import open_capture
+from handshaker.flow.tcp import TcpStream, TcpSummary
+from handshaker.flow.udp import UdpConversation
+
+END = 1 << 62
+#: parts smaller than this are not worth a process of their own
+MIN_PART_BYTES = 8 << 20
+#: how often the progress of the workers is read (seconds)
+PROGRESS_EVERY_S = 0.25
+
+Conn = TcpSummary | UdpConversation
+Pair = tuple[tuple[str, int], tuple[str, int]]
+
+
+def pair(a: tuple[str, int], b: tuple[str, int]) -> Pair:
+    """A 4-tuple without direction, the same in every process."""
+    return (a, b) if a <= b else (b, a)
+
+
+def _stream_pair(st: TcpStream) -> Pair:
+    return pair((st.a.ip, st.a.port), (st.b.ip, st.b.port))
+
+
+def _summary_pair(c: Conn) -> Pair:
+    if isinstance(c, TcpSummary):
+        return pair((c.client.ip, c.client.port), (c.server.ip, c.server.port))
+    return pair(c.client, c.server)
+
+
+def _udp_pair(c: UdpConversation) -> Pair:
+    return pair(c.client, c.server)
+
+
+@dataclass
+class Part:
+    """What the worker of one part hands back."""
+
+    analysis: Analysis  # .tcp / .udp: the connections that ended inside the part
+    open_tcp: list[TcpStream]
+    open_udp: list[UdpConversation]
+
+
+_progress_slots: Any = None  # per worker: frames and bytes done (shared memory)
+
+
+def _init_worker(slots: Any) -> None:
+    global _progress_slots
+    _progress_slots = slots
+    # a worker lives for one part: the cyclic collector would only slow the pickling of
+    # its result (the analysis itself pauses it, see analysis.gc_paused)
+    gc.disable()
+
+
+def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int) -> Part:
+    """Analyse the frames whose records start in [lo, hi) from an empty table."""
+    tcp_done: list[TcpSummary] = []
+    udp_done: list[UdpConversation] = []
+    pipe = Pipeline(on_tcp=tcp_done.append, on_udp=udp_done.append, tls=tls,
+                    file_index=file_index, expire=True)
+    slots = _progress_slots
+
+    def progress(frames: int, offset: int) -> None:
+        if slots is not None:
+            slots[2 * index] = frames
+            slots[2 * index + 1] = max(0, min(offset, hi) - lo)
+
+    result = run(path, pipe, progress=progress, evicted=lambda: None, byte_range=(lo, hi))
+    result.tcp, result.udp = tcp_done, udp_done
+    result.counts = pipe.counts
+    return Part(result, pipe.tcp.open_streams(), pipe.udp.open_conversations())
+
+
+class Replay:
+    """Part ``i`` again, for the 4-tuples open at its start only (see the module docstring).
+
+    Plugged into a :class:`Pipeline` (``pipe.replay``): ``select`` keeps the rows
+    of those 4-tuples and hands each carried stream to the tracker the first
+    time its 4-tuple shows up.
+    """
+
+    def __init__(self, tcp: list[TcpStream], udp: list[UdpConversation]) -> None:
+        self.waiting: dict[str, dict[Pair, Any]] = {
+            "tcp": {_stream_pair(st): st for st in tcp},
+            "udp": {_udp_pair(c): c for c in udp},
+        }
+        self.only = {kind: set(w) for kind, w in self.waiting.items()}
+
+    def select(self, kind: str, pipe: Pipeline, ids: list[Any], rows: np.ndarray,
+               inverse: np.ndarray, swap: np.ndarray) -> tuple[np.ndarray, ...]:
+        only, waiting = self.only[kind], self.waiting[kind]
+        tracker: Any = pipe.tcp if kind == "tcp" else pipe.udp
+        keep = np.zeros(len(ids), dtype=bool)
+        for u, (key, eps) in enumerate(ids):
+            p = pair(eps[0], eps[1])
+            if p in only:
+                keep[u] = True
+                carried = waiting.pop(p, None)
+                if carried is not None:
+                    tracker.adopt(key, carried)
+            else:
+                pipe.tuples.forget(kind, key)
+        mask = keep[inverse]
+        return rows[mask], inverse[mask], swap[mask]
+
+    def still_waiting(self) -> tuple[list[TcpStream], list[UdpConversation]]:
+        return list(self.waiting["tcp"].values()), list(self.waiting["udp"].values())
+
+
+def cuts(size: int, jobs: int) -> list[tuple[int, int]]:
+    """[lo, hi) file offsets of the parts; the last one runs to the end."""
+    n = max(1, min(jobs, size // MIN_PART_BYTES))
+    bounds = [size * k // n for k in range(n)] + [END]
+    return list(itertools.pairwise(bounds))
+
+
+def splittable(path: str) -> bool:
+    """A regular, uncompressed capture file (one that can be cut by offset)."""
+    if path == "-" or not os.path.isfile(path):
+        return False
+    with open_capture(path) as cap:
+        return not cap.info.compressed
+
+
+def _context() -> Any:
+    # fork shares the imported code; with other threads running (a progress bar's)
+    # forking is unsafe, and a fresh interpreter per worker is the safe way.
+    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+
+
+def analyze_split(path: str, *, jobs: int, on_connection: Callable[[Conn], None] | None = None,
+                  tls: bool = True, file_index: int = 0,
+                  progress: Callable[[int, int], None] | None = None,
+                  ranges: list[tuple[int, int]] | None = None) -> Analysis:
+    """Analyse one capture in parts on ``jobs`` processes; the result equals one pass
+    of :func:`~handshaker.analysis.analyze` (with ``on_connection``, the streaming mode).
+
+    ``ranges`` overrides the cuts (tests cut at chosen places).
+    """
+    with gc_paused():
+        return _analyze_split(os.fspath(path), jobs, on_connection, tls, file_index, progress,
+                              ranges)
+
+
+def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] | None,
+                   tls: bool, file_index: int, progress: Callable[[int, int], None] | None,
+                   ranges: list[tuple[int, int]] | None) -> Analysis:
+    parts_at = ranges if ranges is not None else cuts(os.path.getsize(path), jobs)
+    ctx = _context()
+    slots = ctx.Array("q", 2 * len(parts_at), lock=False)
+    with ProcessPoolExecutor(max_workers=min(jobs, len(parts_at)), mp_context=ctx,
+                             initializer=_init_worker, initargs=(slots,)) as pool:
+        futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index)
+                   for i, (lo, hi) in enumerate(parts_at)]
+        while True:
+            done, pending = wait(futures, timeout=PROGRESS_EVERY_S, return_when=FIRST_EXCEPTION)
+            if progress is not None:
+                progress(sum(slots[0::2]), sum(slots[1::2]))
+            if not pending or any(f.exception() for f in done):
+                break
+        parts = [f.result() for f in futures]  # raises a worker's error, if one failed
+    return stitch(path, parts, parts_at, tls, file_index, on_connection)
+
+
+def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: bool,
+            file_index: int, on_connection: Callable[[Conn], None] | None) -> Analysis:
+    final: list[Conn] = []
+
+    def pipeline() -> Pipeline:
+        return Pipeline(on_tcp=final.append, on_udp=final.append, tls=tls,
+                        file_index=file_index, expire=True)
+
+    first = parts[0]
+    final.extend(first.analysis.tcp)
+    final.extend(first.analysis.udp)
+    open_tcp, open_udp = first.open_tcp, first.open_udp
+    for part, byte_range in zip(parts[1:], parts_at[1:], strict=True):
+        crossed_tcp: set[Pair] = set()
+        crossed_udp: set[Pair] = set()
+        if open_tcp or open_udp:
+            pipe = pipeline()
+            replay = pipe.replay = Replay(open_tcp, open_udp)
+            crossed_tcp, crossed_udp = replay.only["tcp"], replay.only["udp"]
+            run(path, pipe, evicted=lambda: None, byte_range=byte_range)
+            open_tcp, open_udp = replay.still_waiting()
+            open_tcp += pipe.tcp.open_streams()
+            open_udp += pipe.udp.open_conversations()
+        final.extend(c for c in part.analysis.tcp if _summary_pair(c) not in crossed_tcp)
+        final.extend(c for c in part.analysis.udp if _summary_pair(c) not in crossed_udp)
+        open_tcp += [st for st in part.open_tcp if _stream_pair(st) not in crossed_tcp]
+        open_udp += [c for c in part.open_udp if _udp_pair(c) not in crossed_udp]
+    pipe = pipeline()
+    final.extend(pipe.summary(st) for st in open_tcp)
+    final.extend(open_udp)
+    return _merge(path, parts, final, on_connection)
+
+
+def _merge(path: str, parts: list[Part], final: list[Conn],
+           on_connection: Callable[[Conn], None] | None) -> Analysis:
+    """One :class:`Analysis` from the parts, connections numbered as one pass numbers them."""
+    final.sort(key=lambda c: c.first_frame)
+    numbers = {"tcp": 0, "udp": 0}
+    for c in final:
+        kind = "tcp" if isinstance(c, TcpSummary) else "udp"
+        c.stream = numbers[kind]
+        numbers[kind] += 1
+        tls = getattr(c, "tls", None)
+        if tls is not None:
+            tls.stream = c.stream
+    last = parts[-1].analysis
+    result = Analysis(path=last.path, info=last.info, diagnostics=last.diagnostics)
+    result.counts = Counter()
+    for part in parts:
+        a = part.analysis
+        result.frames += a.frames
+        result.captured_bytes += a.captured_bytes
+        result.counts.update(a.counts)
+        if a.first_ts_ns is not None:
+            if result.first_ts_ns is None:
+                result.first_ts_ns = a.first_ts_ns
+            result.last_ts_ns = a.last_ts_ns
+    result.tcp_streams, result.udp_streams = numbers["tcp"], numbers["udp"]
+    result.anomalies_seen = any(isinstance(c, TcpSummary) and c.anomalies for c in final)
+    if on_connection is None:
+        result.tcp = [c for c in final if isinstance(c, TcpSummary)]
+        result.udp = [c for c in final if isinstance(c, UdpConversation)]
+    else:
+        for c in final:
+            on_connection(c)
+    return result

@@ -1,0 +1,112 @@
+"""A capture split into parts, analysed apart and stitched, equals one pass (issue 7).
+
+The oracle is the one-pass analysis (itself checked against tshark elsewhere):
+the stitched result must give the same JSON for every connection, in the same
+order with the same stream numbers, and the same counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import corpus_captures
+
+from handshaker.analysis import analyze
+from handshaker.capture import open_capture
+from handshaker.render.json_out import connection_dict
+from handshaker.split import END, analyze_part, analyze_split, splittable, stitch
+
+DATA = Path(__file__).resolve().parent.parent / "src" / "handshaker" / "data"
+
+
+def one_pass(path: Path) -> tuple[list[dict], object]:
+    conns: list = []
+    a = analyze(path, on_connection=conns.append)
+    return [connection_dict(c) for c in conns], a
+
+
+def stitched(path: Path, bounds: list[int], *, pool: bool = False) -> tuple[list[dict], object]:
+    ranges = list(zip([0, *bounds], [*bounds, END], strict=True))
+    conns: list = []
+    if pool:
+        a = analyze_split(str(path), jobs=2, on_connection=conns.append, ranges=ranges)
+    else:  # the same parts and stitching, in this process (fast enough to try every cut)
+        parts = [analyze_part(str(path), lo, hi, i, True, 0) for i, (lo, hi) in enumerate(ranges)]
+        a = stitch(str(path), parts, ranges, True, 0, conns.append)
+    return [connection_dict(c) for c in conns], a
+
+
+def record_offsets(path: Path) -> list[int]:
+    with open_capture(path) as cap:
+        return [int(o) for b in cap.batches() for o in b.file_offset]
+
+
+def assert_same(one: tuple[list[dict], object], two: tuple[list[dict], object]) -> None:
+    (conns1, a1), (conns2, a2) = one, two
+    assert len(conns2) == len(conns1)
+    for c1, c2 in zip(conns1, conns2, strict=True):
+        assert c2 == c1
+    for attr in ("frames", "captured_bytes", "first_ts_ns", "last_ts_ns", "tcp_streams",
+                 "udp_streams", "anomalies_seen"):
+        assert getattr(a2, attr) == getattr(a1, attr), attr
+    assert a2.counts == a1.counts
+    assert [d.message for d in a2.diagnostics] == [d.message for d in a1.diagnostics]
+
+
+SPLITTABLE = [p for p in corpus_captures() if not p.name.endswith(".gz")]
+
+
+@pytest.mark.parametrize("path", SPLITTABLE, ids=[p.name for p in SPLITTABLE])
+def test_corpus_in_three_parts_equals_one_pass(path: Path) -> None:
+    offsets = record_offsets(path)
+    if len(offsets) < 3:
+        bounds = [1, 2]  # empty parts are fine too
+    else:
+        bounds = [offsets[len(offsets) // 3], offsets[2 * len(offsets) // 3]]
+    assert_same(one_pass(path), stitched(path, bounds))
+
+
+@pytest.mark.parametrize("name", ["tour-tls12-ecdhe.pcap", "tour-tcp.pcap", "tour-reset.pcap"])
+def test_every_cut_of_a_connection_equals_one_pass(name: str) -> None:
+    """Cut between every two frames: the handshake, the TLS flight, the close."""
+    path = DATA / name
+    reference = one_pass(path)
+    offsets = record_offsets(path)
+    for cut in offsets[1:]:
+        assert_same(reference, stitched(path, [cut]))
+
+
+def test_every_frame_its_own_part() -> None:
+    path = DATA / "tour-tls12-rsa.pcap"
+    assert_same(one_pass(path), stitched(path, record_offsets(path)[1:]))
+
+
+def test_worker_processes_equal_one_pass() -> None:
+    """Real worker processes (the pickled streams cross a process boundary)."""
+    path = max(SPLITTABLE, key=lambda p: p.stat().st_size)
+    offsets = record_offsets(path)
+    bounds = [offsets[len(offsets) * k // 4] for k in (1, 2, 3)]
+    assert_same(one_pass(path), stitched(path, bounds, pool=True))
+
+
+def test_only_regular_uncompressed_files_are_split(tmp_path: Path) -> None:
+    gz = next(p for p in corpus_captures() if p.name.endswith(".gz"))
+    assert not splittable(str(gz))
+    assert splittable(str(DATA / "tour-tcp.pcap"))
+    assert not splittable("-")
+
+
+def test_analyze_jobs_uses_the_split_and_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    import handshaker.split
+
+    monkeypatch.setattr(handshaker.split, "MIN_PART_BYTES", 1)  # split even a small file
+    calls: list[int] = []
+    real = handshaker.split.analyze_split
+    monkeypatch.setattr(handshaker.split, "analyze_split",
+                        lambda *a, **k: calls.append(k["jobs"]) or real(*a, **k))
+    path = DATA / "tour-tls13.pcap"
+    conns: list = []
+    analyze(path, on_connection=conns.append, jobs=2)
+    assert calls == [2]
+    assert [connection_dict(c) for c in conns] == one_pass(path)[0]
