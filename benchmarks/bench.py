@@ -62,6 +62,7 @@ class Run:
     wall_s: float
     maxrss_kib: int
     returncode: int
+    tree_rss_kib: int = 0  # peak of the summed RSS of the process and its children (sampled)
 
 
 @dataclass(slots=True)
@@ -79,6 +80,10 @@ class Row:
     @property
     def peak_rss_mib(self) -> float:
         return max((r.maxrss_kib for r in self.runs), default=0) / 1024
+
+    @property
+    def peak_tree_mib(self) -> float:
+        return max((r.tree_rss_kib for r in self.runs), default=0) / 1024
 
 
 # --------------------------------------------------------------------------- the capture
@@ -146,19 +151,48 @@ print(json.dumps({"wall_s": wall, "maxrss_kib": peak, "returncode": rc}))
 _MAXRSS = re.compile(r"Maximum resident set size \(kbytes\): (\d+)")
 
 
+TREE_SAMPLE_S = 0.05
+
+
+def tree_rss_kib(pid: int) -> int:
+    """The memory of a process and all its descendants together, now (from /proc).
+
+    /usr/bin/time reports the largest single process; a command that works on
+    several processes (handshaker analyze -j) uses their sum. Each process
+    counts its proportional set size (Pss), so that pages forked processes
+    share are counted once.
+    """
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/smaps_rollup").read_text()
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        m = re.search(r"^Pss:\s+(\d+) kB", status, re.M)
+        total += int(m.group(1)) if m else 0
+    return total
+
+
 def measure(cmd: list[str], env: dict[str, str], use_time: bool) -> Run:
     """Run cmd once, stdout to /dev/null; its stderr goes to bench's stderr only if it fails."""
     with tempfile.TemporaryFile("w+") as err:
         if use_time:
             with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
                 t = time.perf_counter()
-                proc = subprocess.run(
+                proc = subprocess.Popen(
                     [str(TIME_BIN), "-v", "-o", report.name, *cmd],
-                    stdout=subprocess.DEVNULL, stderr=err, env=env, check=False,
+                    stdout=subprocess.DEVNULL, stderr=err, env=env,
                 )
+                tree = 0
+                while proc.poll() is None:
+                    tree = max(tree, tree_rss_kib(proc.pid))
+                    time.sleep(TREE_SAMPLE_S)
                 wall = time.perf_counter() - t
                 m = _MAXRSS.search(Path(report.name).read_text())
-            run = Run(wall, int(m.group(1)) if m else 0, proc.returncode)
+            run = Run(wall, int(m.group(1)) if m else 0, proc.returncode, tree)
         else:
             wrapped = subprocess.run(
                 [sys.executable, "-c", _WRAPPER, *cmd], stdout=subprocess.PIPE, stderr=err,
@@ -184,6 +218,25 @@ def hs_command(template: str, path: Path) -> list[str]:
     return [*shlex.split(template), str(path)]
 
 
+#: the other tools of issue 7's table, where installed (-n: no name lookups, which
+#: would otherwise wait on this machine's closed network)
+OTHER_TOOLS = {
+    "tcptrace": lambda path: ["tcptrace", "-n", "-l", str(path)],
+    "ssldump": lambda path: ["ssldump", "-n", "-r", str(path)],
+}
+# The floor for any Python tool: a walk over the record headers and nothing else.
+WALK = """
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    b = f.read()
+unpack, off, n, end = struct.Struct("<I").unpack_from, 24, 0, len(b) - 16
+while off <= end:
+    off += 16 + unpack(b, off + 8)[0]
+    n += 1
+print(n)
+"""
+
+
 def tshark_command(path: Path) -> list[str]:
     exe = shutil.which("tshark") or "tshark"
     cmd = [exe, "-r", str(path), "-n", "-Y", TSHARK_FILTER, "-T", "fields"]
@@ -200,7 +253,7 @@ def warm(path: Path) -> None:
 
 
 def bench(path: Path, rounds: int, hs_template: str, use_time: bool,
-          with_tshark: bool) -> list[Row]:
+          with_tshark: bool, others: bool = False) -> list[Row]:
     packets = count_packets(path)
     warm(path)
     conf = tempfile.mkdtemp(prefix="bench-tshark-conf-")
@@ -209,6 +262,10 @@ def bench(path: Path, rounds: int, hs_template: str, use_time: bool,
     tools = {"handshaker": hs_command(hs_template, path)}
     if with_tshark:
         tools["tshark"] = tshark_command(path)
+    if others:
+        tools.update({name: make(path) for name, make in OTHER_TOOLS.items()
+                      if shutil.which(name)})
+        tools["python-walk"] = [sys.executable, "-c", WALK, str(path)]
     rows = {name: Row(name, path.name, packets, []) for name in tools}
     order = list(tools)
     for i in range(rounds):
@@ -217,8 +274,9 @@ def bench(path: Path, rounds: int, hs_template: str, use_time: bool,
             if row.error:
                 continue
             run = measure(tools[name], env, use_time)
-            print(f"  round {i + 1}/{rounds} {name:10s} {run.wall_s:8.2f} s "
-                  f"{run.maxrss_kib / 1024:8.1f} MiB rc={run.returncode}", flush=True)
+            print(f"  round {i + 1}/{rounds} {name:11s} {run.wall_s:8.2f} s "
+                  f"{run.maxrss_kib / 1024:8.1f} MiB (all processes "
+                  f"{run.tree_rss_kib / 1024:.1f}) rc={run.returncode}", flush=True)
             if run.returncode != 0:
                 row.error = f"exit status {run.returncode}: {shlex.join(tools[name])}"
                 continue
@@ -231,23 +289,24 @@ def bench(path: Path, rounds: int, hs_template: str, use_time: bool,
 
 
 def table(rows: list[Row]) -> str:
-    head = ("tool", "file", "packets", "median s", "pkts/s", "peak RSS MiB", "tshark/hs")
+    head = ("tool", "file", "packets", "median s", "pkts/s", "peak RSS MiB",
+            "all processes MiB", "tool/hs")
     lines = [head]
     by_file: dict[str, dict[str, Row]] = {}
     for row in rows:
         by_file.setdefault(row.file, {})[row.tool] = row
     for row in rows:
         if row.error or not row.runs:
-            lines.append((row.tool, row.file, f"{row.packets:,}", "failed", "", "", ""))
+            lines.append((row.tool, row.file, f"{row.packets:,}", "failed", "", "", "", ""))
             continue
-        ts = by_file[row.file].get("tshark")
         hs = by_file[row.file].get("handshaker")
         ratio = ""
-        if row is hs and ts and ts.runs and hs.runs and not ts.error and not hs.error:
-            ratio = f"{ts.median_s / hs.median_s:.2f}"
+        if row is not hs and hs and hs.runs and not hs.error:
+            ratio = f"{row.median_s / hs.median_s:.2f}"
         lines.append((
             row.tool, row.file, f"{row.packets:,}", f"{row.median_s:.2f}",
-            f"{row.packets / row.median_s:,.0f}", f"{row.peak_rss_mib:,.1f}", ratio,
+            f"{row.packets / row.median_s:,.0f}", f"{row.peak_rss_mib:,.1f}",
+            f"{row.peak_tree_mib:,.1f}" if row.peak_tree_mib else "", ratio,
         ))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     out = []
@@ -272,6 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--double", action="store_true",
                     help="also make and time a capture twice as large: twice the connections "
                          "arriving over twice the time (the same traffic, for longer)")
+    ap.add_argument("--scale", type=int, nargs="+", metavar="K",
+                    help="time captures K times as large (K times the connections over K "
+                         "times the time), e.g. --scale 1 2 5: memory should stay flat")
+    ap.add_argument("--others", action="store_true",
+                    help="also time tcptrace -l, ssldump and a Python walk over the record "
+                         "headers (the floor of any Python tool)")
     ap.add_argument("--rounds", type=int, default=3, help="runs per tool and file (default 3)")
     ap.add_argument("--hs-cmd", default=HS_CMD,
                     help=f"handshaker's command; {{file}} is replaced by the capture, else "
@@ -292,9 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("tshark is not installed (or pass --no-tshark)")
     use_time = TIME_BIN.exists() and not args.no_time_bin
 
-    sizes = [(args.connections, DEFAULT_DURATION)]
-    if args.double:
-        sizes.append((2 * args.connections, 2 * DEFAULT_DURATION))
+    scales = args.scale or ([1, 2] if args.double else [1])
+    sizes = [(k * args.connections, k * DEFAULT_DURATION) for k in scales]
     files = [bench_file(args.dir, n, d) for n, d in sizes]
     for path, (n, d) in zip(files, sizes, strict=True):
         ensure_capture(path, n, args.generator, d)
@@ -302,10 +366,12 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     for path in files:
         print(f"{path}: {path.stat().st_size / 1e6:,.1f} MB", flush=True)
-        rows += bench(path, args.rounds, args.hs_cmd, use_time, with_tshark)
+        rows += bench(path, args.rounds, args.hs_cmd, use_time, with_tshark, args.others)
     how = "/usr/bin/time -v" if use_time else "getrusage(RUSAGE_CHILDREN) in a fresh wrapper"
     print()
-    print(f"{args.rounds} rounds, order alternated; medians; peak RSS by {how}")
+    print(f"{args.rounds} rounds, order alternated; medians; peak RSS by {how} (the largest "
+          "process), and of all its processes together, sampled every "
+          f"{TREE_SAMPLE_S * 1000:.0f} ms; tool/hs above 1: handshaker is faster")
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(

@@ -7,6 +7,7 @@ order with the same stream numbers, and the same counts.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -32,8 +33,10 @@ def stitched(path: Path, bounds: list[int], *, pool: bool = False) -> tuple[list
     if pool:
         a = analyze_split(str(path), jobs=2, on_connection=conns.append, ranges=ranges)
     else:  # the same parts and stitching, in this process (fast enough to try every cut)
-        parts = [analyze_part(str(path), lo, hi, i, True, 0) for i, (lo, hi) in enumerate(ranges)]
-        a = stitch(str(path), parts, ranges, True, 0, conns.append)
+        with tempfile.TemporaryDirectory() as spools:
+            parts = [analyze_part(str(path), lo, hi, i, True, 0, f"{spools}/{i}")
+                     for i, (lo, hi) in enumerate(ranges)]
+            a = stitch(str(path), parts, ranges, True, 0, conns.append)
     return [connection_dict(c) for c in conns], a
 
 

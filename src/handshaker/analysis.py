@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from handshaker.tls.opener import KeyRing
 
 BATCH_SIZE = 65536
+#: past any frame number
+END = 1 << 62
 #: how often (in capture time) over connections are looked for and retired
 EVICT_EVERY_NS = 2_000_000_000
 
@@ -157,21 +159,16 @@ def analyze(
         if split.splittable(name) and len(split.cuts(os.path.getsize(name), jobs)) > 1:
             return split.analyze_split(name, jobs=jobs, on_connection=on_connection, tls=tls,
                                        file_index=file_index, progress=progress)
-    pending: list[tuple[int, TcpSummary | UdpConversation]] = []  # heap by first frame
+    ordered = InOrder(on_connection) if on_connection is not None else None
     tcp_done: list[TcpSummary] = []
     udp_done: list[UdpConversation] = []
     anomalies_seen = False
 
     def emit(conn: TcpSummary | UdpConversation) -> None:
-        if on_connection is None:
+        if ordered is None:
             (tcp_done if isinstance(conn, TcpSummary) else udp_done).append(conn)  # type: ignore[arg-type]
         else:
-            heapq.heappush(pending, (conn.first_frame, conn))  # first frames are unique
-
-    def flush(floor: int) -> None:
-        """Hand over, in first-frame order, what no open connection can precede."""
-        while pending and pending[0][0] < floor and on_connection is not None:
-            on_connection(heapq.heappop(pending)[1])
+            ordered.add(conn)
 
     def tcp_retired(summary: TcpSummary) -> None:
         nonlocal anomalies_seen
@@ -182,9 +179,10 @@ def analyze(
                     tls=tls, tls_detail=tls_detail, ca_file=ca_file, keys=keys,
                     file_index=file_index, expire=streaming)
     result = run(path, pipe, keys=keys, progress=progress,
-                 evicted=(lambda: flush(pipe.first_open_frame())) if streaming else None)
+                 evicted=(lambda: ordered.flush(pipe.first_open_frame())) if ordered else None)
     pipe.close()
-    flush(1 << 62)
+    if ordered is not None:
+        ordered.flush(END)
     result.tcp = sorted(tcp_done, key=lambda c: c.stream)
     result.udp = sorted(udp_done, key=lambda c: c.stream)
     result.kept = pipe.tcp.kept
@@ -193,6 +191,24 @@ def analyze(
     result.counts = pipe.counts
     result.anomalies_seen = anomalies_seen
     return result
+
+
+class InOrder:
+    """Connections handed on in order of their first frame (as one pass numbers them), each
+    as soon as no connection still open can come before it."""
+
+    def __init__(self, out: Callable[[TcpSummary | UdpConversation], None]) -> None:
+        self._out = out
+        self._heap: list[tuple[int, TcpSummary | UdpConversation]] = []
+
+    def add(self, conn: TcpSummary | UdpConversation) -> None:
+        heapq.heappush(self._heap, (conn.first_frame, conn))  # first frames are unique
+
+    def flush(self, floor: int) -> None:
+        """Hand on what starts before ``floor`` (the first frame of the oldest open one)."""
+        heap = self._heap
+        while heap and heap[0][0] < floor:
+            self._out(heapq.heappop(heap)[1])
 
 
 def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = None,
@@ -208,7 +224,7 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
     reading stops at hi unless hi is past the end, so only the last part sees
     (and reports) the damage of the whole file.
     """
-    lo, hi = byte_range if byte_range is not None else (0, 1 << 62)
+    lo, hi = byte_range if byte_range is not None else (0, END)
     next_evict = -1
     with gc_paused(), open_capture(path) as cap:
         result = Analysis(path=cap.path, info=cap.info)

@@ -41,24 +41,26 @@ cannot be cut by offset, are analysed in one pass.
 from __future__ import annotations
 
 import gc
+import heapq
 import itertools
 import multiprocessing
 import os
+import pickle
+import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from handshaker.analysis import Analysis, Pipeline, gc_paused, run
+from handshaker.analysis import END, Analysis, InOrder, Pipeline, gc_paused, run
 from handshaker.capture import open_capture
 from handshaker.flow.tcp import TcpStream, TcpSummary
 from handshaker.flow.udp import UdpConversation
 
-END = 1 << 62
 #: parts smaller than this are not worth a process of their own
 MIN_PART_BYTES = 8 << 20
 #: how often the progress of the workers is read (seconds)
@@ -91,9 +93,47 @@ def _udp_pair(c: UdpConversation) -> Pair:
 class Part:
     """What the worker of one part hands back."""
 
-    analysis: Analysis  # .tcp / .udp: the connections that ended inside the part
+    analysis: Analysis  # frames, counts, times (its .tcp / .udp stay empty: see spool)
+    spool: str  # the connections that ended inside the part, in first-frame order
     open_tcp: list[TcpStream]
     open_udp: list[UdpConversation]
+
+
+#: connections per pickled chunk of a spool file
+SPOOL_CHUNK = 1000
+
+
+class _Spool:
+    """Connections written to a file in chunks, so that a worker's memory does not grow
+    with its part; read back in the same order by :func:`read_spool`."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._chunk: list[Conn] = []
+
+    def add(self, conn: Conn) -> None:
+        self._chunk.append(conn)
+        if len(self._chunk) >= SPOOL_CHUNK:
+            self._write()
+
+    def _write(self) -> None:
+        pickle.dump(self._chunk, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._chunk = []
+
+    def close(self) -> None:
+        if self._chunk:
+            self._write()
+        self._file.close()
+
+
+def read_spool(path: str) -> Iterator[Conn]:
+    with open(path, "rb") as f:
+        while True:
+            try:
+                chunk = pickle.load(f)
+            except EOFError:
+                return
+            yield from chunk
 
 
 _progress_slots: Any = None  # per worker: frames and bytes done (shared memory)
@@ -107,12 +147,14 @@ def _init_worker(slots: Any) -> None:
     gc.disable()
 
 
-def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int) -> Part:
-    """Analyse the frames whose records start in [lo, hi) from an empty table."""
-    tcp_done: list[TcpSummary] = []
-    udp_done: list[UdpConversation] = []
-    pipe = Pipeline(on_tcp=tcp_done.append, on_udp=udp_done.append, tls=tls,
-                    file_index=file_index, expire=True)
+def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int,
+                 spool: str) -> Part:
+    """Analyse the frames whose records start in [lo, hi) from an empty table; the
+    connections that end in the part go to the file ``spool``, in first-frame order."""
+    out = _Spool(spool)
+    ordered = InOrder(out.add)
+    pipe = Pipeline(on_tcp=ordered.add, on_udp=ordered.add, tls=tls, file_index=file_index,
+                    expire=True)
     slots = _progress_slots
 
     def progress(frames: int, offset: int) -> None:
@@ -120,10 +162,14 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
             slots[2 * index] = frames
             slots[2 * index + 1] = max(0, min(offset, hi) - lo)
 
-    result = run(path, pipe, progress=progress, evicted=lambda: None, byte_range=(lo, hi))
-    result.tcp, result.udp = tcp_done, udp_done
+    try:
+        result = run(path, pipe, progress=progress, byte_range=(lo, hi),
+                     evicted=lambda: ordered.flush(pipe.first_open_frame()))
+        ordered.flush(END)  # what is still open is handed back, not spooled
+    finally:
+        out.close()
     result.counts = pipe.counts
-    return Part(result, pipe.tcp.open_streams(), pipe.udp.open_conversations())
+    return Part(result, spool, pipe.tcp.open_streams(), pipe.udp.open_conversations())
 
 
 class Replay:
@@ -203,9 +249,11 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
     parts_at = ranges if ranges is not None else cuts(os.path.getsize(path), jobs)
     ctx = _context()
     slots = ctx.Array("q", 2 * len(parts_at), lock=False)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(parts_at)), mp_context=ctx,
-                             initializer=_init_worker, initargs=(slots,)) as pool:
-        futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index)
+    with (tempfile.TemporaryDirectory(prefix="handshaker-split-") as spools,
+          ProcessPoolExecutor(max_workers=min(jobs, len(parts_at)), mp_context=ctx,
+                              initializer=_init_worker, initargs=(slots,)) as pool):
+        futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index,
+                               os.path.join(spools, f"part-{i}.pickle"))
                    for i, (lo, hi) in enumerate(parts_at)]
         while True:
             done, pending = wait(futures, timeout=PROGRESS_EVERY_S, return_when=FIRST_EXCEPTION)
@@ -214,21 +262,20 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
             if not pending or any(f.exception() for f in done):
                 break
         parts = [f.result() for f in futures]  # raises a worker's error, if one failed
-    return stitch(path, parts, parts_at, tls, file_index, on_connection)
+        return stitch(path, parts, parts_at, tls, file_index, on_connection)
 
 
 def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: bool,
-            file_index: int, on_connection: Callable[[Conn], None] | None) -> Analysis:
-    final: list[Conn] = []
+           file_index: int, on_connection: Callable[[Conn], None] | None) -> Analysis:
+    """Repair the connections that cross the cuts, then merge the parts in first-frame order."""
+    repaired: list[Conn] = []  # connections that crossed a cut: few
 
     def pipeline() -> Pipeline:
-        return Pipeline(on_tcp=final.append, on_udp=final.append, tls=tls,
+        return Pipeline(on_tcp=repaired.append, on_udp=repaired.append, tls=tls,
                         file_index=file_index, expire=True)
 
-    first = parts[0]
-    final.extend(first.analysis.tcp)
-    final.extend(first.analysis.udp)
-    open_tcp, open_udp = first.open_tcp, first.open_udp
+    sources: list[Iterator[Conn]] = [read_spool(parts[0].spool)]
+    open_tcp, open_udp = parts[0].open_tcp, parts[0].open_udp
     for part, byte_range in zip(parts[1:], parts_at[1:], strict=True):
         crossed_tcp: set[Pair] = set()
         crossed_udp: set[Pair] = set()
@@ -240,30 +287,46 @@ def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: b
             open_tcp, open_udp = replay.still_waiting()
             open_tcp += pipe.tcp.open_streams()
             open_udp += pipe.udp.open_conversations()
-        final.extend(c for c in part.analysis.tcp if _summary_pair(c) not in crossed_tcp)
-        final.extend(c for c in part.analysis.udp if _summary_pair(c) not in crossed_udp)
+        sources.append(_without(read_spool(part.spool), crossed_tcp, crossed_udp))
         open_tcp += [st for st in part.open_tcp if _stream_pair(st) not in crossed_tcp]
         open_udp += [c for c in part.open_udp if _udp_pair(c) not in crossed_udp]
     pipe = pipeline()
-    final.extend(pipe.summary(st) for st in open_tcp)
-    final.extend(open_udp)
-    return _merge(path, parts, final, on_connection)
+    repaired.extend(pipe.summary(st) for st in open_tcp)
+    repaired.extend(open_udp)
+    repaired.sort(key=lambda c: c.first_frame)
+    sources.append(iter(repaired))
+    return _merge(parts, heapq.merge(*sources, key=lambda c: c.first_frame), on_connection)
 
 
-def _merge(path: str, parts: list[Part], final: list[Conn],
+def _without(conns: Iterator[Conn], tcp: set[Pair], udp: set[Pair]) -> Iterator[Conn]:
+    """The connections of a part but those of the 4-tuples repaired by stitching."""
+    for c in conns:
+        if _summary_pair(c) not in (tcp if isinstance(c, TcpSummary) else udp):
+            yield c
+
+
+def _merge(parts: list[Part], conns: Iterator[Conn],
            on_connection: Callable[[Conn], None] | None) -> Analysis:
     """One :class:`Analysis` from the parts, connections numbered as one pass numbers them."""
-    final.sort(key=lambda c: c.first_frame)
-    numbers = {"tcp": 0, "udp": 0}
-    for c in final:
-        kind = "tcp" if isinstance(c, TcpSummary) else "udp"
-        c.stream = numbers[kind]
-        numbers[kind] += 1
-        tls = getattr(c, "tls", None)
-        if tls is not None:
-            tls.stream = c.stream
     last = parts[-1].analysis
     result = Analysis(path=last.path, info=last.info, diagnostics=last.diagnostics)
+    numbers = {"tcp": 0, "udp": 0}
+    for c in conns:
+        if isinstance(c, TcpSummary):
+            c.stream = numbers["tcp"]
+            numbers["tcp"] += 1
+            result.anomalies_seen = result.anomalies_seen or bool(c.anomalies)
+            if c.tls is not None:
+                c.tls.stream = c.stream
+            if on_connection is None:
+                result.tcp.append(c)
+        else:
+            c.stream = numbers["udp"]
+            numbers["udp"] += 1
+            if on_connection is None:
+                result.udp.append(c)
+        if on_connection is not None:
+            on_connection(c)
     result.counts = Counter()
     for part in parts:
         a = part.analysis
@@ -275,11 +338,4 @@ def _merge(path: str, parts: list[Part], final: list[Conn],
                 result.first_ts_ns = a.first_ts_ns
             result.last_ts_ns = a.last_ts_ns
     result.tcp_streams, result.udp_streams = numbers["tcp"], numbers["udp"]
-    result.anomalies_seen = any(isinstance(c, TcpSummary) and c.anomalies for c in final)
-    if on_connection is None:
-        result.tcp = [c for c in final if isinstance(c, TcpSummary)]
-        result.udp = [c for c in final if isinstance(c, UdpConversation)]
-    else:
-        for c in final:
-            on_connection(c)
     return result
