@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import gc
 import heapq
+import itertools
 import os
+import pickle
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -31,15 +34,26 @@ from handshaker.dissect.columns import (
 )
 from handshaker.dissect.tcpopts import syn_options
 from handshaker.errors import Diagnostic
-from handshaker.flow.tcp import SynOptions, TcpStream, TcpSummary, TcpTracker, summarize
+from handshaker.flow.tcp import (
+    SynOptions,
+    TcpStream,
+    TcpSummary,
+    TcpTracker,
+    summarize,
+)
 from handshaker.flow.udp import UdpConversation, UdpTracker
 
 if TYPE_CHECKING:
     from handshaker.tls.opener import KeyRing
 
+Conn = TcpSummary | UdpConversation
+
 BATCH_SIZE = 65536
 #: past any frame number
 END = 1 << 62
+#: connections that wait in memory for an older one to end, for the first-frame order of
+#: the output (InOrder); more wait in a temporary file
+MAX_HELD_CONNECTIONS = 10_000
 #: how often (in capture time) over connections are looked for and retired
 EVICT_EVERY_NS = 2_000_000_000
 
@@ -195,20 +209,90 @@ def analyze(
 
 class InOrder:
     """Connections handed on in order of their first frame (as one pass numbers them), each
-    as soon as no connection still open can come before it."""
+    as soon as no connection still open can come before it.
 
-    def __init__(self, out: Callable[[TcpSummary | UdpConversation], None]) -> None:
+    A connection open for long holds back every one that began after it. At most
+    ``limit`` (MAX_HELD_CONNECTIONS) wait in memory; past that, the waiting ones are
+    written, in order, to a temporary file (pickled, in chunks) and read back when
+    their turn comes: memory stays flat however long such a connection lasts.
+    """
+
+    def __init__(self, out: Callable[[Conn], None], limit: int | None = None) -> None:
         self._out = out
-        self._heap: list[tuple[int, TcpSummary | UdpConversation]] = []
+        self._limit = MAX_HELD_CONNECTIONS if limit is None else limit
+        self._heap: list[tuple[int, Conn]] = []
+        # the next connection of each file written: (first frame, tie, conn, the rest)
+        self._runs: list[tuple[int, int, Conn, Iterator[Conn]]] = []
+        self._tie = 0
+        self.spilled = 0  # connections that went through a file
 
-    def add(self, conn: TcpSummary | UdpConversation) -> None:
+    def add(self, conn: Conn) -> None:
         heapq.heappush(self._heap, (conn.first_frame, conn))  # first frames are unique
+        if len(self._heap) > self._limit:
+            held: Iterable[Conn] = [c for _, c in sorted(self._heap, key=lambda e: e[0])]
+            self.spilled += len(self._heap)
+            self._heap = []
+            if len(self._runs) >= MAX_SPILL_FILES:  # one file of them all, in order
+                runs, self._runs = self._runs, []
+                held = heapq.merge(held, *(itertools.chain((c,), rest) for _, _, c, rest in runs),
+                                   key=lambda c: c.first_frame)
+            f = tempfile.TemporaryFile()  # noqa: SIM115 - closed by read_chunks
+            write_chunks(f, held, SPILL_CHUNK)  # small: one chunk per file stays in memory
+            f.seek(0)
+            self._next(read_chunks(f))
+
+    def _next(self, rest: Iterator[Conn]) -> None:
+        conn = next(rest, None)
+        if conn is not None:
+            self._tie += 1
+            heapq.heappush(self._runs, (conn.first_frame, self._tie, conn, rest))
 
     def flush(self, floor: int) -> None:
         """Hand on what starts before ``floor`` (the first frame of the oldest open one)."""
-        heap = self._heap
-        while heap and heap[0][0] < floor:
-            self._out(heapq.heappop(heap)[1])
+        heap, runs = self._heap, self._runs
+        while True:
+            if heap and (not runs or heap[0][0] < runs[0][0]):
+                if heap[0][0] >= floor:
+                    return
+                self._out(heapq.heappop(heap)[1])
+            elif runs and runs[0][0] < floor:
+                _, _, conn, rest = heapq.heappop(runs)
+                self._out(conn)
+                self._next(rest)
+            else:
+                return
+
+
+#: objects per pickled chunk of a temporary file
+CHUNK_OBJECTS = 1000
+#: connections per chunk of InOrder's files (each file being read keeps one in memory)
+SPILL_CHUNK = 100
+#: InOrder's files open at once; one more merges them all into one
+MAX_SPILL_FILES = 64
+
+
+def write_chunks(f: BinaryIO, items: Iterable[Any], size: int = CHUNK_OBJECTS) -> None:
+    """Pickle ``items`` to ``f`` in chunks of ``size`` (read back by :func:`read_chunks`)."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
+            chunk = []
+    if chunk:
+        pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def read_chunks(f: BinaryIO) -> Iterator[Any]:
+    """The items :func:`write_chunks` wrote, in order, one chunk in memory at a time;
+    the file is closed at the end. Only for files this process's own code wrote."""
+    with f:
+        while True:
+            try:
+                chunk = pickle.load(f)  # our own temporary file
+            except EOFError:
+                return
+            yield from chunk
 
 
 def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = None,
@@ -226,6 +310,7 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
     """
     lo, hi = byte_range if byte_range is not None else (0, END)
     next_evict = -1
+    shed_at: tuple[int, int] | None = None  # (frame, offset) where the table was first full
     with gc_paused(), open_capture(path) as cap:
         result = Analysis(path=cap.path, info=cap.info)
         for batch in cap.batches(BATCH_SIZE):
@@ -248,6 +333,9 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
                 result.first_ts_ns = int(ts_all[0])
             result.last_ts_ns = int(ts_all[-1])
             pipe.feed(batch)
+            if shed_at is None and (pipe.tcp.shed_frame or pipe.udp.shed_frame):
+                frame = min(f for f in (pipe.tcp.shed_frame, pipe.udp.shed_frame) if f)
+                shed_at = (frame, int(batch.file_offset[frame - batch.first_number]))
             if progress is not None:
                 progress(result.frames, int(batch.file_offset[-1]) + int(batch.caplen[-1]))
             # the batch's median time, not its latest: one frame with a wild timestamp
@@ -258,6 +346,12 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
                 pipe.evict(now)
                 evicted()
         result.diagnostics.extend(cap.diagnostics)
+    if shed_at is not None:
+        result.diagnostics.append(Diagnostic(
+            f"more than {pipe.tcp.limit:,} connections open at once "
+            f"(MAX_OPEN_CONNECTIONS): {pipe.tcp.shed + pipe.udp.shed:,} of those quiet the "
+            "longest were reported before they ended; a later packet of one starts a new "
+            "connection", result.path, shed_at[0], shed_at[1], "warning"))
     return result
 
 

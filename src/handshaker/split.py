@@ -45,7 +45,6 @@ import heapq
 import itertools
 import multiprocessing
 import os
-import pickle
 import tempfile
 import threading
 from collections import Counter
@@ -56,7 +55,17 @@ from typing import Any
 
 import numpy as np
 
-from handshaker.analysis import END, Analysis, InOrder, Pipeline, gc_paused, run
+from handshaker.analysis import (
+    END,
+    Analysis,
+    Conn,
+    InOrder,
+    Pipeline,
+    gc_paused,
+    read_chunks,
+    run,
+    write_chunks,
+)
 from handshaker.capture import open_capture
 from handshaker.flow.tcp import TcpStream, TcpSummary
 from handshaker.flow.udp import UdpConversation
@@ -66,7 +75,6 @@ MIN_PART_BYTES = 8 << 20
 #: how often the progress of the workers is read (seconds)
 PROGRESS_EVERY_S = 0.25
 
-Conn = TcpSummary | UdpConversation
 Pair = tuple[tuple[str, int], tuple[str, int]]
 
 
@@ -99,41 +107,8 @@ class Part:
     open_udp: list[UdpConversation]
 
 
-#: connections per pickled chunk of a spool file
-SPOOL_CHUNK = 1000
-
-
-class _Spool:
-    """Connections written to a file in chunks, so that a worker's memory does not grow
-    with its part; read back in the same order by :func:`read_spool`."""
-
-    def __init__(self, path: str) -> None:
-        self._file = open(path, "wb")  # noqa: SIM115 - closed by close()
-        self._chunk: list[Conn] = []
-
-    def add(self, conn: Conn) -> None:
-        self._chunk.append(conn)
-        if len(self._chunk) >= SPOOL_CHUNK:
-            self._write()
-
-    def _write(self) -> None:
-        pickle.dump(self._chunk, self._file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._chunk = []
-
-    def close(self) -> None:
-        if self._chunk:
-            self._write()
-        self._file.close()
-
-
 def read_spool(path: str) -> Iterator[Conn]:
-    with open(path, "rb") as f:
-        while True:
-            try:
-                chunk = pickle.load(f)
-            except EOFError:
-                return
-            yield from chunk
+    return read_chunks(open(path, "rb"))
 
 
 _progress_slots: Any = None  # per worker: frames and bytes done (shared memory)
@@ -151,8 +126,8 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
                  spool: str) -> Part:
     """Analyse the frames whose records start in [lo, hi) from an empty table; the
     connections that end in the part go to the file ``spool``, in first-frame order."""
-    out = _Spool(spool)
-    ordered = InOrder(out.add)
+    spooled: list[Conn] = []
+    ordered = InOrder(spooled.append)
     pipe = Pipeline(on_tcp=ordered.add, on_udp=ordered.add, tls=tls, file_index=file_index,
                     expire=True)
     slots = _progress_slots
@@ -162,12 +137,15 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
             slots[2 * index] = frames
             slots[2 * index + 1] = max(0, min(offset, hi) - lo)
 
-    try:
-        result = run(path, pipe, progress=progress, byte_range=(lo, hi),
-                     evicted=lambda: ordered.flush(pipe.first_open_frame()))
+    with open(spool, "wb") as out:
+        def flush() -> None:
+            ordered.flush(pipe.first_open_frame())
+            write_chunks(out, spooled)
+            spooled.clear()
+
+        result = run(path, pipe, progress=progress, byte_range=(lo, hi), evicted=flush)
         ordered.flush(END)  # what is still open is handed back, not spooled
-    finally:
-        out.close()
+        write_chunks(out, spooled)
     result.counts = pipe.counts
     return Part(result, spool, pipe.tcp.open_streams(), pipe.udp.open_conversations())
 

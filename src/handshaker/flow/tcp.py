@@ -21,6 +21,7 @@ Everything here is sans-I/O: integers in, events and summaries out.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -85,6 +86,11 @@ M32 = 0xFFFFFFFF
 FINISHED_IDLE_NS = 10 * 1_000_000_000
 #: any connection leaves the table after this much silence (Zeek's TCP inactivity: 5 min)
 IDLE_NS = 300 * 1_000_000_000
+
+#: connections followed at once (per tracker: TCP, and UDP apart). Past it, the tenth
+#: of them quiet the longest are retired at once (a SYN flood of spoofed sources must
+#: not take all memory: each costs about 3.5 KB)
+MAX_OPEN_CONNECTIONS = 30_000
 
 #: states in which an endpoint waits for the ACK of its SYN or FIN
 WATCH_STATES = frozenset({TcpState.SYN_RECEIVED, TcpState.FIN_WAIT_1, TcpState.CLOSING,
@@ -306,6 +312,9 @@ class TcpTracker:
         # never ends a connection for it, and a capture with one wild timestamp would
         # cut its connection in two.
         self.expire = False
+        self.limit = MAX_OPEN_CONNECTIONS  # read when made (tests lower it)
+        self.shed = 0  # streams retired early because the table was full
+        self.shed_frame = 0  # the frame that first found it full
 
     def _new_stream(self, key: Any, swap: int, eps: Any, frame: int, ts: int,
                     file_index: int) -> TcpStream:
@@ -314,8 +323,8 @@ class TcpTracker:
         keep = bool(self._keep(number)) if self._keep is not None else False
         st = TcpStream(number, Endpoint(*eps[swap]), Endpoint(*eps[1 - swap]), keep)
         st.a_swap = swap
-        st.first_frame = frame
-        st.first_ts = ts
+        st.first_frame = st.last_frame = frame
+        st.first_ts = st.last_ts = ts  # (a full table sheds the quietest: not this one)
         st.file_index = file_index
         st.key = key
         if keep:
@@ -324,6 +333,10 @@ class TcpTracker:
         self._by_tuple[key] = st
         if old is not None:  # port reuse (tshark routes nothing more to it) or expired
             self._retire(old)
+        elif len(self._by_tuple) > self.limit:
+            self.shed += shed(self._by_tuple, self._retire, lambda s: s.last_ts,
+                              lambda s: s.segments is None)
+            self.shed_frame = self.shed_frame or frame
         return st
 
     def _retire(self, st: TcpStream) -> None:
@@ -793,6 +806,16 @@ def _history_letter(st: TcpStream, d: int, letter: str) -> None:
 def is_over(st: TcpStream) -> bool:
     """Whether the connection has ended (reset, or both FINs and the endpoints closed)."""
     return _is_over(st)
+
+
+def shed(table: dict[Any, Any], retire: Any, last_ts: Any, may_go: Any) -> int:
+    """Retire the tenth of a full table's entries quiet the longest; return how many."""
+    n = max(1, len(table) // 10)
+    oldest = heapq.nsmallest(n, ((last_ts(v), i, k) for i, (k, v) in enumerate(table.items())
+                                 if may_go(v)))
+    for _, _, k in oldest:
+        retire(table.pop(k))
+    return len(oldest)
 
 
 def _expired(st: TcpStream, now_ns: int) -> bool:

@@ -12,6 +12,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from handshaker.flow import tcp
+
 UDP_HEADER_LEN = 8
 
 
@@ -78,6 +80,9 @@ class UdpTracker:
         self._by_tuple: dict[Any, UdpConversation] = {}
         self._keep = keep
         self._on_done = on_done
+        self.limit = tcp.MAX_OPEN_CONNECTIONS  # as TcpTracker.limit
+        self.shed = 0  # as TcpTracker.shed
+        self.shed_frame = 0
 
     def _retire(self, conv: UdpConversation) -> None:
         if self._on_done is not None:
@@ -128,6 +133,10 @@ class UdpTracker:
                 conv.frames = []
                 conv.sizes = []
             self._by_tuple[key] = conv
+            if len(self._by_tuple) > self.limit:
+                self.shed += tcp.shed(self._by_tuple, self._retire, lambda c: c.last_ts_ns,
+                                  lambda c: c.frames is None)
+                self.shed_frame = self.shed_frame or frame
             kind = destination_kind(dst[0])
             if kind:
                 conv.one_to_many = kind
