@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import CORPUS, tshark_fields
 
-from handshaker.cli import csv_safe, main
+from handshaker.cli import main
+from handshaker.render.csv_out import csv_safe
 
 DATA = Path(__file__).resolve().parent.parent / "src" / "handshaker" / "data"
 TOUR_TCP = DATA / "tour-tcp.pcap"

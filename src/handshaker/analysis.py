@@ -125,13 +125,14 @@ def analyze(
     keep_tcp: Callable[[int], bool] | None = None,
     keep_udp: Callable[[int], bool] | None = None,
     file_index: int = 0,
-    on_connection: Callable[[TcpSummary | UdpConversation], None] | None = None,
+    on_connection: Callable[[Any], None] | None = None,
     tls: bool = True,
     tls_detail: bool = False,
     ca_file: str | None = None,
     keys: KeyRing | None = None,
     progress: Callable[[int, int], None] | None = None,
     jobs: int = 1,
+    render: Renderer | None = None,
 ) -> Analysis:
     """Read a capture and follow every TCP and UDP conversation in it.
 
@@ -154,7 +155,9 @@ def analyze(
     is followed in detail and decrypted where the keys open it; the
     capture's own Decryption Secrets Blocks join the keys as they are read.
     ``progress(frames, bytes)`` is called after each batch with the frames and
-    the (decompressed) file bytes read so far.
+    the (decompressed) file bytes read so far. With ``render`` (a
+    :class:`Renderer`), ``on_connection`` gets ``render.render(conn)`` instead
+    of the connection.
 
     With ``jobs`` > 1, a large regular file is cut into parts analysed on that
     many processes and stitched (:mod:`handshaker.split`; the same result),
@@ -172,17 +175,19 @@ def analyze(
         name = os.fsdecode(os.fspath(path))
         if split.splittable(name) and len(split.cuts(os.path.getsize(name), jobs)) > 1:
             return split.analyze_split(name, jobs=jobs, on_connection=on_connection, tls=tls,
-                                       file_index=file_index, progress=progress)
+                                       file_index=file_index, progress=progress,
+                                       render=render or AS_IS)
     ordered = InOrder(on_connection) if on_connection is not None else None
     tcp_done: list[TcpSummary] = []
     udp_done: list[UdpConversation] = []
     anomalies_seen = False
+    make = (render or AS_IS).render
 
     def emit(conn: TcpSummary | UdpConversation) -> None:
         if ordered is None:
             (tcp_done if isinstance(conn, TcpSummary) else udp_done).append(conn)  # type: ignore[arg-type]
         else:
-            ordered.add(conn)
+            ordered.add(conn.first_frame, make(conn))
 
     def tcp_retired(summary: TcpSummary) -> None:
         nonlocal anomalies_seen
@@ -217,35 +222,36 @@ class InOrder:
     their turn comes: memory stays flat however long such a connection lasts.
     """
 
-    def __init__(self, out: Callable[[Conn], None], limit: int | None = None) -> None:
+    def __init__(self, out: Callable[[Any], None], limit: int | None = None) -> None:
         self._out = out
         self._limit = MAX_HELD_CONNECTIONS if limit is None else limit
-        self._heap: list[tuple[int, Conn]] = []
-        # the next connection of each file written: (first frame, tie, conn, the rest)
-        self._runs: list[tuple[int, int, Conn, Iterator[Conn]]] = []
+        self._heap: list[tuple[int, Any]] = []
+        # the next entry of each file written: (first frame, tie, entry, the rest)
+        self._runs: list[tuple[int, int, tuple[int, Any], Iterator[tuple[int, Any]]]] = []
         self._tie = 0
-        self.spilled = 0  # connections that went through a file
+        self.spilled = 0  # entries that went through a file
 
-    def add(self, conn: Conn) -> None:
-        heapq.heappush(self._heap, (conn.first_frame, conn))  # first frames are unique
+    def add(self, first_frame: int, item: Any) -> None:
+        """Hold ``item`` (a connection, or what was made of it) until its turn."""
+        heapq.heappush(self._heap, (first_frame, item))  # first frames are unique
         if len(self._heap) > self._limit:
-            held: Iterable[Conn] = [c for _, c in sorted(self._heap, key=lambda e: e[0])]
+            held: Iterable[tuple[int, Any]] = sorted(self._heap, key=lambda e: e[0])
             self.spilled += len(self._heap)
             self._heap = []
             if len(self._runs) >= MAX_SPILL_FILES:  # one file of them all, in order
                 runs, self._runs = self._runs, []
-                held = heapq.merge(held, *(itertools.chain((c,), rest) for _, _, c, rest in runs),
-                                   key=lambda c: c.first_frame)
+                held = heapq.merge(held, *(itertools.chain((e,), rest) for _, _, e, rest in runs),
+                                   key=lambda e: e[0])
             f = tempfile.TemporaryFile()  # noqa: SIM115 - closed by read_chunks
             write_chunks(f, held, SPILL_CHUNK)  # small: one chunk per file stays in memory
             f.seek(0)
             self._next(read_chunks(f))
 
-    def _next(self, rest: Iterator[Conn]) -> None:
-        conn = next(rest, None)
-        if conn is not None:
+    def _next(self, rest: Iterator[tuple[int, Any]]) -> None:
+        entry = next(rest, None)
+        if entry is not None:
             self._tie += 1
-            heapq.heappush(self._runs, (conn.first_frame, self._tie, conn, rest))
+            heapq.heappush(self._runs, (entry[0], self._tie, entry, rest))
 
     def flush(self, floor: int) -> None:
         """Hand on what starts before ``floor`` (the first frame of the oldest open one)."""
@@ -256,11 +262,37 @@ class InOrder:
                     return
                 self._out(heapq.heappop(heap)[1])
             elif runs and runs[0][0] < floor:
-                _, _, conn, rest = heapq.heappop(runs)
-                self._out(conn)
+                _, _, entry, rest = heapq.heappop(runs)
+                self._out(entry[1])
                 self._next(rest)
             else:
                 return
+
+
+class Renderer:
+    """What :func:`analyze` hands ``on_connection``: by default the connection itself.
+
+    Subclasses make the output of a connection (a JSON text, a CSV row) as soon
+    as it is over: what waits for its turn (:class:`InOrder`, a split run's
+    files) is then that, smaller and quicker to write to a file than the
+    objects. A split run renumbers what the parts made (``renumber``): stream
+    numbers are final only once the parts are stitched. Instances go to worker
+    processes, so they hold no open file.
+    """
+
+    def render(self, conn: Conn) -> Any:
+        return conn
+
+    def renumber(self, item: Any, old: int, stream: int) -> Any:
+        """``item`` as made for stream number ``old``, for number ``stream`` instead."""
+        item.stream = stream
+        tls = getattr(item, "tls", None)
+        if tls is not None:
+            tls.stream = stream
+        return item
+
+
+AS_IS = Renderer()
 
 
 #: objects per pickled chunk of a temporary file

@@ -100,7 +100,8 @@ def _progress(args: argparse.Namespace, path: str) -> Any:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     from handshaker.analysis import analyze
-    from handshaker.render.json_out import JsonWriter, connection_dict
+    from handshaker.render.csv_out import CSV_COLUMNS, CsvRender
+    from handshaker.render.json_out import JSON, JsonWriter, connection_dict
     from handshaker.render.text import render_connections
 
     many = len(args.files) > 1
@@ -117,15 +118,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 if i:
                     out.write(",")
                 writer_json = JsonWriter(out)  # streamed: connections as each one is over
-                a = analyze(path, file_index=i, on_connection=writer_json.connection,
+                a = analyze(path, file_index=i, on_connection=writer_json.write, render=JSON,
                             progress=progress, jobs=args.jobs)
                 writer_json.end(a)
             elif args.format == "csv":
-                def row(c: Any, path: str = path) -> None:
-                    writer.writerow([csv_safe(v) for v in _csv_row(path, connection_dict(c))])
-
-                a = analyze(path, file_index=i, on_connection=row, progress=progress,
-                            jobs=args.jobs)
+                a = analyze(path, file_index=i, on_connection=writer.writerow,
+                            render=CsvRender(path), progress=progress, jobs=args.jobs)
             else:
                 a = analyze(path, file_index=i, progress=progress)
         if args.format not in ("json", "csv"):
@@ -143,30 +141,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.fail_on_anomaly and anomalies:
         return EXIT_FAIL
     return EXIT_OK
-
-
-CSV_COLUMNS = ("file", "proto", "stream", "client_ip", "client_port", "server_ip",
-               "server_port", "first_frame", "last_frame", "packets", "bytes_c2s", "bytes_s2c",
-               "handshake", "client_isn", "server_isn", "rtt_ms", "close", "close_initiator",
-               "conn_state", "history", "anomalies")
-
-
-def csv_safe(value: Any) -> Any:
-    """Defuse spreadsheet formulas in text cells (CSV injection)."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def _csv_row(path: str, c: dict[str, Any]) -> list[Any]:
-    hs = c["handshake"] or {}
-    cl = c["close"] or {}
-    return [path, c["proto"], c["stream"], c["client"]["ip"], c["client"]["port"],
-            c["server"]["ip"], c["server"]["port"], c["first_frame"], c["last_frame"],
-            c["packets"], c["bytes"]["c2s"], c["bytes"]["s2c"], hs.get("state", ""),
-            hs.get("client_isn", ""), hs.get("server_isn", ""), hs.get("rtt_ms", ""),
-            cl.get("kind", ""), cl.get("initiator", "") or "", c["conn_state"], c["history"],
-            ";".join(f"{x['kind']}@{x['frame']}" for x in c["anomalies"])]
 
 
 def cmd_ladder(args: argparse.Namespace) -> int:

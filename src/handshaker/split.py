@@ -56,11 +56,13 @@ from typing import Any
 import numpy as np
 
 from handshaker.analysis import (
+    AS_IS,
     END,
     Analysis,
     Conn,
     InOrder,
     Pipeline,
+    Renderer,
     gc_paused,
     read_chunks,
     run,
@@ -107,7 +109,18 @@ class Part:
     open_udp: list[UdpConversation]
 
 
-def read_spool(path: str) -> Iterator[Conn]:
+#: what a part hands on of a connection: (first frame, TCP?, its 4-tuple, any anomaly?,
+#: its stream number in the part, what the renderer made of it)
+Entry = tuple[int, bool, Pair, bool, int, Any]
+
+
+def entry(c: Conn, render: Renderer) -> Entry:
+    tcp = isinstance(c, TcpSummary)
+    return (c.first_frame, tcp, _summary_pair(c), tcp and bool(c.anomalies),  # type: ignore[union-attr]
+            c.stream, render.render(c))
+
+
+def read_spool(path: str) -> Iterator[Entry]:
     return read_chunks(open(path, "rb"))
 
 
@@ -123,13 +136,17 @@ def _init_worker(slots: Any) -> None:
 
 
 def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int,
-                 spool: str) -> Part:
+                 spool: str, render: Renderer = AS_IS) -> Part:
     """Analyse the frames whose records start in [lo, hi) from an empty table; the
-    connections that end in the part go to the file ``spool``, in first-frame order."""
-    spooled: list[Conn] = []
+    connections that end in the part go to the file ``spool`` (as :data:`Entry`), in
+    first-frame order."""
+    spooled: list[Entry] = []
     ordered = InOrder(spooled.append)
-    pipe = Pipeline(on_tcp=ordered.add, on_udp=ordered.add, tls=tls, file_index=file_index,
-                    expire=True)
+
+    def done(c: Conn) -> None:
+        ordered.add(c.first_frame, entry(c, render))
+
+    pipe = Pipeline(on_tcp=done, on_udp=done, tls=tls, file_index=file_index, expire=True)
     slots = _progress_slots
 
     def progress(frames: int, offset: int) -> None:
@@ -210,7 +227,8 @@ def _context() -> Any:
 def analyze_split(path: str, *, jobs: int, on_connection: Callable[[Conn], None] | None = None,
                   tls: bool = True, file_index: int = 0,
                   progress: Callable[[int, int], None] | None = None,
-                  ranges: list[tuple[int, int]] | None = None) -> Analysis:
+                  ranges: list[tuple[int, int]] | None = None,
+                  render: Renderer = AS_IS) -> Analysis:
     """Analyse one capture in parts on ``jobs`` processes; the result equals one pass
     of :func:`~handshaker.analysis.analyze` (with ``on_connection``, the streaming mode).
 
@@ -218,12 +236,12 @@ def analyze_split(path: str, *, jobs: int, on_connection: Callable[[Conn], None]
     """
     with gc_paused():
         return _analyze_split(os.fspath(path), jobs, on_connection, tls, file_index, progress,
-                              ranges)
+                              ranges, render)
 
 
 def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] | None,
                    tls: bool, file_index: int, progress: Callable[[int, int], None] | None,
-                   ranges: list[tuple[int, int]] | None) -> Analysis:
+                   ranges: list[tuple[int, int]] | None, render: Renderer) -> Analysis:
     parts_at = ranges if ranges is not None else cuts(os.path.getsize(path), jobs)
     ctx = _context()
     slots = ctx.Array("q", 2 * len(parts_at), lock=False)
@@ -231,7 +249,7 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
           ProcessPoolExecutor(max_workers=min(jobs, len(parts_at)), mp_context=ctx,
                               initializer=_init_worker, initargs=(slots,)) as pool):
         futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index,
-                               os.path.join(spools, f"part-{i}.pickle"))
+                               os.path.join(spools, f"part-{i}.pickle"), render)
                    for i, (lo, hi) in enumerate(parts_at)]
         while True:
             done, pending = wait(futures, timeout=PROGRESS_EVERY_S, return_when=FIRST_EXCEPTION)
@@ -240,11 +258,12 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
             if not pending or any(f.exception() for f in done):
                 break
         parts = [f.result() for f in futures]  # raises a worker's error, if one failed
-        return stitch(path, parts, parts_at, tls, file_index, on_connection)
+        return stitch(path, parts, parts_at, tls, file_index, on_connection, render)
 
 
 def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: bool,
-           file_index: int, on_connection: Callable[[Conn], None] | None) -> Analysis:
+           file_index: int, on_connection: Callable[[Any], None] | None,
+           render: Renderer = AS_IS) -> Analysis:
     """Repair the connections that cross the cuts, then merge the parts in first-frame order."""
     repaired: list[Conn] = []  # connections that crossed a cut: few
 
@@ -252,7 +271,7 @@ def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: b
         return Pipeline(on_tcp=repaired.append, on_udp=repaired.append, tls=tls,
                         file_index=file_index, expire=True)
 
-    sources: list[Iterator[Conn]] = [read_spool(parts[0].spool)]
+    sources: list[Iterator[Entry]] = [read_spool(parts[0].spool)]
     open_tcp, open_udp = parts[0].open_tcp, parts[0].open_udp
     for part, byte_range in zip(parts[1:], parts_at[1:], strict=True):
         crossed_tcp: set[Pair] = set()
@@ -272,39 +291,35 @@ def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: b
     repaired.extend(pipe.summary(st) for st in open_tcp)
     repaired.extend(open_udp)
     repaired.sort(key=lambda c: c.first_frame)
-    sources.append(iter(repaired))
-    return _merge(parts, heapq.merge(*sources, key=lambda c: c.first_frame), on_connection)
+    sources.append(entry(c, render) for c in repaired)
+    return _merge(parts, heapq.merge(*sources, key=lambda e: e[0]), on_connection, render)
 
 
-def _without(conns: Iterator[Conn], tcp: set[Pair], udp: set[Pair]) -> Iterator[Conn]:
+def _without(entries: Iterator[Entry], tcp: set[Pair], udp: set[Pair]) -> Iterator[Entry]:
     """The connections of a part but those of the 4-tuples repaired by stitching."""
-    for c in conns:
-        if _summary_pair(c) not in (tcp if isinstance(c, TcpSummary) else udp):
-            yield c
+    for e in entries:
+        if e[2] not in (tcp if e[1] else udp):
+            yield e
 
 
-def _merge(parts: list[Part], conns: Iterator[Conn],
-           on_connection: Callable[[Conn], None] | None) -> Analysis:
+def _merge(parts: list[Part], entries: Iterator[Entry],
+           on_connection: Callable[[Any], None] | None, render: Renderer) -> Analysis:
     """One :class:`Analysis` from the parts, connections numbered as one pass numbers them."""
     last = parts[-1].analysis
     result = Analysis(path=last.path, info=last.info, diagnostics=last.diagnostics)
-    numbers = {"tcp": 0, "udp": 0}
-    for c in conns:
-        if isinstance(c, TcpSummary):
-            c.stream = numbers["tcp"]
-            numbers["tcp"] += 1
-            result.anomalies_seen = result.anomalies_seen or bool(c.anomalies)
-            if c.tls is not None:
-                c.tls.stream = c.stream
-            if on_connection is None:
-                result.tcp.append(c)
-        else:
-            c.stream = numbers["udp"]
-            numbers["udp"] += 1
-            if on_connection is None:
-                result.udp.append(c)
+    numbers = [0, 0]  # UDP, TCP
+    for _, is_tcp, _, anomalous, local, item in entries:
+        n = numbers[is_tcp]
+        numbers[is_tcp] += 1
+        if n != local:
+            item = render.renumber(item, local, n)
+        result.anomalies_seen = result.anomalies_seen or anomalous
         if on_connection is not None:
-            on_connection(c)
+            on_connection(item)
+        elif is_tcp:
+            result.tcp.append(item)
+        else:
+            result.udp.append(item)
     result.counts = Counter()
     for part in parts:
         a = part.analysis
@@ -315,5 +330,5 @@ def _merge(parts: list[Part], conns: Iterator[Conn],
             if result.first_ts_ns is None:
                 result.first_ts_ns = a.first_ts_ns
             result.last_ts_ns = a.last_ts_ns
-    result.tcp_streams, result.udp_streams = numbers["tcp"], numbers["udp"]
+    result.udp_streams, result.tcp_streams = numbers
     return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from handshaker.analysis import Analysis
+from handshaker.analysis import Analysis, Renderer
 from handshaker.capture.model import LINKTYPE_NAMES
 from handshaker.flow.tcp import TcpSummary
 from handshaker.flow.udp import UdpConversation
@@ -101,6 +101,21 @@ def _dumps(obj: Any) -> str:
     return _ENCODER.encode(obj)
 
 
+class JsonRender(Renderer):
+    """A connection as its JSON text, made as soon as it is over (analyze(render=...))."""
+
+    def render(self, conn: TcpSummary | UdpConversation) -> str:
+        return _dumps(connection_dict(conn))
+
+    def renumber(self, item: str, old: int, stream: int) -> str:
+        # "stream" is a key of the connection and of its tls object, both numbers followed
+        # by more keys; a string in the text cannot hold the quote unescaped
+        return item.replace(f'"stream":{old},', f'"stream":{stream},')
+
+
+JSON = JsonRender()
+
+
 class JsonWriter:
     """Writes one capture's analysis as it is made: connections first, as each
     one is over, then the capture's figures, which are known only at the end.
@@ -115,10 +130,14 @@ class JsonWriter:
         out.write(f'{{"schema":{SCHEMA_VERSION},"connections":[')
 
     def connection(self, c: TcpSummary | UdpConversation) -> None:
+        self.write(JSON.render(c))
+
+    def write(self, text: str) -> None:
+        """Add a connection already made into JSON text (by :data:`JSON`)."""
         if self.count:
             self.out.write(",")
         self.count += 1
-        self.out.write(_dumps(connection_dict(c)))
+        self.out.write(text)
 
     def end(self, a: Analysis) -> None:
         self.out.write(f'],"capture":{_dumps(capture_dict(a))}}}')
