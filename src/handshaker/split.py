@@ -48,8 +48,8 @@ import os
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,20 +251,33 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
         futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index,
                                os.path.join(spools, f"part-{i}.pickle"), render)
                    for i, (lo, hi) in enumerate(parts_at)]
-        while True:
-            done, pending = wait(futures, timeout=PROGRESS_EVERY_S, return_when=FIRST_EXCEPTION)
-            if progress is not None:
-                progress(sum(slots[0::2]), sum(slots[1::2]))
-            if not pending or any(f.exception() for f in done):
-                break
-        parts = [f.result() for f in futures]  # raises a worker's error, if one failed
-        return stitch(path, parts, parts_at, tls, file_index, on_connection, render)
+
+        def in_order() -> Iterator[Part]:
+            """Each part as its worker finishes it (the progress shown meanwhile)."""
+            for f in futures:
+                while True:
+                    done, _ = wait([f], timeout=PROGRESS_EVERY_S)
+                    if progress is not None:
+                        progress(sum(slots[0::2]), sum(slots[1::2]))
+                    if done:
+                        break
+                yield f.result()  # raises the worker's error, if it failed
+
+        # the stitching of part i runs as soon as part i - 1 is in, beside later workers
+        return stitch(path, in_order(), parts_at, tls, file_index, on_connection, render)
 
 
-def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: bool,
+def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]], tls: bool,
            file_index: int, on_connection: Callable[[Any], None] | None,
            render: Renderer = AS_IS) -> Analysis:
-    """Repair the connections that cross the cuts, then merge the parts in first-frame order."""
+    """Repair the connections that cross the cuts, then merge the parts in first-frame order.
+
+    ``next_parts`` gives the parts in order, each when it is ready: the 4-tuples open at
+    the start of part i are known, and part i is read again for them, as soon as part
+    i - 1 is in; part i itself is needed only after that.
+    """
+    coming = iter(next_parts)
+    parts = [next(coming)]
     repaired: list[Conn] = []  # connections that crossed a cut: few
 
     def pipeline() -> Pipeline:
@@ -273,7 +286,7 @@ def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: b
 
     sources: list[Iterator[Entry]] = [read_spool(parts[0].spool)]
     open_tcp, open_udp = parts[0].open_tcp, parts[0].open_udp
-    for part, byte_range in zip(parts[1:], parts_at[1:], strict=True):
+    for byte_range in parts_at[1:]:
         crossed_tcp: set[Pair] = set()
         crossed_udp: set[Pair] = set()
         if open_tcp or open_udp:
@@ -284,6 +297,8 @@ def stitch(path: str, parts: list[Part], parts_at: list[tuple[int, int]], tls: b
             open_tcp, open_udp = replay.still_waiting()
             open_tcp += pipe.tcp.open_streams()
             open_udp += pipe.udp.open_conversations()
+        part = next(coming)
+        parts.append(part)
         sources.append(_without(read_spool(part.spool), crossed_tcp, crossed_udp))
         open_tcp += [st for st in part.open_tcp if _stream_pair(st) not in crossed_tcp]
         open_udp += [c for c in part.open_udp if _udp_pair(c) not in crossed_udp]
