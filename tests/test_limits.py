@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import subprocess
 import sys
 import tracemalloc
@@ -21,6 +22,7 @@ from tcp_synth import ACK, FIN, SYN, frame
 
 import handshaker.analysis as analysis
 import handshaker.flow.tcp as tcp
+import handshaker.tls.hello as hello
 from handshaker.render.json_out import connection_dict
 
 SERVER = (bytes([10, 0, 0, 1]), 443)
@@ -149,3 +151,36 @@ def test_long_connection_holds_back_the_rest_in_a_file(tmp_path: Path,
     # beyond the fixed part, what is left is mostly the closed connections that wait
     # FINISHED_IDLE_NS to be retired, not the 6,000 held back
     assert peak - base < 0.5 * (peak_unlimited - base), (peak, peak_unlimited, base)
+
+
+def hello_body(seed: int, suites: int) -> bytes:
+    """A ClientHello body offering that many suites (distinct for each seed)."""
+    codes = b"".join(struct.pack("!H", (seed * 7 + i) & 0xFFFF) for i in range(suites))
+    return (b"\x03\x03" + bytes(32) + b"\x00" + struct.pack("!H", len(codes)) + codes
+            + b"\x01\x00\x00\x00")
+
+
+def offers_memory(n: int, suites: int) -> int:
+    hello._OFFERS.clear()
+    hello._offers_bytes = 0
+    tracemalloc.start()
+    try:
+        for seed in range(n):
+            facts = hello.client_hello_facts(hello_body(seed, suites))
+            assert facts is not None
+            facts.offer()
+        return tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+        hello._OFFERS.clear()
+        hello._offers_bytes = 0
+
+
+def test_cached_offers_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_CACHED_OFFER_BYTES: hellos offering thousands of suites, each different."""
+    unlimited = offers_memory(100, 1_000)
+    monkeypatch.setattr(hello, "MAX_CACHED_OFFER_BYTES", 16 << 10)
+    limited = offers_memory(100, 1_000)
+    assert limited < unlimited / 4, (limited, unlimited)
+    # the count limit alone would have kept all 100 (MAX_CACHED_OFFERS = 4,096)
+    assert hello.MAX_CACHED_OFFERS > 100

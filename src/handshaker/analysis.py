@@ -94,6 +94,8 @@ class Analysis:
     udp_streams: int = 0
     counts: Counter[str] = field(default_factory=Counter)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    notes: list[Diagnostic] = field(default_factory=list)  # the analysis's own (limits)
+    clock_back: tuple[int, int, int, int] | None = None  # see Clock
 
     @property
     def connections(self) -> list[TcpSummary | UdpConversation]:
@@ -199,6 +201,7 @@ def analyze(
                     file_index=file_index, expire=streaming)
     result = run(path, pipe, keys=keys, progress=progress,
                  evicted=(lambda: ordered.flush(pipe.first_open_frame())) if ordered else None)
+    settle(result)
     pipe.close()
     if ordered is not None:
         ordered.flush(END)
@@ -343,6 +346,7 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
     lo, hi = byte_range if byte_range is not None else (0, END)
     next_evict = -1
     shed_at: tuple[int, int] | None = None  # (frame, offset) where the table was first full
+    clock = Clock()
     with gc_paused(), open_capture(path) as cap:
         result = Analysis(path=cap.path, info=cap.info)
         for batch in cap.batches(BATCH_SIZE):
@@ -351,11 +355,14 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
                 if len(batch) and int(offsets[0]) >= hi:
                     break
                 i, j = (int(x) for x in np.searchsorted(offsets, (lo, hi)))
+                if i:  # the last frame before the part: the time the part's first follows
+                    clock.last = int(batch.ts_ns[i - 1])
                 if (i, j) != (0, len(batch)):
                     batch = batch.slice(i, j)
             n = len(batch)
             if n == 0:
                 continue
+            clock.check(batch)
             result.frames += n
             if keys is not None:
                 keys.take_secrets_blocks(cap.info.secrets)
@@ -378,13 +385,50 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
                 pipe.evict(now)
                 evicted()
         result.diagnostics.extend(cap.diagnostics)
+    result.clock_back = clock.back
     if shed_at is not None:
-        result.diagnostics.append(Diagnostic(
+        result.notes.append(Diagnostic(
             f"more than {pipe.tcp.limit:,} connections open at once "
             f"(MAX_OPEN_CONNECTIONS): {pipe.tcp.shed + pipe.udp.shed:,} of those quiet the "
             "longest were reported before they ended; a later packet of one starts a new "
             "connection", result.path, shed_at[0], shed_at[1], "warning"))
     return result
+
+
+class Clock:
+    """Where a capture's timestamps go back in time."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None  # the previous frame's time
+        self.back: tuple[int, int, int, int] | None = None  # times, first frame, offset, by ns
+
+    def check(self, batch: Any) -> None:
+        ts = batch.ts_ns
+        prev = np.empty_like(ts)
+        prev[0] = ts[0] if self.last is None else self.last
+        prev[1:] = ts[:-1]
+        self.last = int(ts[-1])
+        drops = np.flatnonzero(ts < prev)
+        if len(drops) == 0:
+            return
+        if self.back is None:
+            k = int(drops[0])
+            self.back = (len(drops), batch.first_number + k, int(batch.file_offset[k]),
+                         int(prev[k] - ts[k]))
+        else:
+            self.back = (self.back[0] + len(drops), *self.back[1:])
+
+
+def settle(result: Analysis) -> None:
+    """Add to the diagnostics what the analysis itself noticed (after the reader's)."""
+    result.diagnostics.extend(result.notes)
+    if result.clock_back is not None:
+        times, frame, offset, by = result.clock_back
+        result.diagnostics.append(Diagnostic(
+            f"timestamps go back in time ({'once' if times == 1 else f'{times:,} times'}; here "
+            f"by {by / 1e9:.6f} s): times, "
+            "durations and the retiring of connections follow the capture's clock as written",
+            result.path, frame, offset, "warning"))
 
 
 class Pipeline:

@@ -66,6 +66,7 @@ from handshaker.analysis import (
     gc_paused,
     read_chunks,
     run,
+    settle,
     write_chunks,
 )
 from handshaker.capture import open_capture
@@ -321,7 +322,7 @@ def _merge(parts: list[Part], entries: Iterator[Entry],
            on_connection: Callable[[Any], None] | None, render: Renderer) -> Analysis:
     """One :class:`Analysis` from the parts, connections numbered as one pass numbers them."""
     last = parts[-1].analysis
-    result = Analysis(path=last.path, info=last.info, diagnostics=last.diagnostics)
+    result = Analysis(path=last.path, info=last.info, diagnostics=list(last.diagnostics))
     numbers = [0, 0]  # UDP, TCP
     for _, is_tcp, _, anomalous, local, item in entries:
         n = numbers[is_tcp]
@@ -338,6 +339,10 @@ def _merge(parts: list[Part], entries: Iterator[Entry],
     result.counts = Counter()
     for part in parts:
         a = part.analysis
+        result.notes += a.notes
+        if a.clock_back is not None:
+            times = a.clock_back[0] + (result.clock_back[0] if result.clock_back else 0)
+            result.clock_back = (times, *(result.clock_back or a.clock_back)[1:])
         result.frames += a.frames
         result.captured_bytes += a.captured_bytes
         result.counts.update(a.counts)
@@ -346,4 +351,5 @@ def _merge(parts: list[Part], entries: Iterator[Entry],
                 result.first_ts_ns = a.first_ts_ns
             result.last_ts_ns = a.last_ts_ns
     result.udp_streams, result.tcp_streams = numbers
+    settle(result)
     return result

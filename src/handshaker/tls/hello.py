@@ -140,8 +140,15 @@ class ClientHelloFacts:
                tuple(self.alpn))
         found = _OFFERS.get(key)
         if found is None:
-            if len(_OFFERS) >= MAX_CACHED_OFFERS:
+            # what an offer holds grows with its lists (names, JA3): bound their sum too
+            size = (len(self.suites_raw) + 2 * len(self.extension_types) + len(self.groups_raw)
+                    + len(self.sigalgs_raw) + len(self.versions_raw)
+                    + sum(len(p) for p in self.alpn))
+            global _offers_bytes
+            if len(_OFFERS) >= MAX_CACHED_OFFERS or _offers_bytes + size > MAX_CACHED_OFFER_BYTES:
                 _OFFERS.clear()
+                _offers_bytes = 0
+            _offers_bytes += size
             alpn = [p.decode("ascii", "replace") for p in self.alpn]
             found = _OFFERS[key] = Offer(
                 named_offer(self.versions or [self.legacy_version], self.cipher_suites,
@@ -164,7 +171,11 @@ class Offer:
 
 #: offers seen, by their wire values (a limit, STYLE §10: cleared when full)
 MAX_CACHED_OFFERS = 4096
+#: and at most this many bytes of their wire values (a hostile hello may offer thousands
+#: of suites: an offer of 1,000 holds about 290 KB of names and fingerprints)
+MAX_CACHED_OFFER_BYTES = 1 << 20
 _OFFERS: dict[tuple[Any, ...], Offer] = {}
+_offers_bytes = 0
 
 
 def named_offer(versions: list[int], suites: list[int], groups: list[int], sigs: list[int],
@@ -228,13 +239,18 @@ class ServerHelloFacts:
         key = (self.legacy_version, self.cipher_suite, tuple(self.extension_types))
         found = _JA3S.get(key)
         if found is None:
-            if len(_JA3S) >= MAX_CACHED_OFFERS:
+            global _ja3s_bytes
+            size = 2 * len(self.extension_types)
+            if len(_JA3S) >= MAX_CACHED_OFFERS or _ja3s_bytes + size > MAX_CACHED_OFFER_BYTES:
                 _JA3S.clear()
+                _ja3s_bytes = 0
+            _ja3s_bytes += size
             found = _JA3S[key] = (self.ja3s_string(), self.ja3s())
         return found
 
 
 _JA3S: dict[tuple[Any, ...], tuple[str, str]] = {}
+_ja3s_bytes = 0
 
 
 def _raw16(values: Iterable[int]) -> bytes:
