@@ -114,8 +114,8 @@ class PcapReader:
                 caplen = caplen_at(buf, pos)[0]
                 if caplen > MAX_RECORD:
                     self._diag(
-                        f"record claims {caplen} captured bytes (more than {MAX_RECORD}): "
-                        "not a pcap record, reading stops here",
+                        f"record claims {caplen} captured bytes (more than MAX_RECORD = "
+                        f"{MAX_RECORD}): not a pcap record, reading stops here",
                         ch.base + pos,
                     )
                     return

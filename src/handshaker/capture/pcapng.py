@@ -611,7 +611,7 @@ def _length_problem(blen: int, minimum: int) -> str | None:
     if blen & 3:
         return f"block length {blen} is not a multiple of 4"
     if blen > MAX_BLOCK:
-        return f"block length {blen} is larger than {MAX_BLOCK}"
+        return f"block length {blen} is larger than MAX_BLOCK = {MAX_BLOCK}"
     return None
 
 

@@ -487,8 +487,9 @@ class Reassembler:
                 break
             what = "snaplen hole marker" if far.data is None else "out-of-order data"
             self._event(LIMIT, far.frame, far.offset, far.length,
-                        f"{what} dropped: over {self._max_pending_bytes} bytes or "
-                        f"{self._max_pending_segments} segments wait behind a hole")
+                        f"{what} dropped: over {self._max_pending_bytes} bytes "
+                        f"(MAX_PENDING_BYTES) or {self._max_pending_segments} segments "
+                        "(MAX_PENDING_SEGMENTS) wait behind a hole")
 
     def _pop_farthest(self) -> _Seg | None:
         heap = self._max
@@ -602,7 +603,8 @@ class Reassembler:
                 left = 0
         del self._unread[:excess]
         self._event(LIMIT, frame, start, excess,
-                    f"unread data over {self._max_unread} bytes: the oldest were discarded")
+                    f"unread data over {self._max_unread} bytes (MAX_UNREAD_BYTES): the oldest "
+                    "were discarded")
 
     def _jump(self, frame: int, to: int, why: str) -> StreamEvent:
         """Give up on bytes [next_offset, to): the stream continues at ``to``."""
@@ -619,7 +621,8 @@ class Reassembler:
             events.append(event)
         elif len(events) + 1 == self._max_events:
             events.append(StreamEvent(LIMIT, frame, offset, 0,
-                                      f"over {self._max_events} events: later ones are "
+                                      f"over {self._max_events} events (MAX_EVENTS): later "
+                                      "ones are "
                                       "only counted (events_dropped)"))
             self.events_dropped += 1
         else:

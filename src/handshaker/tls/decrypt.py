@@ -299,9 +299,13 @@ class RecordDecryptor:
         if self._inflate is None:
             return plain
         try:
-            return self._inflate.decompress(plain, MAX_INFLATED)
+            out = self._inflate.decompress(plain, MAX_INFLATED)
         except zlib.error as err:
             raise DecryptError(f"DEFLATE: {err}") from None
+        if self._inflate.unconsumed_tail:
+            raise DecryptError(f"DEFLATE: the record inflates past {MAX_INFLATED} bytes "
+                               "(MAX_INFLATED)")
+        return out
 
     def _decrypt(self, content_type: int, version: int, fragment: bytes) -> bytes:
         seq = self.seq
