@@ -189,3 +189,21 @@ def test_csv_cells_from_hostile_names_are_defused(tmp_path: Path, monkeypatch: p
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[1][0] == "'" + name
     assert all(not cell.startswith(("=", "+", "@")) for row in rows[1:] for cell in row)
+
+
+def test_a_record_length_set_to_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A record whose captured length says 0 while its bytes are still there: the reader
+    takes the bytes for the next record header and meets damage there."""
+    _, recs = records(GOOD)
+    data = bytearray(GOOD.read_bytes())
+    k = len(recs) // 2
+    at = offset_of(recs, k)
+    struct.pack_into("<I", data, at + 8, 0)
+    path = tmp_path / "zero.pcap"
+    path.write_bytes(bytes(data))
+    status, doc, err = analyze(capsys, path)
+    assert status == 0
+    assert doc["capture"]["frames"] >= k + 1  # the frames before it, and itself (empty)
+    (damage,) = [d for d in doc["capture"]["diagnostics"] if d["severity"] == "error"]
+    assert damage["offset"] >= at + 16 and damage["frame"] >= k + 2
+    assert f"byte offset {damage['offset']}" in err
