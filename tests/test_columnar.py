@@ -573,3 +573,21 @@ def test_random_frames_never_raise_and_agree(case: tuple[list[tuple[bytes, int, 
     for name in ("ip_off", "l4_off"):  # l4_off may be caplen: the IP header ends there
         assert ((cols[name] == -1) | ((cols[name] >= 0) & (cols[name] <= caplen))).all()
     assert ((cols["seq"] >= -1) & (cols["seq"] <= 0xFFFFFFFF)).all()
+
+
+def test_tuple_hash_collisions_fall_back_to_the_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every 4-tuple on one hash (all multipliers 0): the check sees it and the rows are
+    grouped by their bytes instead; the analysis is the same."""
+    import numpy as np
+
+    import handshaker.analysis as analysis
+    from handshaker.render.json_out import connection_dict
+
+    path = next(p for p in corpus_captures() if p.name == "tls-handshake.pcapng")  # 79
+    normal: list = []
+    analysis.analyze(path, on_connection=normal.append)
+    assert len(normal) > 10
+    monkeypatch.setattr(analysis, "_MIX", np.zeros(5, dtype=np.uint64))
+    colliding: list = []
+    analysis.analyze(path, on_connection=colliding.append)
+    assert [connection_dict(c) for c in colliding] == [connection_dict(c) for c in normal]
