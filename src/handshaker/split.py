@@ -204,10 +204,17 @@ class Replay:
         return list(self.waiting["tcp"].values()), list(self.waiting["udp"].values())
 
 
+#: each part is this much larger than the one before (of the first's size): part i is
+#: stitched as soon as part i - 1 is in, so the first parts finish a little earlier and
+#: their stitching runs beside the last workers (measured: 5.82 -> 5.57 s on 2 cores)
+PART_GROWTH = 0.15
+
+
 def cuts(size: int, jobs: int) -> list[tuple[int, int]]:
     """[lo, hi) file offsets of the parts; the last one runs to the end."""
     n = max(1, min(jobs, size // MIN_PART_BYTES))
-    bounds = [size * k // n for k in range(n)] + [END]
+    weights = list(itertools.accumulate(1 + PART_GROWTH * i for i in range(n)))
+    bounds = [0] + [int(size * w / weights[-1]) for w in weights[:-1]] + [END]
     return list(itertools.pairwise(bounds))
 
 
