@@ -113,3 +113,24 @@ def test_analyze_jobs_uses_the_split_and_agrees(monkeypatch: pytest.MonkeyPatch)
     analyze(path, on_connection=conns.append, jobs=2)
     assert calls == [2]
     assert [connection_dict(c) for c in conns] == one_pass(path)[0]
+
+
+def test_with_another_thread_running_the_workers_are_spawned() -> None:
+    """A progress bar's thread is running: forking then is unsafe, fresh interpreters are
+    started instead; same result."""
+    import threading
+
+    import handshaker.split as split
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        assert split._context().get_start_method() == "spawn"
+        path = DATA / "tour-tls13.pcap"
+        offsets = record_offsets(path)
+        assert_same(one_pass(path), stitched(path, [offsets[len(offsets) // 2]], pool=True))
+    finally:
+        stop.set()
+        t.join()
+    assert split._context().get_start_method() == "fork"
