@@ -96,10 +96,6 @@ def _summary_pair(c: Conn) -> Pair:
     return pair(c.client, c.server)
 
 
-def _udp_pair(c: UdpConversation) -> Pair:
-    return pair(c.client, c.server)
-
-
 @dataclass
 class Part:
     """What the worker of one part hands back."""
@@ -179,7 +175,7 @@ class Replay:
     def __init__(self, tcp: list[TcpStream], udp: list[UdpConversation]) -> None:
         self.waiting: dict[str, dict[Pair, Any]] = {
             "tcp": {_stream_pair(st): st for st in tcp},
-            "udp": {_udp_pair(c): c for c in udp},
+            "udp": {_summary_pair(c): c for c in udp},
         }
         self.only = {kind: set(w) for kind, w in self.waiting.items()}
 
@@ -309,7 +305,7 @@ def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]
         parts.append(part)
         sources.append(_without(read_spool(part.spool), crossed_tcp, crossed_udp))
         open_tcp += [st for st in part.open_tcp if _stream_pair(st) not in crossed_tcp]
-        open_udp += [c for c in part.open_udp if _udp_pair(c) not in crossed_udp]
+        open_udp += [c for c in part.open_udp if _summary_pair(c) not in crossed_udp]
     pipe = pipeline()
     repaired.extend(pipe.summary(st) for st in open_tcp)
     repaired.extend(open_udp)
