@@ -134,3 +134,43 @@ def test_with_another_thread_running_the_workers_are_spawned() -> None:
         stop.set()
         t.join()
     assert split._context().get_start_method() == "fork"
+
+
+def test_sigterm_stops_the_workers_and_removes_the_spools(tmp_path: Path) -> None:
+    """A split run told to stop (SIGTERM, as a service manager does): status 130 at
+    once, no worker left, no temporary file left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from capture_writers import pcap_records
+
+    data = (DATA / "tour-tls12-ecdhe.pcap").read_bytes()
+    recs = [data[off:off + 16 + h[2]] for off, h in pcap_records(data)[3]]
+    body = b"".join(recs)
+    copies = (40 << 20) // len(body) + 1  # 40 MB: more than one part, several seconds
+    big = tmp_path / "big.pcap"
+    big.write_bytes(data[:24] + body * copies)
+    spool_dir = tmp_path / "tmp"
+    spool_dir.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "handshaker", "analyze", str(big), "--format",
+                          "json", "-j", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env={**os.environ, "TMPDIR": str(spool_dir)})
+    try:
+        deadline = time.monotonic() + 30
+        while not list(spool_dir.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the spools appear once the workers run
+        assert list(spool_dir.iterdir())
+        children = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+        assert children
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=20)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert b"Traceback" not in err
+    assert not list(spool_dir.iterdir())
+    time.sleep(0.2)
+    assert not [c for c in children if Path(f"/proc/{c}").exists()]

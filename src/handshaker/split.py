@@ -40,11 +40,13 @@ cannot be cut by offset, are analysed in one pass.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import itertools
 import multiprocessing
 import os
+import signal
 import tempfile
 import threading
 from collections import Counter
@@ -268,7 +270,43 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
                 yield f.result()  # raises the worker's error, if it failed
 
         # the stitching of part i runs as soon as part i - 1 is in, beside later workers
-        return stitch(path, in_order(), parts_at, tls, file_index, on_connection, render)
+        with _stopped_on_the_way_out(pool), _sigterm_raises():
+            return stitch(path, in_order(), parts_at, tls, file_index, on_connection, render)
+
+
+@contextlib.contextmanager
+def _stopped_on_the_way_out(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """If the run ends early (Ctrl-C, an error), the workers stop now: the pool would
+    otherwise wait for each to finish its part before the spools could be removed."""
+    try:
+        yield
+    except BaseException:
+        # (the pool has no public way to stop a running call: its processes, taken before
+        # shutdown forgets them)
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        raise
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """SIGTERM ends the run as Ctrl-C does (KeyboardInterrupt), so that the workers are
+    stopped and the temporary files removed; the default would leave both behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]], tls: bool,
