@@ -564,3 +564,29 @@ def test_fragmented_handshake_certificate_with_10000_sans() -> None:
     compare_with_openssl(info, openssl_view(chain[0]))
     v = verify_chain(chain, at_ns=info.not_before + 1, server_name="104.236.167.107")
     assert "hostname" in failed(v)  # zeek's sni_matches_cert is F too
+
+
+def test_hostile_certificate_fields_raise_no_python_warnings() -> None:
+    """A country name of 15 letters and a zero serial (seen by the fuzzer): described as
+    they are, and nothing reaches standard error as a Python warning."""
+    import warnings
+
+    from handshaker.tls.certs import parse_certificate
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cryptography warns when the name is made, too
+        name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "ABCDEFGHIJKLMNO",
+                                             _validate=False),
+                          x509.NameAttribute(NameOID.COMMON_NAME, "odd")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now)
+            .sign(key, hashes.SHA256()))
+    der = cert.public_bytes(serialization.Encoding.DER)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        info = parse_certificate(der)
+    assert "ABCDEFGHIJKLMNO" in info.subject
+    assert not seen, [str(w.message) for w in seen]

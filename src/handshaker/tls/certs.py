@@ -282,6 +282,16 @@ def _serial(cert: x509.Certificate) -> int:
 
 
 def _info(cert: x509.Certificate, der: bytes) -> CertInfo:
+    # cryptography warns (on standard error, as Python warnings) about what hostile or
+    # old certificates hold: a zero serial, a country name of 15 letters. The values
+    # are shown as they are; the warnings would only be noise from packet data.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        return _info_quiet(cert, der)
+
+
+def _info_quiet(cert: x509.Certificate, der: bytes) -> CertInfo:
     try:
         san_dns: tuple[str, ...] = ()
         san_ips: tuple[str, ...] = ()
