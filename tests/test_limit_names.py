@@ -153,7 +153,19 @@ def case_max_key_file_bytes(tmp: Path) -> list[str]:
     return []
 
 
+def case_max_certificate_bytes(tmp: Path) -> list[str]:
+    from handshaker.tls.certs import parse_certificate
+
+    der = b"\x30\x83" + (600_000).to_bytes(3, "big") + bytes(600_000)  # a 600 KB SEQUENCE
+    try:
+        parse_certificate(der)
+    except HandshakerError as err:
+        return [str(err)]
+    return []
+
+
 CASES = {
+    "MAX_CERTIFICATE_BYTES": case_max_certificate_bytes,
     "MAX_RECORD": case_max_record,
     "MAX_BLOCK": case_max_block,
     "MAX_PENDING_SEGMENTS": case_max_pending_segments,

@@ -264,7 +264,16 @@ _DECODE_ERRORS = (ValueError, TypeError, KeyError, x509.InvalidVersion, x509.Dup
                   x509.UnsupportedGeneralNameType, UnsupportedAlgorithm)
 
 
+#: a certificate longer than this is named and not parsed (real ones are a few KB; the
+#: largest in the corpus, Zeek's test certificate with 10,000 names, is 339,623 bytes)
+MAX_CERTIFICATE_BYTES = 524_288
+
+
 def _load(der: bytes) -> x509.Certificate:
+    if len(der) > MAX_CERTIFICATE_BYTES:
+        raise MalformedError(f"certificate of {len(der)} bytes is longer than "
+                             f"MAX_CERTIFICATE_BYTES ({MAX_CERTIFICATE_BYTES}): not parsed",
+                             field="certificate")
     try:
         with warnings.catch_warnings():
             # A zero or negative serial (RFC 5280 §4.1.2.2 forbids them, old CAs
