@@ -175,3 +175,34 @@ def test_sigterm_stops_the_workers_and_removes_the_spools(tmp_path: Path) -> Non
     assert not list(spool_dir.iterdir())
     time.sleep(0.2)
     assert not [c for c in children if Path(f"/proc/{c}").exists()]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 3, 65536])
+def test_port_reuse_gives_the_same_streams_whatever_the_batches(
+        batch: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two connections on one 4-tuple (the second SYN with a new ISN): two streams, as
+    tshark numbers them, however the frames fall into batches. (The 4-tuple's id was
+    once dropped with the first stream, which cut the second at the next batch.)"""
+    from capture_writers import pcap_file
+    from conftest import tshark_fields
+    from tcp_synth import ACK, FIN, SYN, frame
+
+    import handshaker.analysis as analysis
+
+    c, s = (bytes([10, 0, 0, 2]), 40000), (bytes([10, 0, 0, 1]), 80)
+    pkts = []
+    for isn_c, isn_s in ((1000, 5000), (900_000, 7_000_000)):
+        pkts += [frame(c, s, isn_c, 0, SYN), frame(s, c, isn_s, isn_c + 1, SYN | ACK),
+                 frame(c, s, isn_c + 1, isn_s + 1, ACK),
+                 frame(c, s, isn_c + 1, isn_s + 1, ACK, b"GET / HTTP/1.0\r\n\r\n"),
+                 frame(s, c, isn_s + 1, isn_c + 19, ACK | FIN, b"HTTP/1.0 200 OK\r\n\r\n"),
+                 frame(c, s, isn_c + 19, isn_s + 21, ACK | FIN),
+                 frame(s, c, isn_s + 21, isn_c + 20, ACK)]
+    path = tmp_path / "reuse.pcap"
+    path.write_bytes(pcap_file([(1_700_000_000 + i, 0, p, len(p)) for i, p in enumerate(pkts)]))
+    monkeypatch.setattr(analysis, "BATCH_SIZE", batch)
+    conns: list = []
+    analysis.analyze(path, on_connection=conns.append, jobs=1)
+    assert [(c.stream, c.first_frame, c.last_frame) for c in conns] == [(0, 1, 7), (1, 8, 14)]
+    streams = {int(r[0]) for r in tshark_fields(path, ["tcp.stream"])}
+    assert streams == {0, 1}
