@@ -132,6 +132,9 @@ def _init_worker(slots: Any) -> None:
     # a worker lives for one part: the cyclic collector would only slow the pickling of
     # its result (the analysis itself pauses it, see analysis.gc_paused)
     gc.disable()
+    # the run's SIGTERM handler (_sigterm_raises) is for the parent: a worker told to stop
+    # (terminate) stops
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int,
@@ -251,7 +254,8 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
     parts_at = ranges if ranges is not None else cuts(os.path.getsize(path), jobs)
     ctx = _context()
     slots = ctx.Array("q", 2 * len(parts_at), lock=False)
-    with (tempfile.TemporaryDirectory(prefix="handshaker-split-") as spools,
+    with (_sigterm_raises(),  # before any worker runs: no moment when SIGTERM kills outright
+          tempfile.TemporaryDirectory(prefix="handshaker-split-") as spools,
           ProcessPoolExecutor(max_workers=min(jobs, len(parts_at)), mp_context=ctx,
                               initializer=_init_worker, initargs=(slots,)) as pool):
         futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index,
@@ -270,7 +274,7 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
                 yield f.result()  # raises the worker's error, if it failed
 
         # the stitching of part i runs as soon as part i - 1 is in, beside later workers
-        with _stopped_on_the_way_out(pool), _sigterm_raises():
+        with _stopped_on_the_way_out(pool):
             return stitch(path, in_order(), parts_at, tls, file_index, on_connection, render)
 
 
