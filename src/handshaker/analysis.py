@@ -191,10 +191,11 @@ def analyze(
         from handshaker import split
 
         name = os.fsdecode(os.fspath(path))
-        if split.splittable(name) and len(split.cuts(os.path.getsize(name), jobs)) > 1:
+        parts = split.cuts(os.path.getsize(name), jobs) if split.splittable(name) else []
+        if len(parts) > 1:
             return split.analyze_split(name, jobs=jobs, on_connection=on_connection, tls=tls,
                                        file_index=file_index, progress=progress,
-                                       render=render or AS_IS)
+                                       ranges=parts, render=render or AS_IS)
     ordered = InOrder(on_connection) if on_connection is not None else None
     tcp_done: list[TcpSummary] = []
     udp_done: list[UdpConversation] = []
@@ -226,7 +227,6 @@ def analyze(
     result.kept = pipe.tcp.kept
     result.tcp_streams = pipe.tcp.count
     result.udp_streams = pipe.udp.count
-    result.counts = pipe.counts
     result.anomalies_seen = anomalies_seen
     return result
 
@@ -401,6 +401,7 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
                 pipe.evict(now)
                 evicted()
         result.diagnostics.extend(cap.diagnostics)
+    result.counts = pipe.counts
     result.clock_back = clock.back
     if shed_at is not None:
         result.notes.append(Diagnostic(

@@ -165,7 +165,6 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
         result = run(path, pipe, progress=progress, byte_range=(lo, hi), evicted=flush)
         ordered.flush(END)  # what is still open is handed back, not spooled
         write_chunks(out, spooled)
-    result.counts = pipe.counts
     return Part(result, spool, pipe.tcp.open_streams(), pipe.udp.open_conversations())
 
 
