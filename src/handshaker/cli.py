@@ -559,23 +559,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="write the decrypted streams as a capture other tools can read")
     tls.set_defaults(func=cmd_tls)
 
-    cap = sub.add_parser("capture", parents=[common],
+    on_wire = argparse.ArgumentParser(add_help=False)  # what capture and live share
+    on_wire.add_argument("-i", "--interface", required=True,
+                         help="the interface, e.g. lo or eth0")
+    on_wire.add_argument("-f", "--filter", help="keep only what this expression accepts, e.g. "
+                                                "'tcp and port 443' (host, net, port, "
+                                                "portrange, ip, ip6, tcp, udp, icmp, "
+                                                "and/or/not)")
+    on_wire.add_argument("-c", "--count", type=int, help="stop after this many packets")
+    on_wire.add_argument("--duration", type=float, help="stop after this many seconds")
+
+    cap = sub.add_parser("capture", parents=[common, on_wire],
                          help="capture an interface to a pcapng file (Linux, CAP_NET_RAW)")
-    cap.add_argument("-i", "--interface", required=True, help="the interface, e.g. lo or eth0")
-    cap.add_argument("-f", "--filter", help="keep only what this expression accepts, e.g. "
-                                            "'tcp and port 443' (host, net, port, portrange, "
-                                            "ip, ip6, tcp, udp, icmp, and/or/not)")
-    cap.add_argument("-c", "--count", type=int, help="stop after this many packets")
-    cap.add_argument("--duration", type=float, help="stop after this many seconds")
     cap.add_argument("-o", "--output", required=True, metavar="OUT.pcapng")
     cap.set_defaults(func=cmd_capture)
 
-    liv = sub.add_parser("live", parents=[common],
+    liv = sub.add_parser("live", parents=[common, on_wire],
                          help="connections on an interface as they happen (Linux, CAP_NET_RAW)")
-    liv.add_argument("-i", "--interface", required=True)
-    liv.add_argument("-f", "--filter", help="as for capture, e.g. 'tcp port 443'")
-    liv.add_argument("-c", "--count", type=int, help="stop after this many packets")
-    liv.add_argument("--duration", type=float, help="stop after this many seconds")
     liv.add_argument("--ladder", action="store_true",
                      help="draw each connection's ladder when it ends")
     liv.set_defaults(func=cmd_live)
