@@ -514,8 +514,7 @@ class TcpTracker:
         lane does not take.
         """
         st = self._by_tuple.get(key)
-        if (st is not None and self.expire and st.segments is None
-                and ts - st.last_ts > FINISHED_IDLE_NS and _is_over(st)):
+        if st is not None and self.expire and _closed_and_quiet(st, ts):
             st = None  # _new_stream retires it
         if st is None:
             st = self._new_stream(key, swap, eps, frame, ts, file_index)
@@ -820,9 +819,13 @@ def shed(table: dict[Any, Any], retire: Any, last_ts: Any, may_go: Any) -> int:
 
 def _expired(st: TcpStream, now_ns: int) -> bool:
     """Whether a stream is over by capture time ``now_ns`` (see :meth:`TcpTracker.evict`)."""
-    quiet = now_ns - st.last_ts
-    return st.segments is None and (
-        quiet > IDLE_NS or (quiet > FINISHED_IDLE_NS and _is_over(st)))
+    return (st.segments is None and now_ns - st.last_ts > IDLE_NS) or _closed_and_quiet(
+        st, now_ns)
+
+
+def _closed_and_quiet(st: TcpStream, now_ns: int) -> bool:
+    """Closed, and quiet for FINISHED_IDLE_NS by ``now_ns`` (kept streams never are)."""
+    return st.segments is None and now_ns - st.last_ts > FINISHED_IDLE_NS and _is_over(st)
 
 
 def _is_over(st: TcpStream) -> bool:
