@@ -240,7 +240,8 @@ def analyze_split(path: str, *, jobs: int, on_connection: Callable[[Conn], None]
     """Analyse one capture in parts on ``jobs`` processes; the result equals one pass
     of :func:`~handshaker.analysis.analyze` (with ``on_connection``, the streaming mode).
 
-    ``ranges`` overrides the cuts (tests cut at chosen places).
+    ``ranges`` gives the parts (:func:`cuts`, or chosen places in the tests); without
+    it they are cut here.
     """
     with gc_paused():
         return _analyze_split(os.fspath(path), jobs, on_connection, tls, file_index, progress,
