@@ -6,10 +6,12 @@ test run instead of skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,32 @@ def corpus_captures() -> list[Path]:
 
 def corpus_ids() -> list[str]:
     return [str(p.relative_to(CORPUS)) for p in corpus_captures()]
+
+
+@contextlib.contextmanager
+def python_lane() -> Iterator[None]:
+    """TCP trackers made inside take their fast lane in Python, not in C (flow/_lane.c)."""
+    from handshaker.flow import tcp
+
+    saved = tcp._lane
+    tcp._lane = None
+    try:
+        yield
+    finally:
+        tcp._lane = saved
+
+
+@pytest.fixture(params=["compiled", "python"])
+def lane(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run a test with the fast lane in C (required in CI) and in Python."""
+    if request.param == "python":
+        with python_lane():
+            yield "python"
+    else:
+        from handshaker.flow import tcp
+
+        require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
+        yield "compiled"
 
 
 def require(condition: bool, why: str) -> None:

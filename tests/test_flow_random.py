@@ -17,6 +17,7 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import python_lane
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tcp_synth import ACK, FIN, PSH, RST, SYN, SYN_OPTS, Conversation, new_conversation
@@ -154,6 +155,8 @@ def test_random_conversations_match_tshark(tmp_path: Path, seed: int, isn_c: int
             assert (rec[field_name] != "") == bool(bits & mask), (frame, field_name)
     (c,) = analyze(path).tcp
     assert [c] == analyze(path, keep_tcp=lambda n: True).tcp  # fast lane == full analysis
+    with python_lane():
+        assert [c] == analyze(path).tcp  # the lane in C (if built) == the lane in Python
     assert c.handshake["state"] == "complete"
     assert c.handshake["client_isn"] == isn_c and c.handshake["server_isn"] == isn_s
     assert c.handshake["syn_retransmissions"] == syn_retries

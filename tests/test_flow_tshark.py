@@ -140,10 +140,10 @@ def test_streams_seq_ack_flags_match_tshark(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", corpus_captures(), ids=corpus_ids())
-def test_fast_lane_changes_nothing(path: Path) -> None:
+def test_fast_lane_changes_nothing(path: Path, lane: str) -> None:
     """Streams that are not kept take the fast lane for in-order segments; kept
     streams always take the full analysis. Both must give the same summaries,
-    anomalies (every flag with its frame) included."""
+    anomalies (every flag with its frame) included, with the lane in C or in Python."""
     fast = analyze(str(path))
     full = analyze(str(path), keep_tcp=lambda n: True)
     # kept streams follow TLS in full detail: compare the TCP facts

@@ -593,15 +593,12 @@ def _count(cols: Any, counts: Counter[str], batch: Any) -> None:
 
 def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse: np.ndarray,
               swap: np.ndarray, ids: list[Any], file_index: int) -> None:
-    number = cols["number"][rows].tolist()
-    ts = cols["ts_ns"][rows].tolist()
-    seq = cols["seq"][rows].tolist()
-    ack = cols["ack"][rows].tolist()
     flags_arr = cols["tcp_flags"][rows]
-    flags = np.where(flags_arr < 0, 0, flags_arr).tolist()
-    plen = cols["payload_len"][rows].tolist()
-    win = cols["window"][rows].tolist()
-    wire = cols["wirelen"][rows].tolist()
+    columns = [np.ascontiguousarray(a, dtype=np.int64) for a in (
+        inverse, swap, cols["number"][rows], cols["ts_ns"][rows], cols["seq"][rows],
+        cols["ack"][rows], np.where(flags_arr < 0, 0, flags_arr), cols["payload_len"][rows],
+        cols["window"][rows], cols["wirelen"][rows])]
+    inv, sw, number, ts, seq, ack, flags, plen, win, wire = (c.tolist() for c in columns)
     first = batch.first_number
 
     def options(i: int) -> SynOptions | None:
@@ -610,8 +607,8 @@ def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse:
     def payload(i: int) -> bytes:
         return _payload(batch, cols, number[i] - first)
 
-    tcp.feed(ids, inverse.tolist(), swap.tolist(), number, ts, seq, ack, flags, plen, win, wire,
-             options, file_index, payload)
+    tcp.feed(ids, inv, sw, number, ts, seq, ack, flags, plen, win, wire, options, file_index,
+             payload, columns)
 
 
 def _payload(batch: Any, cols: Any, row: int) -> bytes:

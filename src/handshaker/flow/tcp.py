@@ -22,11 +22,21 @@ Everything here is sans-I/O: integers in, events and summaries out.
 from __future__ import annotations
 
 import heapq
+import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from handshaker.dissect.columns import ACK, FIN, RST, SYN
 from handshaker.flow.state import SYNCHRONIZED, Event, TcpState, step
+
+# The fast lane compiled (flow/_lane.c), when the package was built with it; without it,
+# or with HANDSHAKER_PURE_PYTHON set, the same lane runs in Python (TcpTracker.feed).
+_lane: Any = None
+if not os.environ.get("HANDSHAKER_PURE_PYTHON"):
+    try:
+        from handshaker.flow import _lane  # type: ignore[attr-defined,no-redef]
+    except ImportError:
+        _lane = None
 
 # tcp.analysis flags (bit values ours; names are tshark's field names)
 A_RETRANSMISSION = 0x0001
@@ -157,40 +167,95 @@ class Segment:
     payload: bytes = b""  # the captured TCP payload (may be shorter than len: snaplen)
 
 
-class _Dir:
+#: _Dir.marks bits: the history letters 'a' and 'd' shown, a FIN sent (the lane's tests)
+MARK_A, MARK_D, MARK_FIN = 1, 2, 4
+
+
+class _PyDirCore:
+    """_Dir's fields the fast lane reads or writes: the pure-Python twin of _lane.DirCore."""
+
+    __slots__ = ("base_seq", "base_set", "data_after_peer_fin", "dupacknum", "lastack",
+                 "lastacktime", "lastnondupack", "lastsegmentflags", "marks", "maxseqtobeacked",
+                 "nextseq", "nextseqframe", "nextseqtime", "packets", "payload_bytes",
+                 "win_scale", "window", "wire_bytes")
+    base_seq: int
+    base_set: bool
+    data_after_peer_fin: bool
+    dupacknum: int
+    lastack: int
+    lastacktime: int
+    lastnondupack: int
+    lastsegmentflags: int
+    marks: int
+    maxseqtobeacked: int
+    nextseq: int
+    nextseqframe: int
+    nextseqtime: int
+    packets: int
+    payload_bytes: int
+    win_scale: int
+    window: int
+    wire_bytes: int
+
+
+class _PyStreamCore:
+    """TcpStream's fields the fast lane reads or writes: the pure-Python twin of
+    _lane.StreamCore."""
+
+    __slots__ = ("a_swap", "dirs", "first_rtt_ns", "last_frame", "last_ts", "observer",
+                 "packets", "segments", "ts_mru_syn", "watch")
+    a_swap: int
+    dirs: tuple[_Dir, _Dir]
+    first_rtt_ns: int
+    last_frame: int
+    last_ts: int
+    observer: PayloadObserver | None
+    packets: int
+    segments: list[Segment] | None
+    ts_mru_syn: int
+    watch: bool
+
+
+if TYPE_CHECKING or _lane is None:
+    _DirCore = _PyDirCore
+    _StreamCore = _PyStreamCore
+else:
+    _DirCore = _lane.DirCore
+    _StreamCore = _lane.StreamCore
+
+
+class _Fields:
+    """Pickling by field names, for classes whose fields are partly a compiled base's."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, n) for n in self._fields)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        for n, v in zip(self._fields, state, strict=True):
+            setattr(self, n, v)
+
+
+class _Dir(_Fields, _DirCore):
     """Per-direction analysis state, named after Wireshark's tcp_flow_t fields."""
 
     __slots__ = (
-        "base_seq",
-        "base_set",
-        "data_after_peer_fin",
-        "dupacknum",
         "fin_frames",
         "first_fin_seq",
         "isn",
-        "lastack",
-        "lastacktime",
-        "lastnondupack",
-        "lastsegmentflags",
         "letters",
-        "maxseqtobeacked",
-        "nextseq",
-        "nextseqframe",
-        "nextseqtime",
         "offered",
         "options",
-        "packets",
-        "payload_bytes",
         "rst_frames",
         "syn_frames",
         "syn_times",
         "synack_frames",
-        "win_scale",
-        "window",
-        "wire_bytes",
     )
 
     def __init__(self) -> None:
+        self.marks = 0  # MARK_* bits
         self.base_seq = 0
         self.base_set = False
         self.nextseq = 0
@@ -220,6 +285,9 @@ class _Dir:
         self.offered = False  # the first payload was offered to the stream observer
 
 
+_Dir._fields = _PyDirCore.__slots__ + _Dir.__slots__
+
+
 @dataclass(slots=True)
 class Endpoint:
     ip: str
@@ -229,34 +297,24 @@ class Endpoint:
         return {"ip": self.ip, "port": self.port}
 
 
-class TcpStream:
+class TcpStream(_Fields, _StreamCore):
     """One TCP conversation (one ``tcp.stream``)."""
 
     __slots__ = (
         "a",
-        "a_swap",
         "anomalies",
         "b",
-        "dirs",
         "events",
         "file_index",
         "first_frame",
-        "first_rtt_ns",
         "first_ts",
         "handshake_ack_frame",
         "history",
         "keep",
         "key",
-        "last_frame",
-        "last_ts",
         "number",
-        "observer",
-        "packets",
         "rst_after",
-        "segments",
         "states",
-        "ts_mru_syn",
-        "watch",
     )
 
     def __init__(self, number: int, a: Endpoint, b: Endpoint, keep: bool) -> None:
@@ -287,6 +345,9 @@ class TcpStream:
         self.handshake_ack_frame: int | None = None
 
 
+TcpStream._fields = _PyStreamCore.__slots__ + TcpStream.__slots__
+
+
 class TcpTracker:
     """Assigns TCP segments to streams and runs the per-stream analysis.
 
@@ -315,6 +376,7 @@ class TcpTracker:
         self.limit = MAX_OPEN_CONNECTIONS  # read when made (tests lower it)
         self.shed = 0  # streams retired early because the table was full
         self.shed_frame = 0  # the frame that first found it full
+        self.compiled = _lane is not None  # feed's fast lane in C (tests turn it off)
 
     def _new_stream(self, key: Any, swap: int, eps: Any, frame: int, ts: int,
                     file_index: int) -> TcpStream:
@@ -394,7 +456,7 @@ class TcpTracker:
     def feed(self, ids: Any, inv: list[int], sw: list[int], number: list[int], ts: list[int],
              seq: list[int], ack: list[int], flags: list[int], plen: list[int],
              win: list[int], wire: list[int], syn_options: Any, file_index: int = 0,
-             payload_of: Any = None) -> None:
+             payload_of: Any = None, columns: Any = None) -> None:
         """Feed a batch of segments given as parallel lists: the hot path.
 
         Segment ``i`` belongs to the 4-tuple ``ids[inv[i]]`` = (key, endpoints)
@@ -406,11 +468,26 @@ class TcpTracker:
         do, so the tests can check that both ways give the same results.
         ``payload_of(i)`` gives segment ``i``'s TCP payload (read only for kept
         streams and for streams a payload observer watches).
+
+        ``columns``, the same batch as int64 arrays (inv, sw, number, ts, seq,
+        ack, flags, plen, win, wire), lets the compiled lane (flow/_lane.c) take
+        the fast-lane segments in C; it stops at each segment it does not take,
+        and the Python lane below looks at that one again.
         """
         by_tuple = self._by_tuple
         segment = self.segment
         quiet = FINISHED_IDLE_NS if self.expire else 1 << 62  # beyond: segment() decides
-        for i in range(len(number)):
+        n = len(number)
+        lane = None
+        if columns is not None and self.compiled:
+            lane = _lane.Lane(by_tuple, [key for key, _ in ids], columns, quiet)
+        i = -1
+        while True:
+            i += 1
+            if lane is not None:
+                i = lane.run(i)  # takes what it can: in C, this lane's twin below
+            if i >= n:
+                break
             key, eps = ids[inv[i]]
             flg = flags[i]
             seglen = plen[i]
@@ -424,7 +501,7 @@ class TcpTracker:
                 sq = seq[i]
                 window = win[i]
                 if (sq == nxt and nxt and window and rev.window and rev.base_set
-                        and ("d" if seglen else "a") in fwd.letters
+                        and fwd.marks & (MARK_D if seglen else MARK_A)
                         and (st.first_rtt_ns or not st.ts_mru_syn)):
                     ak = ack[i]
                     rmax = rev.maxseqtobeacked
@@ -456,7 +533,7 @@ class TcpTracker:
                             fwd.lastack = ak
                             fwd.lastacktime = t
                             fwd.lastsegmentflags = 0
-                            if rev.fin_frames:
+                            if rev.marks & MARK_FIN:
                                 fwd.data_after_peer_fin = True
                             obs = st.observer
                             if obs is not None and obs.wants[d] and payload_of is not None:
@@ -747,6 +824,7 @@ class TcpTracker:
             if not fwd.fin_frames:
                 fwd.first_fin_seq = (seq + seglen) & M32
             fwd.fin_frames.append(frame)
+            fwd.marks |= MARK_FIN
             hist(st, d, "f")
             if not bits & ANY_RETRANSMISSION:
                 # the FIN may also carry the ACK of the peer's FIN (three-segment close)
@@ -795,10 +873,15 @@ def _history_letter(st: TcpStream, d: int, letter: str) -> None:
     The originator is endpoint a (the first sender) until roles are known;
     :func:`history_string` re-cases once the client is known.
     """
-    letters = st.dirs[d].letters
+    fwd = st.dirs[d]
+    letters = fwd.letters
     if letter in letters:
         return
     letters.add(letter)
+    if letter == "a":
+        fwd.marks |= MARK_A
+    elif letter == "d":
+        fwd.marks |= MARK_D
     st.history.append((d, letter))
 
 

@@ -1,0 +1,362 @@
+/* The TCP tracker's fast lane, compiled (handshaker.flow._lane).
+ *
+ * TcpTracker.feed (flow/tcp.py) takes most segments of a capture through a
+ * fast lane: an in-order segment of an established, unremarkable connection
+ * changes nothing but running numbers. Written in Python, that lane is a
+ * third of the time of `handshaker analyze`; here it is one C loop over the
+ * batch's columns. It stops at the first segment it cannot take and hands it
+ * to Python, which runs the very same checks (so every decision below has its
+ * Python twin in TcpTracker.feed) and, if they fail too, the full analysis.
+ *
+ * The state it reads and writes lives in two base types, DirCore and
+ * StreamCore, whose fields Python sees as ordinary attributes: flow/tcp.py's
+ * _Dir and TcpStream subclass them. Without this module, flow/tcp.py uses
+ * pure-Python bases with the same field names, and the lane runs in Python.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#define SYN 0x02
+#define FIN 0x01
+#define RST 0x04
+#define M32 0xFFFFFFFFLL
+#define MARK_A 1   /* the history letter 'a' was shown in this direction */
+#define MARK_D 2   /* the history letter 'd' was shown in this direction */
+#define MARK_FIN 4 /* this direction sent a FIN */
+
+/* true when b is ahead of a in sequence space (Python: 0 < ((b - a) & M32) < 2**31) */
+static inline int ahead(long long b, long long a)
+{
+    long long d = (b - a) & M32;
+    return d > 0 && d < 0x80000000LL;
+}
+
+/* -- DirCore: one direction's numbers (flow/tcp.py's _Dir) ------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    long long base_seq, nextseq, nextseqframe, nextseqtime, lastack, lastacktime, window,
+        win_scale, dupacknum, lastnondupack, maxseqtobeacked, lastsegmentflags, packets,
+        payload_bytes, wire_bytes, marks;
+    char base_set, data_after_peer_fin;
+} DirCore;
+
+#define DIR_LL(name) {#name, T_LONGLONG, offsetof(DirCore, name), 0, NULL}
+static PyMemberDef dir_members[] = {
+    DIR_LL(base_seq), DIR_LL(nextseq), DIR_LL(nextseqframe), DIR_LL(nextseqtime),
+    DIR_LL(lastack), DIR_LL(lastacktime), DIR_LL(window), DIR_LL(win_scale),
+    DIR_LL(dupacknum), DIR_LL(lastnondupack), DIR_LL(maxseqtobeacked),
+    DIR_LL(lastsegmentflags), DIR_LL(packets), DIR_LL(payload_bytes), DIR_LL(wire_bytes),
+    DIR_LL(marks),
+    {"base_set", T_BOOL, offsetof(DirCore, base_set), 0, NULL},
+    {"data_after_peer_fin", T_BOOL, offsetof(DirCore, data_after_peer_fin), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject DirCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "handshaker.flow._lane.DirCore",
+    .tp_basicsize = sizeof(DirCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "The numbers of one direction of a TCP stream (the base of flow.tcp._Dir).",
+    .tp_members = dir_members,
+    .tp_new = PyType_GenericNew,
+};
+
+/* -- StreamCore: a stream's fields the lane needs (flow/tcp.py's TcpStream) ---------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *dirs;     /* (DirCore, DirCore): endpoint a's direction, endpoint b's */
+    PyObject *observer; /* None, or an object with .wants (a list of two flags) */
+    PyObject *segments; /* None unless the stream is kept (then never in the lane) */
+    long long last_frame, last_ts, packets, first_rtt_ns, ts_mru_syn, a_swap;
+    char watch;
+} StreamCore;
+
+static PyMemberDef stream_members[] = {
+    {"dirs", T_OBJECT_EX, offsetof(StreamCore, dirs), 0, NULL},
+    {"observer", T_OBJECT_EX, offsetof(StreamCore, observer), 0, NULL},
+    {"segments", T_OBJECT_EX, offsetof(StreamCore, segments), 0, NULL},
+    {"last_frame", T_LONGLONG, offsetof(StreamCore, last_frame), 0, NULL},
+    {"last_ts", T_LONGLONG, offsetof(StreamCore, last_ts), 0, NULL},
+    {"packets", T_LONGLONG, offsetof(StreamCore, packets), 0, NULL},
+    {"first_rtt_ns", T_LONGLONG, offsetof(StreamCore, first_rtt_ns), 0, NULL},
+    {"ts_mru_syn", T_LONGLONG, offsetof(StreamCore, ts_mru_syn), 0, NULL},
+    {"a_swap", T_LONGLONG, offsetof(StreamCore, a_swap), 0, NULL},
+    {"watch", T_BOOL, offsetof(StreamCore, watch), 0, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static int stream_traverse(StreamCore *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->dirs);
+    Py_VISIT(self->observer);
+    Py_VISIT(self->segments);
+    return 0;
+}
+
+static int stream_clear(StreamCore *self)
+{
+    Py_CLEAR(self->dirs);
+    Py_CLEAR(self->observer);
+    Py_CLEAR(self->segments);
+    return 0;
+}
+
+static void stream_dealloc(StreamCore *self)
+{
+    PyObject_GC_UnTrack(self);
+    stream_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject StreamCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "handshaker.flow._lane.StreamCore",
+    .tp_basicsize = sizeof(StreamCore),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "The fields of a TCP stream the fast lane reads (the base of flow.tcp.TcpStream).",
+    .tp_members = stream_members,
+    .tp_traverse = (traverseproc)stream_traverse,
+    .tp_clear = (inquiry)stream_clear,
+    .tp_dealloc = (destructor)stream_dealloc,
+    .tp_new = PyType_GenericNew,
+};
+
+/* -- Lane: one batch's columns, run from a given segment on -------------------------- */
+
+enum { C_INV, C_SW, C_NUMBER, C_TS, C_SEQ, C_ACK, C_FLAGS, C_PLEN, C_WIN, C_WIRE, NCOL };
+static const char *const column_names[NCOL] = {
+    "inv", "sw", "number", "ts", "seq", "ack", "flags", "plen", "win", "wire"};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *table; /* dict: key -> stream (the tracker's streams by 4-tuple) */
+    PyObject *keys;  /* list: the batch's distinct keys; inv[i] indexes it */
+    Py_buffer view[NCOL];
+    const long long *col[NCOL];
+    Py_ssize_t n;
+    long long quiet;
+} Lane;
+
+static PyObject *wants_name; /* "wants", interned */
+
+static void lane_dealloc(Lane *self)
+{
+    for (int c = 0; c < NCOL; c++)
+        if (self->view[c].obj != NULL)
+            PyBuffer_Release(&self->view[c]);
+    Py_XDECREF(self->table);
+    Py_XDECREF(self->keys);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Lane(table, keys, columns, quiet): columns is a sequence of NCOL contiguous int64
+ * arrays of one length (inv, sw, number, ts, seq, ack, flags, plen, win, wire). */
+static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *table, *keys, *columns;
+    long long quiet;
+    static char *kwlist[] = {"table", "keys", "columns", "quiet", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OL", kwlist, &PyDict_Type, &table,
+                                     &PyList_Type, &keys, &columns, &quiet))
+        return -1;
+    if (self->table != NULL) {
+        PyErr_SetString(PyExc_TypeError, "a Lane is made once");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(columns, "columns must be a sequence");
+    if (seq == NULL)
+        return -1;
+    if (PySequence_Fast_GET_SIZE(seq) != NCOL) {
+        Py_DECREF(seq);
+        PyErr_Format(PyExc_ValueError, "expected %d columns", NCOL);
+        return -1;
+    }
+    self->n = -1;
+    for (int c = 0; c < NCOL; c++) {
+        Py_buffer *v = &self->view[c];
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(seq, c), v,
+                               PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        if (v->itemsize != 8 || v->ndim != 1 || v->format == NULL ||
+            (strcmp(v->format, "q") != 0 && strcmp(v->format, "l") != 0) ||
+            (self->n >= 0 && v->shape[0] != self->n)) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_ValueError, "column %s: expected int64 of one length",
+                         column_names[c]);
+            return -1;
+        }
+        self->n = v->shape[0];
+        self->col[c] = (const long long *)v->buf;
+    }
+    Py_DECREF(seq);
+    Py_ssize_t nkeys = PyList_GET_SIZE(keys);
+    for (Py_ssize_t i = 0; i < self->n; i++) {
+        long long k = self->col[C_INV][i];
+        if (k < 0 || k >= nkeys) {
+            PyErr_SetString(PyExc_ValueError, "inv: index out of range of keys");
+            return -1;
+        }
+    }
+    Py_INCREF(table);
+    Py_INCREF(keys);
+    self->table = table;
+    self->keys = keys;
+    self->quiet = quiet;
+    return 0;
+}
+
+/* Is the direction d of observer obs still wanted (obs.wants[d])? -1 on error. */
+static int observer_wants(PyObject *obs, int d)
+{
+    PyObject *wants = PyObject_GetAttr(obs, wants_name);
+    if (wants == NULL)
+        return -1;
+    PyObject *w = PySequence_GetItem(wants, d);
+    Py_DECREF(wants);
+    if (w == NULL)
+        return -1;
+    int r = PyObject_IsTrue(w);
+    Py_DECREF(w);
+    return r;
+}
+
+/* lane.run(i) -> the index of the first segment from i on that the lane does not take
+ * (the batch's length when it took them all). Mirrors TcpTracker.feed's fast lane. */
+static PyObject *lane_run(Lane *self, PyObject *arg)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (self->table == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Lane not initialised");
+        return NULL;
+    }
+    const long long *const *col = self->col;
+    for (; i < self->n; i++) {
+        PyObject *key = PyList_GET_ITEM(self->keys, col[C_INV][i]);
+        PyObject *obj = PyDict_GetItemWithError(self->table, key); /* borrowed */
+        if (obj == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            break; /* a new stream */
+        }
+        if (!PyObject_TypeCheck(obj, &StreamCoreType))
+            break;
+        StreamCore *st = (StreamCore *)obj;
+        long long flg = col[C_FLAGS][i], seglen = col[C_PLEN][i], t = col[C_TS][i], gap;
+        if ((flg & (SYN | FIN | RST)) || seglen < 0 || st->segments != Py_None || st->watch ||
+            __builtin_sub_overflow(t, st->last_ts, &gap) || gap > self->quiet)
+            break;
+        if (st->dirs == NULL || !PyTuple_Check(st->dirs) || PyTuple_GET_SIZE(st->dirs) != 2)
+            break;
+        int d = col[C_SW][i] == st->a_swap ? 0 : 1;
+        PyObject *fo = PyTuple_GET_ITEM(st->dirs, d), *ro = PyTuple_GET_ITEM(st->dirs, 1 - d);
+        if (!PyObject_TypeCheck(fo, &DirCoreType) || !PyObject_TypeCheck(ro, &DirCoreType))
+            break;
+        DirCore *fwd = (DirCore *)fo, *rev = (DirCore *)ro;
+        long long nxt = fwd->nextseq, sq = col[C_SEQ][i], window = col[C_WIN][i];
+        if (!(sq == nxt && nxt && window && rev->window && rev->base_set &&
+              (fwd->marks & (seglen ? MARK_D : MARK_A)) && (st->first_rtt_ns || !st->ts_mru_syn)))
+            break;
+        long long ak = col[C_ACK][i], rmax = rev->maxseqtobeacked, frame = col[C_NUMBER][i];
+        if (rmax && ahead(ak, rmax))
+            break; /* acknowledges unseen bytes: the full analysis decides */
+        long long end = nxt; /* where this direction's bytes end after the segment */
+        if (seglen) {
+            long long rlast = rev->lastack, shift = rev->win_scale;
+            end = (sq + seglen) & M32;
+            if (!ahead(end, rlast))
+                break;
+            if (shift != -1 &&
+                end == ((rlast + (rev->window << (shift == -2 ? 0 : shift))) & M32))
+                break; /* fills the window */
+            if (st->observer != NULL && st->observer != Py_None) {
+                int w = observer_wants(st->observer, d);
+                if (w < 0)
+                    return NULL;
+                if (w)
+                    break; /* its bytes go to the observer: Python's part */
+            }
+        }
+        else if (ak == fwd->lastack)
+            break; /* a pure ACK that acknowledges nothing new */
+        st->last_frame = frame;
+        st->last_ts = t;
+        st->packets += 1;
+        fwd->packets += 1;
+        fwd->wire_bytes += col[C_WIRE][i];
+        if (ak != fwd->lastack) {
+            fwd->lastnondupack = frame;
+            fwd->dupacknum = 0;
+        }
+        if (seglen) {
+            fwd->payload_bytes += seglen;
+            fwd->nextseq = end;
+            fwd->nextseqframe = frame;
+            fwd->nextseqtime = t;
+            if (rev->marks & MARK_FIN)
+                fwd->data_after_peer_fin = 1;
+        }
+        if (sq == fwd->maxseqtobeacked || !fwd->maxseqtobeacked)
+            fwd->maxseqtobeacked = end;
+        fwd->window = window;
+        fwd->lastack = ak;
+        fwd->lastacktime = t;
+        fwd->lastsegmentflags = 0;
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+static PyMethodDef lane_methods[] = {
+    {"run", (PyCFunction)lane_run, METH_O,
+     "run(i) -> the first index from i on that the lane leaves to Python"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject LaneType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "handshaker.flow._lane.Lane",
+    .tp_basicsize = sizeof(Lane),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Lane(table, keys, columns, quiet): the fast lane over one batch.",
+    .tp_methods = lane_methods,
+    .tp_init = (initproc)lane_init,
+    .tp_dealloc = (destructor)lane_dealloc,
+    .tp_new = PyType_GenericNew,
+};
+
+static struct PyModuleDef lane_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "handshaker.flow._lane",
+    .m_doc = "The TCP tracker's fast lane, compiled (see flow/tcp.py).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__lane(void)
+{
+    if (PyType_Ready(&DirCoreType) < 0 || PyType_Ready(&StreamCoreType) < 0 ||
+        PyType_Ready(&LaneType) < 0)
+        return NULL;
+    wants_name = PyUnicode_InternFromString("wants");
+    if (wants_name == NULL)
+        return NULL;
+    PyObject *m = PyModule_Create(&lane_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&DirCoreType);
+    Py_INCREF(&StreamCoreType);
+    Py_INCREF(&LaneType);
+    if (PyModule_AddObject(m, "DirCore", (PyObject *)&DirCoreType) < 0 ||
+        PyModule_AddObject(m, "StreamCore", (PyObject *)&StreamCoreType) < 0 ||
+        PyModule_AddObject(m, "Lane", (PyObject *)&LaneType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

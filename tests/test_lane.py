@@ -1,0 +1,154 @@
+"""The TCP tracker's fast lane in C (flow/_lane.c) against its pure-Python twin.
+
+The package builds the compiled lane when it can (setup.py, optional) and runs
+the same lane in Python when it cannot, or with HANDSHAKER_PURE_PYTHON set.
+Both must give the same answers: here on the corpus and on a generated capture
+with retransmissions and disorder, in a pure-Python interpreter (a subprocess
+that never loads the extension) against this one; test_flow_tshark and
+test_flow_random compare the two lanes inside one interpreter as well.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, corpus_captures, require
+
+from handshaker.analysis import analyze
+from handshaker.flow import tcp
+from handshaker.split import analyze_split, cuts
+
+BENCH_GENERATOR = ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"
+
+# Runs in a fresh interpreter: every capture's connections, pickled, and which lane ran.
+_PURE = """
+import pickle, sys
+from handshaker.analysis import analyze
+from handshaker.flow import tcp
+out = {"lane": tcp._lane, "base": tcp.TcpStream.__mro__[2].__name__,
+       "results": [analyze(p).connections for p in sys.argv[1:]]}
+sys.stdout.buffer.write(pickle.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A realistic capture (TLS, bulk data, retransmissions, disorder) of ~300 flows."""
+    path = tmp_path_factory.mktemp("lane") / "flows.pcap"
+    subprocess.run([sys.executable, str(BENCH_GENERATOR), "-o", str(path), "-n", "300",
+                    "--retx", "0.05", "--ooo", "0.05", "--seed", "7"],
+                   check=True, capture_output=True)
+    return path
+
+
+def test_the_lane_is_compiled() -> None:
+    """The package's own build compiles the lane with the machine's C compiler."""
+    require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
+    assert tcp.TcpStream.__mro__[2] is tcp._lane.StreamCore
+    assert tcp.TcpTracker().compiled
+
+
+def test_pure_python_gives_the_same_answers(generated: Path) -> None:
+    paths = [*corpus_captures(), generated]
+    env = {**os.environ, "HANDSHAKER_PURE_PYTHON": "1"}
+    out = subprocess.run([sys.executable, "-c", _PURE, *map(str, paths)], env=env,
+                         check=True, capture_output=True).stdout
+    pure = pickle.loads(out)
+    assert pure["lane"] is None and pure["base"] == "_PyStreamCore"
+    assert len(pure["results"]) == len(paths)
+    for path, theirs in zip(paths, pure["results"], strict=True):
+        assert analyze(path).connections == theirs, path.name
+    assert sum(len(r) for r in pure["results"]) > 300  # (the corpus was there)
+
+
+def test_the_lanes_take_the_same_segments(generated: Path) -> None:
+    """On a capture of 300 flows most segments take the lane, in C as in Python, and
+    the results agree to the last counter."""
+    from conftest import python_lane
+
+    require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
+    taken: list[int] = []
+    real = tcp._lane.Lane
+
+    class Counting:
+        def __init__(self, *args: object) -> None:
+            self.lane = real(*args)
+
+        def run(self, i: int) -> int:
+            j = self.lane.run(i)
+            taken.append(j - i)
+            return j
+
+    saved = tcp._lane
+    tcp._lane = type("Counted", (), {"Lane": Counting})
+    try:
+        compiled = analyze(generated)
+    finally:
+        tcp._lane = saved
+    with python_lane():
+        python = analyze(generated)
+    assert compiled.connections == python.connections
+    tcp_segments = compiled.counts["tcp"]
+    assert sum(taken) > tcp_segments // 2  # the lane took most of them
+
+
+def test_a_split_run_carries_compiled_streams(generated: Path) -> None:
+    """Streams open at a cut cross processes pickled: their compiled fields go along."""
+    one = analyze(generated)
+    parts = analyze_split(str(generated), jobs=2, ranges=cuts(generated.stat().st_size, 3))
+    assert parts.connections == one.connections
+
+
+def test_streams_pickle_with_every_field() -> None:
+    st = tcp.TcpStream(3, tcp.Endpoint("10.0.0.1", 1), tcp.Endpoint("10.0.0.2", 2), False)
+    st.last_ts = 1_700_000_000_123_456_789
+    st.watch = True
+    st.dirs[1].nextseq = 0xFFFFFFFF
+    st.dirs[1].marks = tcp.MARK_D | tcp.MARK_FIN
+    st.dirs[1].fin_frames.append(7)
+    st.history.append((1, "d"))
+    back = pickle.loads(pickle.dumps(st))
+    for name in type(st)._fields:
+        if name != "dirs":
+            assert getattr(back, name) == getattr(st, name), name
+    for d in (0, 1):
+        for name in type(st.dirs[d])._fields:
+            assert getattr(back.dirs[d], name) == getattr(st.dirs[d], name), name
+
+
+def _lane_or_skip() -> object:
+    require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
+    return tcp._lane
+
+
+def _columns(n: int, **over: object) -> list[np.ndarray]:
+    cols = {name: np.zeros(n, dtype=np.int64) for name in
+            ("inv", "sw", "number", "ts", "seq", "ack", "flags", "plen", "win", "wire")}
+    cols.update(over)  # type: ignore[arg-type]
+    return list(cols.values())
+
+
+def test_lane_refuses_bad_columns() -> None:
+    lane = _lane_or_skip()
+    with pytest.raises(ValueError, match="expected 10 columns"):
+        lane.Lane({}, [], _columns(2)[:9], 0)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="column seq: expected int64"):
+        lane.Lane({}, [0], _columns(2, seq=np.zeros(2, dtype=np.int32)), 0)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="one length"):
+        lane.Lane({}, [0], _columns(2, ack=np.zeros(3, dtype=np.int64)), 0)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="out of range"):
+        lane.Lane({}, [0], _columns(2, inv=np.array([0, 1])), 0)  # type: ignore[attr-defined]
+
+
+def test_lane_leaves_to_python_what_it_does_not_know() -> None:
+    """A new 4-tuple, or a table entry that is not a stream, stops the lane there."""
+    lane = _lane_or_skip()
+    assert lane.Lane({}, [5], _columns(3), 0).run(0) == 0  # type: ignore[attr-defined]
+    assert lane.Lane({5: "not a stream"}, [5], _columns(3), 0).run(1) == 1  # type: ignore[attr-defined]
+    assert lane.Lane({}, [5], _columns(3), 0).run(3) == 3  # type: ignore[attr-defined]
