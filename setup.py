@@ -1,11 +1,15 @@
-"""The compiled fast lane of the TCP tracker (src/handshaker/flow/_lane.c).
+"""The compiled helpers (see src/handshaker/compiled.py): the classic-pcap record walk
+and the TCP tracker's fast lane.
 
-It is optional: where it cannot be built (no C compiler), the package installs
-without it and runs the same lane in Python (flow/tcp.py says how both agree).
+Both are optional: where they cannot be built (no C compiler), the package installs
+without them and runs their pure-Python twins, which give the same answers.
 Everything else about the package is in pyproject.toml.
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("handshaker.flow._lane", ["src/handshaker/flow/_lane.c"],
-                             optional=True, extra_compile_args=["-O2"])])
+setup(ext_modules=[
+    Extension(name, [source], optional=True, extra_compile_args=["-O2"])
+    for name, source in (("handshaker.capture._walk", "src/handshaker/capture/_walk.c"),
+                         ("handshaker.flow._lane", "src/handshaker/flow/_lane.c"))
+])

@@ -4,19 +4,23 @@ Format: draft-ietf-opsawg-pcap. A 24-byte file header, then records of a
 16-byte header (ts_sec, ts_frac, incl_len, orig_len) followed by incl_len
 bytes. The byte order and the timestamp unit come from the magic number.
 
-The walk is the hot path: a tight Python loop reads only ``incl_len`` of each
-record to find the next one and collects the record offsets; every other
-field is then gathered for the whole chunk at once with numpy.
+The walk is the hot path: it reads only ``incl_len`` of each record to find
+the next one and collects the record offsets; every other field is then
+gathered for the whole chunk at once with numpy. The walk is done in C
+(capture/_walk.c) where the package was built with it, else by the Python
+loop below, which gives the same offsets (see :mod:`handshaker.compiled`).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ..compiled import helper
 from ..errors import CaptureError, Diagnostic
 from .model import CaptureInfo, FrameBatch, Interface
 from .source import ChunkBuffer
@@ -35,6 +39,8 @@ MAGICS: dict[bytes, tuple[str, int]] = {
 }
 # Kuznetzov's "modified pcap" (longer record headers): recognised to say so clearly.
 MODIFIED_MAGICS = (b"\x34\xcd\xb2\xa1", b"\xa1\xb2\xcd\x34")
+
+_walk: Any = helper("handshaker.capture._walk")
 
 
 def _dtype(order: str) -> np.dtype[np.void]:
@@ -95,18 +101,9 @@ class PcapReader:
         caplen_at = self._caplen_at
         while True:
             buf, end, pos = ch.buf, ch.end, self.pos
-            # The record walk (hot loop): only incl_len is read here.
-            offs: list[int] = []
-            app = offs.append
-            lim = end - RECORD_HEADER_LEN
-            while pos <= lim:
-                nxt = pos + RECORD_HEADER_LEN + caplen_at(buf, pos)[0]
-                if nxt > end:
-                    break
-                app(pos)
-                pos = nxt
+            offs, pos = walk(buf, pos, end, self.order == ">")
             self.pos = pos
-            if offs:
+            if len(offs):
                 yield from self._emit(buf, offs, size)
             # The record at pos is incomplete in this chunk (or the data ended).
             left = end - pos
@@ -133,8 +130,7 @@ class PcapReader:
             del buf, offs
             self.pos = ch.refill(pos, need)
 
-    def _emit(self, buf: bytearray, offs: list[int], size: int) -> Iterator[FrameBatch]:
-        o = np.array(offs, dtype=np.int64)
+    def _emit(self, buf: bytearray, o: npt.NDArray[np.int64], size: int) -> Iterator[FrameBatch]:
         n = len(o)
         hdr = _gather(buf, o, self._dtype)
         ts = hdr["sec"].astype(np.int64) * _NS_PER_S + hdr["frac"].astype(np.int64) * self.mult
@@ -148,6 +144,36 @@ class PcapReader:
         self.next_number += n
         yield from FrameBatch.split(buf, first, size, start, caplen, wirelen, ts,
                                      linktype, interface, file_offset)
+
+
+def walk(buf: bytearray, pos: int, end: int, big_endian: bool) -> tuple[npt.NDArray[np.int64],
+                                                                         int]:
+    """The offsets of the records that lie whole in ``buf[pos:end]``, and the offset
+    where the walk stopped (the first record not whole there)."""
+    if _walk is not None:
+        raw, pos = _walk.walk(buf, pos, end, big_endian)
+        return np.frombuffer(raw, dtype=np.int64), pos
+    return walk_in_python(buf, pos, end, big_endian)
+
+
+def walk_in_python(buf: bytearray, pos: int, end: int,
+                   big_endian: bool) -> tuple[npt.NDArray[np.int64], int]:
+    """:func:`walk` in Python (the hot loop: only incl_len is read)."""
+    caplen_at = (_CAPLEN_BE if big_endian else _CAPLEN_LE).unpack_from
+    offs: list[int] = []
+    app = offs.append
+    lim = end - RECORD_HEADER_LEN
+    while pos <= lim:
+        nxt = pos + RECORD_HEADER_LEN + caplen_at(buf, pos)[0]
+        if nxt > end:
+            break
+        app(pos)
+        pos = nxt
+    return np.array(offs, dtype=np.int64), pos
+
+
+_CAPLEN_LE = struct.Struct("<8xI")
+_CAPLEN_BE = struct.Struct(">8xI")
 
 
 def _gather(buf: bytearray, offsets: npt.NDArray[np.int64], dtype: np.dtype[np.void]) -> np.ndarray:

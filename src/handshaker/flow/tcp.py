@@ -22,21 +22,16 @@ Everything here is sans-I/O: integers in, events and summaries out.
 from __future__ import annotations
 
 import heapq
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from handshaker.compiled import helper
 from handshaker.dissect.columns import ACK, FIN, RST, SYN
 from handshaker.flow.state import SYNCHRONIZED, Event, TcpState, step
 
-# The fast lane compiled (flow/_lane.c), when the package was built with it; without it,
-# or with HANDSHAKER_PURE_PYTHON set, the same lane runs in Python (TcpTracker.feed).
-_lane: Any = None
-if not os.environ.get("HANDSHAKER_PURE_PYTHON"):
-    try:
-        from handshaker.flow import _lane  # type: ignore[attr-defined,no-redef]
-    except ImportError:
-        _lane = None
+# The fast lane compiled (flow/_lane.c), when the package was built with it; without it
+# (see handshaker.compiled), the same lane runs in Python (TcpTracker.feed).
+_lane: Any = helper("handshaker.flow._lane")
 
 # tcp.analysis flags (bit values ours; names are tshark's field names)
 A_RETRANSMISSION = 0x0001

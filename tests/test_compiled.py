@@ -1,11 +1,12 @@
-"""The TCP tracker's fast lane in C (flow/_lane.c) against its pure-Python twin.
+"""The compiled helpers (handshaker.compiled) against their pure-Python twins.
 
-The package builds the compiled lane when it can (setup.py, optional) and runs
-the same lane in Python when it cannot, or with HANDSHAKER_PURE_PYTHON set.
-Both must give the same answers: here on the corpus and on a generated capture
-with retransmissions and disorder, in a pure-Python interpreter (a subprocess
-that never loads the extension) against this one; test_flow_tshark and
-test_flow_random compare the two lanes inside one interpreter as well.
+The package builds them when it can (setup.py, optional) and runs the same code
+in Python when it cannot, or with HANDSHAKER_PURE_PYTHON set. Both must give
+the same answers: here on the corpus and on a generated capture with
+retransmissions and disorder, in a pure-Python interpreter (a subprocess that
+never loads an extension) against this one; the record walk on good and
+damaged buffers; test_flow_tshark and test_flow_random compare the two TCP
+fast lanes inside one interpreter as well.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, corpus_captures, require
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from handshaker.analysis import analyze
+from handshaker.capture import pcap
 from handshaker.flow import tcp
 from handshaker.split import analyze_split, cuts
 
@@ -31,7 +35,8 @@ _PURE = """
 import pickle, sys
 from handshaker.analysis import analyze
 from handshaker.flow import tcp
-out = {"lane": tcp._lane, "base": tcp.TcpStream.__mro__[2].__name__,
+from handshaker.capture import pcap
+out = {"lane": tcp._lane, "walk": pcap._walk, "base": tcp.TcpStream.__mro__[2].__name__,
        "results": [analyze(p).connections for p in sys.argv[1:]]}
 sys.stdout.buffer.write(pickle.dumps(out))
 """
@@ -47,8 +52,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_the_lane_is_compiled() -> None:
-    """The package's own build compiles the lane with the machine's C compiler."""
+def test_the_helpers_are_compiled() -> None:
+    """The package's own build compiles them with the machine's C compiler."""
+    require(pcap._walk is not None, "the compiled record walk (capture/_walk.c) was not built")
     require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
     assert tcp.TcpStream.__mro__[2] is tcp._lane.StreamCore
     assert tcp.TcpTracker().compiled
@@ -60,7 +66,7 @@ def test_pure_python_gives_the_same_answers(generated: Path) -> None:
     out = subprocess.run([sys.executable, "-c", _PURE, *map(str, paths)], env=env,
                          check=True, capture_output=True).stdout
     pure = pickle.loads(out)
-    assert pure["lane"] is None and pure["base"] == "_PyStreamCore"
+    assert pure["lane"] is None and pure["walk"] is None and pure["base"] == "_PyStreamCore"
     assert len(pure["results"]) == len(paths)
     for path, theirs in zip(paths, pure["results"], strict=True):
         assert analyze(path).connections == theirs, path.name
@@ -152,3 +158,47 @@ def test_lane_leaves_to_python_what_it_does_not_know() -> None:
     assert lane.Lane({}, [5], _columns(3), 0).run(0) == 0  # type: ignore[attr-defined]
     assert lane.Lane({5: "not a stream"}, [5], _columns(3), 0).run(1) == 1  # type: ignore[attr-defined]
     assert lane.Lane({}, [5], _columns(3), 0).run(3) == 3  # type: ignore[attr-defined]
+
+
+def _records(sizes: list[int], big: bool) -> bytes:
+    order = ">" if big else "<"
+    return b"".join(np.array([1, 2, n, n + 4], dtype=order + "u4").tobytes() + bytes([7]) * n
+                    for n in sizes)
+
+
+def _walk_or_skip() -> object:
+    require(pcap._walk is not None, "the compiled record walk (capture/_walk.c) was not built")
+    return pcap._walk
+
+
+@settings(max_examples=300, deadline=None)
+@given(sizes=st.lists(st.integers(0, 300), max_size=40), big=st.booleans(),
+       cut=st.integers(0, 400), start=st.integers(0, 40), junk=st.binary(max_size=40))
+def test_the_walks_agree(sizes: list[int], big: bool, cut: int, start: int, junk: bytes) -> None:
+    """Whole records, a record cut short, a header cut short, garbage after, any
+    starting point: the compiled walk stops where the Python walk does."""
+    _walk_or_skip()
+    data = bytearray(_records(sizes, big) + junk)
+    end = max(0, len(data) - cut)
+    pos = min(start, end)
+    offs, stop = pcap.walk(data, pos, end, big)
+    want, want_stop = pcap.walk_in_python(data, pos, end, big)
+    assert stop == want_stop and offs.tolist() == want.tolist()
+    if pos == 0 and not junk and cut == 0:
+        assert len(offs) == len(sizes) and stop == len(data)
+
+
+def test_the_walk_refuses_a_range_outside_the_buffer() -> None:
+    walk = _walk_or_skip()
+    with pytest.raises(ValueError, match="pos <= end"):
+        walk.walk(bytearray(32), 0, 33, False)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="pos <= end"):
+        walk.walk(bytearray(32), 20, 10, False)  # type: ignore[attr-defined]
+
+
+def test_a_huge_incl_len_stops_the_walk() -> None:
+    data = bytearray(_records([10, 20], False))
+    data[16 + 10 + 8:16 + 10 + 12] = (0xFFFFFFFF).to_bytes(4, "little")
+    for offs, stop in (pcap.walk(data, 0, len(data), False),
+                       pcap.walk_in_python(data, 0, len(data), False)):
+        assert offs.tolist() == [0] and stop == 26
