@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import corpus_captures
 
-from handshaker.analysis import analyze
+from handshaker.analysis import AS_IS, analyze
 from handshaker.capture import open_capture
 from handshaker.render.json_out import connection_dict
 from handshaker.split import END, analyze_part, analyze_split, splittable, stitch
@@ -34,7 +34,8 @@ def stitched(path: Path, bounds: list[int], *, pool: bool = False) -> tuple[list
         a = analyze_split(str(path), jobs=2, on_connection=conns.append, ranges=ranges)
     else:  # the same parts and stitching, in this process (fast enough to try every cut)
         with tempfile.TemporaryDirectory() as spools:
-            parts = [analyze_part(str(path), lo, hi, i, True, 0, f"{spools}/{i}")
+            parts = [analyze_part(str(path), lo, hi, i, True, 0, f"{spools}/{i}", AS_IS,
+                                  ranges[i + 1] if i + 1 < len(ranges) else None)
                      for i, (lo, hi) in enumerate(ranges)]
             a = stitch(str(path), parts, ranges, True, 0, conns.append)
     return [connection_dict(c) for c in conns], a

@@ -5,21 +5,22 @@ Theory of operation
 The file is cut into ``jobs`` parts by the file offset at which each frame's
 record starts (a contiguous range of frames each). Every part is analysed by
 a worker process from an empty table, exactly as :func:`handshaker.analysis.
-analyze` would analyse it; each worker hands back the connections that ended
-inside its part (summaries) and those still open at its end (the live
-stream objects, TLS observer and all).
+analyze` would analyse it; each worker writes the connections that ended
+inside its part (rendered, in a temporary file) and, the last one, those
+still open at the end of the file.
 
 A connection that crosses a cut is wrong in the next part: that worker saw
-its segments without the state before them. Stitching repairs it, part after
-part, in order. The 4-tuples still open at the end of part ``i - 1`` (after
-part ``i - 1`` was itself repaired) are the only ones whose segments in part
-``i`` may belong to an earlier connection; for exactly those 4-tuples the
-frames of part ``i`` are read again and fed to the carried streams (a port
-reuse or an expiry there starts a new stream, as in one pass). Everything the
-worker of part ``i`` made of those 4-tuples is dropped; everything else it
-made is exact, because a 4-tuple that was not open at the cut starts from an
-empty table in one pass as well. The connections are then numbered in order
-of their first frame, which is how one pass numbers them.
+its segments without the state before them. So each worker but the last,
+when its part is done, follows the 4-tuples still open at its end on
+through the next part (the frames of those 4-tuples only, read again, fed
+to the carried streams; a port reuse or an expiry there starts a new stream,
+as in one pass). What the next part's worker made of those 4-tuples is
+dropped; everything else it made is exact, because a 4-tuple that was not
+open at the cut starts from an empty table in one pass as well. A
+connection still open at the end of the next part (it crosses two cuts or
+more) is handed back and followed on by the parent, part after part. The
+connections are then numbered in order of their first frame, which is how
+one pass numbers them.
 
 That equality needs the flow stage's decisions not to depend on where
 batches begin. With ``expire`` set, a segment for a TCP stream that is over
@@ -32,10 +33,12 @@ in two in one run and not in another, in a split run as in a single pass
 with other batch boundaries. tests/test_split.py checks the equality on
 every corpus capture and on cuts at every position of small ones.
 
-Stitching costs one more read of each part but the first, in which only
-the carried 4-tuples are followed: a fraction of a second per million
-packets. Split runs are for regular files; gzip and standard input, which
-cannot be cut by offset, are analysed in one pass.
+Following costs one more read of each part but the first, in which only
+the carried 4-tuples are followed (about a quarter of the part's own
+analysis), done by the workers side by side; the parent reads a part again
+only for connections that cross two cuts. Split runs are for regular files;
+gzip and standard input, which cannot be cut by offset, are analysed in one
+pass.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -104,8 +107,14 @@ class Part:
 
     analysis: Analysis  # frames, counts, times (its .tcp / .udp stay empty: see spool)
     spool: str  # the connections that ended inside the part, in first-frame order
-    open_tcp: list[TcpStream]
-    open_udp: list[UdpConversation]
+    # the 4-tuples open at the part's end (by the worker's own reckoning), which the worker
+    # followed on through the next part: what it made of them is in next_spool (those that
+    # ended there, in first-frame order) and in still_open (those open at the next part's
+    # end). The last part has no next one: its open connections end with the file.
+    crossed: tuple[set[Pair], set[Pair]] = (set(), set())  # TCP, UDP
+    next_spool: str | None = None
+    still_open_tcp: list[TcpStream] = field(default_factory=list)
+    still_open_udp: list[UdpConversation] = field(default_factory=list)
 
 
 #: what a part hands on of a connection: (first frame, TCP?, its 4-tuple, any anomaly?,
@@ -138,10 +147,12 @@ def _init_worker(slots: Any) -> None:
 
 
 def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int,
-                 spool: str, render: Renderer = AS_IS) -> Part:
+                 spool: str, render: Renderer = AS_IS,
+                 next_range: tuple[int, int] | None = None) -> Part:
     """Analyse the frames whose records start in [lo, hi) from an empty table; the
     connections that end in the part go to the file ``spool`` (as :data:`Entry`), in
-    first-frame order."""
+    first-frame order. With ``next_range``, the 4-tuples open at the end are then
+    followed through that range (the next part), see :class:`Part`."""
     spooled: list[Entry] = []
     ordered = InOrder(spooled.append)
 
@@ -163,25 +174,55 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
             spooled.clear()
 
         result = run(path, pipe, progress=progress, byte_range=(lo, hi), evicted=flush)
-        ordered.flush(END)  # what is still open is handed back, not spooled
+        if next_range is None:
+            pipe.close()  # the file ends here: so do its connections, as in one pass
+        ordered.flush(END)
         write_chunks(out, spooled)
-    return Part(result, spool, pipe.tcp.open_streams(), pipe.udp.open_conversations())
+    if next_range is None:
+        return Part(result, spool)
+    tcp, udp = pipe.tcp.open_streams(), pipe.udp.open_conversations()
+    ended, replay = follow(path, tcp, udp, next_range, tls, file_index)
+    with open(spool + ".next", "wb") as out:
+        write_chunks(out, (entry(c, render) for c in ended))
+    return Part(result, spool, (replay.only["tcp"], replay.only["udp"]), spool + ".next",
+                *replay.pipe_open())
+
+
+def follow(path: str, tcp: list[TcpStream], udp: list[UdpConversation],
+           byte_range: tuple[int, int], tls: bool, file_index: int) -> tuple[list[Conn], Replay]:
+    """Follow the given connections, open where ``byte_range`` begins, through it: the
+    connections of their 4-tuples that end in the range, in first-frame order, and the
+    :class:`Replay` (its ``pipe_open()``: those still open at the range's end)."""
+    ended: list[Conn] = []
+    pipe = Pipeline(on_tcp=ended.append, on_udp=ended.append, tls=tls, file_index=file_index,
+                    expire=True)
+    replay = Replay(pipe, tcp, udp)
+    run(path, pipe, evicted=lambda: None, byte_range=byte_range)
+    ended.sort(key=lambda c: c.first_frame)
+    return ended, replay
 
 
 class Replay:
-    """Part ``i`` again, for the 4-tuples open at its start only (see the module docstring).
+    """A range of frames again, for the 4-tuples of connections open at its start only
+    (see the module docstring).
 
-    Plugged into a :class:`Pipeline` (``pipe.replay``): ``select`` keeps the rows
-    of those 4-tuples and hands each carried stream to the tracker the first
-    time its 4-tuple shows up.
+    Plugged into a :class:`Pipeline` (``pipe.replay``), which takes over the carried
+    connections at once (so that evict retires those that are over, as one pass
+    would); ``select`` keeps the rows of their 4-tuples, and gives a carried
+    connection its 4-tuple's key the first time the 4-tuple shows up.
     """
 
-    def __init__(self, tcp: list[TcpStream], udp: list[UdpConversation]) -> None:
+    def __init__(self, pipe: Pipeline, tcp: list[TcpStream], udp: list[UdpConversation]) -> None:
+        self.pipe = pipe
+        pipe.replay = self
         self.waiting: dict[str, dict[Pair, Any]] = {
             "tcp": {_stream_pair(st): st for st in tcp},
             "udp": {_summary_pair(c): c for c in udp},
         }
         self.only = {kind: set(w) for kind, w in self.waiting.items()}
+        for kind, tracker in (("tcp", pipe.tcp), ("udp", pipe.udp)):
+            for p, carried in self.waiting[kind].items():
+                tracker.adopt((CARRIED, p), carried)  # its real key comes with its rows
 
     def select(self, kind: str, pipe: Pipeline, ids: list[Any], rows: np.ndarray,
                inverse: np.ndarray, swap: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -193,15 +234,20 @@ class Replay:
             if p in only:
                 keep[u] = True
                 carried = waiting.pop(p, None)
-                if carried is not None:
-                    tracker.adopt(key, carried)
+                if carried is not None and tracker.holding(carried.key) is carried:
+                    tracker.adopt(key, carried)  # (unless evict has retired it already)
             else:
                 pipe.tuples.forget(kind, key)
         mask = keep[inverse]
         return rows[mask], inverse[mask], swap[mask]
 
-    def still_waiting(self) -> tuple[list[TcpStream], list[UdpConversation]]:
-        return list(self.waiting["tcp"].values()), list(self.waiting["udp"].values())
+    def pipe_open(self) -> tuple[list[TcpStream], list[UdpConversation]]:
+        """The connections of the carried 4-tuples still open."""
+        return self.pipe.tcp.open_streams(), self.pipe.udp.open_conversations()
+
+
+#: the key of a carried connection until its 4-tuple shows up (then it gets the real one)
+CARRIED = "carried"
 
 
 #: each part is this much larger than the one before (of the first's size): part i is
@@ -259,7 +305,8 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
           ProcessPoolExecutor(max_workers=min(jobs, len(parts_at)), mp_context=ctx,
                               initializer=_init_worker, initargs=(slots,)) as pool):
         futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index,
-                               os.path.join(spools, f"part-{i}.pickle"), render)
+                               os.path.join(spools, f"part-{i}.pickle"), render,
+                               parts_at[i + 1] if i + 1 < len(parts_at) else None)
                    for i, (lo, hi) in enumerate(parts_at)]
 
         def in_order() -> Iterator[Part]:
@@ -316,41 +363,40 @@ def _sigterm_raises() -> Iterator[None]:
 def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]], tls: bool,
            file_index: int, on_connection: Callable[[Any], None] | None,
            render: Renderer = AS_IS) -> Analysis:
-    """Repair the connections that cross the cuts, then merge the parts in first-frame order.
+    """Keep of each part what is right, then merge the parts in first-frame order.
 
-    ``next_parts`` gives the parts in order, each when it is ready: the 4-tuples open at
-    the start of part i are known, and part i is read again for them, as soon as part
-    i - 1 is in; part i itself is needed only after that.
+    ``next_parts`` gives the parts in order, each when it is ready. Of part i, the
+    connections of the 4-tuples open at cut i - 1 (before part i) are dropped: those
+    are what the worker of part i - 1 (or, for a connection that crosses more than
+    one cut, this process) followed on from the cut.
     """
-    coming = iter(next_parts)
-    parts = [next(coming)]
-    repaired: list[Conn] = []  # connections that crossed a cut: few
-
-    def pipeline() -> Pipeline:
-        return Pipeline(on_tcp=repaired.append, on_udp=repaired.append, tls=tls,
-                        file_index=file_index, expire=True)
-
-    sources: list[Iterator[Entry]] = [read_spool(parts[0].spool)]
-    open_tcp, open_udp = parts[0].open_tcp, parts[0].open_udp
-    for byte_range in parts_at[1:]:
-        crossed_tcp: set[Pair] = set()
-        crossed_udp: set[Pair] = set()
-        if open_tcp or open_udp:
-            pipe = pipeline()
-            replay = pipe.replay = Replay(open_tcp, open_udp)
-            crossed_tcp, crossed_udp = replay.only["tcp"], replay.only["udp"]
-            run(path, pipe, evicted=lambda: None, byte_range=byte_range)
-            open_tcp, open_udp = replay.still_waiting()
-            open_tcp += pipe.tcp.open_streams()
-            open_udp += pipe.udp.open_conversations()
-        part = next(coming)
+    parts: list[Part] = []
+    sources: list[Iterator[Entry]] = []
+    repaired: list[Conn] = []  # connections that crossed two cuts or more: few
+    crossed: tuple[set[Pair], set[Pair]] = (set(), set())  # 4-tuples open at the last cut
+    # connections open at the end of the part in hand, which crossed an earlier cut
+    carried_tcp: list[TcpStream] = []
+    carried_udp: list[UdpConversation] = []
+    for i, part in enumerate(next_parts):
         parts.append(part)
-        sources.append(_without(read_spool(part.spool), crossed_tcp, crossed_udp))
-        open_tcp += [st for st in part.open_tcp if _stream_pair(st) not in crossed_tcp]
-        open_udp += [c for c in part.open_udp if _summary_pair(c) not in crossed_udp]
-    pipe = pipeline()
-    repaired.extend(pipe.summary(st) for st in open_tcp)
-    repaired.extend(open_udp)
+        sources.append(_without(read_spool(part.spool), *crossed))
+        if part.next_spool is None:  # the last part
+            break
+        sources.append(_without(read_spool(part.next_spool), *crossed))
+        own_tcp = {p for p in part.crossed[0] if p not in crossed[0]}
+        own_udp = {p for p in part.crossed[1] if p not in crossed[1]}
+        crossed = (own_tcp | {_stream_pair(st) for st in carried_tcp},
+                   own_udp | {_summary_pair(c) for c in carried_udp})
+        if carried_tcp or carried_udp:  # on through the next part, here
+            ended, replay = follow(path, carried_tcp, carried_udp, parts_at[i + 1], tls,
+                                   file_index)
+            repaired += ended
+            carried_tcp, carried_udp = replay.pipe_open()
+        carried_tcp += [st for st in part.still_open_tcp if _stream_pair(st) in own_tcp]
+        carried_udp += [c for c in part.still_open_udp if _summary_pair(c) in own_udp]
+    pipe = Pipeline(tls=tls, file_index=file_index)
+    repaired.extend(pipe.summary(st) for st in carried_tcp)
+    repaired.extend(carried_udp)
     repaired.sort(key=lambda c: c.first_frame)
     sources.append(entry(c, render) for c in repaired)
     return _merge(parts, heapq.merge(*sources, key=lambda e: e[0]), on_connection, render)

@@ -436,7 +436,10 @@ class TcpTracker:
         self._by_tuple.clear()
 
     def adopt(self, key: Any, obj: TcpStream) -> None:
-        """Take over a stream followed elsewhere (a split run's previous part) as ``key``."""
+        """Take over a stream followed elsewhere (a split run's previous part) as ``key``
+        (if it is here already under another key, it moves)."""
+        if self._by_tuple.get(obj.key) is obj:
+            del self._by_tuple[obj.key]
         obj.key = key
         self._by_tuple[key] = obj
 
