@@ -202,3 +202,28 @@ def test_a_huge_incl_len_stops_the_walk() -> None:
     for offs, stop in (pcap.walk(data, 0, len(data), False),
                        pcap.walk_in_python(data, 0, len(data), False)):
         assert offs.tolist() == [0] and stop == 26
+
+
+def test_times_at_the_ends_of_int64(tmp_path: Path) -> None:
+    """A pcapng's 64-bit timestamps can sit at both ends of int64: the SYN's at the
+    bottom, the rest at the top. Their difference (the first RTT) does not fit a C
+    field; it is kept in range, and both builds say the same, without a traceback."""
+    from capture_writers import PcapngWriter, pcap_records
+
+    data = (ROOT / "src" / "handshaker" / "data" / "tour-tcp.pcap").read_bytes()
+    w = PcapngWriter()
+    w.shb()
+    w.idb(1, tsresol=9)
+    for i, (off, hdr) in enumerate(pcap_records(data)[3]):
+        w.epb(0, (1 << 63) if i == 0 else (1 << 63) - 1, data[off + 16:off + 16 + hdr[2]])
+    path = tmp_path / "ends.pcapng"
+    path.write_bytes(bytes(w))
+    outs = []
+    for pure in ("", "1"):
+        env = {**os.environ, "HANDSHAKER_PURE_PYTHON": pure}
+        run = subprocess.run([sys.executable, "-m", "handshaker", "analyze", str(path),
+                              "--format", "json", "-j", "1"], env=env, capture_output=True)
+        assert run.returncode == 0 and not run.stderr, run.stderr
+        outs.append(run.stdout)
+    assert outs[0] == outs[1]
+    assert b'"rtt_ms":9223372036854.775' in outs[0]

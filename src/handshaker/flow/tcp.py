@@ -86,6 +86,8 @@ DEFAULT_OOO_THRESHOLD_NS = 3_000_000
 FAST_RETRANSMISSION_WINDOW_NS = 20_000_000
 
 M32 = 0xFFFFFFFF
+#: the int64 range's bound: times are int64 nanoseconds
+I64 = 1 << 63
 
 #: a closed connection leaves the table after this much quiet capture time (Zeek: 5 s)
 FINISHED_IDLE_NS = 10 * 1_000_000_000
@@ -637,7 +639,9 @@ class TcpTracker:
             if not flags & ACK:
                 st.ts_mru_syn = ts
         elif flags & ACK and not st.first_rtt_ns and st.ts_mru_syn:
-            st.first_rtt_ns = ts - st.ts_mru_syn
+            # (timestamps are int64, their difference need not be: a hostile pcapng's are
+            # kept in range, as the compiled StreamCore must hold them)
+            st.first_rtt_ns = max(-I64, min(ts - st.ts_mru_syn, I64 - 1))
 
         dupnum = 0
         ctl = flags & (SYN | FIN | RST)
