@@ -92,7 +92,7 @@ def test_the_lanes_take_the_same_segments(generated: Path) -> None:
             return j
 
     saved = tcp._lane
-    tcp._lane = type("Counted", (), {"Lane": Counting})
+    tcp._lane = type("Counted", (), {"Lane": Counting, "analyze": staticmethod(saved.analyze)})
     try:
         compiled = analyze(generated)
     finally:
@@ -227,3 +227,60 @@ def test_times_at_the_ends_of_int64(tmp_path: Path) -> None:
         outs.append(run.stdout)
     assert outs[0] == outs[1]
     assert b'"rtt_ms":9223372036854.775' in outs[0]
+
+
+_SEQ = st.integers(0, 0xFFFFFFFF)
+_NEAR = st.sampled_from([0, 1, 2, 0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, 1000, 1460])
+_TIME = st.one_of(st.integers(-(1 << 63), (1 << 63) - 1), st.integers(0, 10**10))
+_DIR = st.fixed_dictionaries({
+    "base_seq": _SEQ, "base_set": st.booleans(), "nextseq": st.one_of(_SEQ, _NEAR),
+    "nextseqtime": _TIME, "lastack": st.one_of(_SEQ, _NEAR), "lastacktime": _TIME,
+    "window": st.sampled_from([0, 1, 512, 65535]), "win_scale": st.sampled_from([-2, -1, 0, 7, 14]),
+    "dupacknum": st.integers(-1, 4), "maxseqtobeacked": st.one_of(_SEQ, _NEAR),
+    "lastsegmentflags": st.sampled_from([0, tcp.A_KEEP_ALIVE, tcp.A_ZERO_WINDOW_PROBE]),
+})
+
+
+@settings(max_examples=1500, deadline=None)
+@given(dirs=st.tuples(_DIR, _DIR), first_rtt=st.sampled_from([0, 500_000, -(1 << 63)]),
+       mru_syn=st.one_of(st.just(0), _TIME), d=st.integers(0, 1), frame=st.integers(1, 10**6),
+       ts=_TIME, seq=st.one_of(_SEQ, _NEAR), ack=st.one_of(_SEQ, _NEAR),
+       flags=st.sampled_from([0x10, 0x18, 0x02, 0x12, 0x11, 0x14, 0x04, 0x19, 0x00]),
+       seglen=st.sampled_from([0, 1, 2, 100, 1460]), window=st.sampled_from([0, 1, 512, 65535]),
+       bits=st.sampled_from([0, tcp.A_REUSED_PORTS]))
+def test_the_analyses_agree(dirs: tuple[dict, dict], first_rtt: int, mru_syn: int, d: int,
+                            frame: int, ts: int, seq: int, ack: int, flags: int, seglen: int,
+                            window: int, bits: int) -> None:
+    """flow/_lane.c's analyze and flow/tcp.py's _analyze, on any state a capture can
+    make (wrap-around, times at the ends of int64, every flag), change the same
+    fields the same way and give the same answer."""
+    lane = _lane_or_skip()
+    streams = []
+    for _ in range(2):
+        s = tcp.TcpStream(0, tcp.Endpoint("10.0.0.1", 1), tcp.Endpoint("10.0.0.2", 2), False)
+        s.first_rtt_ns, s.ts_mru_syn = first_rtt, mru_syn
+        for dd, fields in zip(s.dirs, dirs, strict=True):
+            for name, value in fields.items():
+                setattr(dd, name, value)
+        streams.append(s)
+    args = (frame, ts, seq, ack, flags, seglen, window, bits)
+    got = lane.analyze(streams[0], d, *args)  # type: ignore[attr-defined]
+    want = tcp._analyze(streams[1], streams[1].dirs[d], streams[1].dirs[1 - d], *args)
+    assert got == want
+    for name in ("first_rtt_ns", "ts_mru_syn"):
+        assert getattr(streams[0], name) == getattr(streams[1], name), name
+    for k in (0, 1):
+        for name in tcp._PyDirCore.__slots__:
+            assert getattr(streams[0].dirs[k], name) == getattr(streams[1].dirs[k], name), name
+
+
+def test_analyze_leaves_to_python_what_no_capture_holds() -> None:
+    lane = _lane_or_skip()
+    s = tcp.TcpStream(0, tcp.Endpoint("10.0.0.1", 1), tcp.Endpoint("10.0.0.2", 2), False)
+    for args in ((0, 1, 0, 1 << 32, 0, 0x10, 0, 512, 0),  # seq beyond 32 bits
+                 (0, 1, 0, 5, 0, 0x10, 0, 1 << 20, 0),  # window beyond 16 bits
+                 (2, 1, 0, 5, 0, 0x10, 0, 512, 0),  # no such direction
+                 (0, 1, 1 << 64, 5, 0, 0x10, 0, 512, 0)):  # time beyond int64
+        assert lane.analyze(s, *args) is NotImplemented  # type: ignore[attr-defined]
+    assert lane.analyze("not a stream", 0, 1, 0, 5, 0, 0x10, 0, 512, 0) is NotImplemented  # type: ignore[attr-defined]
+    assert s.dirs[0].base_set is False  # nothing was changed

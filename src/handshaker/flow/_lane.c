@@ -313,6 +313,190 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
     return PyLong_FromSsize_t(i);
 }
 
+/* -- analyze: one segment's sequence analysis (TcpTracker.segment's middle) ---------- */
+
+#define ACK 0x10
+#define A_RETRANSMISSION 0x0001
+#define A_LOST_SEGMENT 0x0002
+#define A_ACK_LOST_SEGMENT 0x0004
+#define A_KEEP_ALIVE 0x0008
+#define A_DUPLICATE_ACK 0x0010
+#define A_ZERO_WINDOW 0x0020
+#define A_ZERO_WINDOW_PROBE 0x0040
+#define A_ZERO_WINDOW_PROBE_ACK 0x0080
+#define A_KEEP_ALIVE_ACK 0x0100
+#define A_OUT_OF_ORDER 0x0200
+#define A_FAST_RETRANSMISSION 0x0400
+#define A_WINDOW_UPDATE 0x0800
+#define A_WINDOW_FULL 0x1000
+#define A_SPURIOUS_RETRANSMISSION 0x4000
+#define DEFAULT_OOO_THRESHOLD_NS 3000000LL
+#define FAST_RETRANSMISSION_WINDOW_NS 20000000LL
+#define I64_MAX 0x7FFFFFFFFFFFFFFFLL
+
+/* a - b < limit, as Python computes it (no overflow) */
+static inline int diff_below(long long a, long long b, long long limit)
+{
+    long long d;
+    if (__builtin_sub_overflow(a, b, &d))
+        return a < b;
+    return d < limit;
+}
+
+/* analyze(stream, d, frame, ts, seq, ack, flags, seglen, window, bits) -> (bits, dupnum)
+ *
+ * The sequence analysis of one segment of direction d, as TcpTracker.segment
+ * does it in Python (flow/tcp.py: _analyze, its twin, line for line): the
+ * relative-number bases, the first RTT, every tcp.analysis flag, and the running
+ * numbers after it. NotImplemented when an argument is outside what a capture
+ * can hold (then the Python twin runs). */
+static PyObject *lane_analyze(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "analyze takes 10 arguments");
+        return NULL;
+    }
+    if (!PyObject_TypeCheck(args[0], &StreamCoreType))
+        Py_RETURN_NOTIMPLEMENTED;
+    StreamCore *st = (StreamCore *)args[0];
+    long long v[9];
+    for (int k = 0; k < 9; k++) {
+        int overflow;
+        v[k] = PyLong_AsLongLongAndOverflow(args[k + 1], &overflow);
+        if (v[k] == -1 && PyErr_Occurred())
+            return NULL;
+        if (overflow)
+            Py_RETURN_NOTIMPLEMENTED;
+    }
+    long long d = v[0], frame = v[1], ts = v[2], seq = v[3], ack = v[4], flags = v[5],
+              seglen = v[6], window = v[7], bits = v[8];
+    if ((d != 0 && d != 1) || seq < 0 || seq > M32 || ack < 0 || ack > M32 || seglen < 0 ||
+        seglen > M32 || window < 0 || window > 0xFFFF)
+        Py_RETURN_NOTIMPLEMENTED;
+    if (st->dirs == NULL || !PyTuple_Check(st->dirs) || PyTuple_GET_SIZE(st->dirs) != 2)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *fo = PyTuple_GET_ITEM(st->dirs, d), *ro = PyTuple_GET_ITEM(st->dirs, 1 - d);
+    if (!PyObject_TypeCheck(fo, &DirCoreType) || !PyObject_TypeCheck(ro, &DirCoreType))
+        Py_RETURN_NOTIMPLEMENTED;
+    DirCore *fwd = (DirCore *)fo, *rev = (DirCore *)ro;
+    if (rev->window < 0 || rev->window > 0xFFFF || rev->win_scale > 14)
+        Py_RETURN_NOTIMPLEMENTED; /* (never from a capture: the shift below must fit) */
+
+    long long syn = flags & SYN;
+    /* relative numbering bases (tshark: tcp_analyze_sequence_number) */
+    if (!fwd->base_set) {
+        fwd->base_seq = syn ? seq : (seq - 1) & M32;
+        fwd->base_set = 1;
+    }
+    if (!rev->base_set && (flags & ACK)) {
+        rev->base_seq = (ack - 1) & M32;
+        rev->base_set = 1;
+    }
+    /* initial RTT: from the most recent SYN to the first ACK without SYN */
+    if (syn) {
+        if (!(flags & ACK))
+            st->ts_mru_syn = ts;
+    }
+    else if ((flags & ACK) && !st->first_rtt_ns && st->ts_mru_syn) {
+        long long rtt;
+        if (__builtin_sub_overflow(ts, st->ts_mru_syn, &rtt))
+            rtt = ts < st->ts_mru_syn ? -I64_MAX - 1 : I64_MAX;
+        st->first_rtt_ns = rtt;
+    }
+
+    long long dupnum = 0, ctl = flags & (SYN | FIN | RST), nxt = fwd->nextseq,
+              lastack = fwd->lastack;
+    if (seglen == 1 && seq == nxt && rev->window == 0)
+        bits |= A_ZERO_WINDOW_PROBE;
+    else {
+        if (window == 0 && !ctl)
+            bits |= A_ZERO_WINDOW;
+        if (nxt && ahead(seq, nxt) && !(flags & RST))
+            bits |= A_LOST_SEGMENT;
+        if (!ctl) {
+            if (seglen <= 1 && seq == ((nxt - 1) & M32))
+                bits |= A_KEEP_ALIVE;
+            int plain = seglen == 0 && seq == nxt && ack == lastack;
+            if (plain && window && window != fwd->window)
+                bits |= A_WINDOW_UPDATE;
+            if (seglen > 0 && rev->win_scale != -1) {
+                long long shift = rev->win_scale == -2 ? 0 : rev->win_scale;
+                if (((seq + seglen) & M32) == ((rev->lastack + (rev->window << shift)) & M32))
+                    bits |= A_WINDOW_FULL;
+            }
+            if (plain) {
+                if (window && window == fwd->window && (rev->lastsegmentflags & A_KEEP_ALIVE))
+                    bits |= A_KEEP_ALIVE_ACK;
+                else if (window == 0 && fwd->window == 0 &&
+                         (rev->lastsegmentflags & A_ZERO_WINDOW_PROBE))
+                    bits |= A_ZERO_WINDOW_PROBE_ACK;
+                else if (window && window == fwd->window) {
+                    fwd->dupacknum = fwd->dupacknum == -1 ? 1 : fwd->dupacknum + 1;
+                    bits |= A_DUPLICATE_ACK;
+                    dupnum = fwd->dupacknum;
+                }
+            }
+        }
+    }
+    if (ack != lastack) { /* a new ACK value ends a run of duplicate ACKs */
+        fwd->lastnondupack = frame;
+        fwd->dupacknum = 0;
+    }
+    /* ACKED UNSEEN SEGMENT */
+    long long rmax = rev->maxseqtobeacked;
+    if (rmax && (flags & ACK) && ahead(ack, rmax)) {
+        if (rmax != rev->nextseq) {
+            rev->maxseqtobeacked = rev->nextseq;
+            bits |= A_ACK_LOST_SEGMENT;
+        }
+        else {
+            if (rev->dupacknum == 0)
+                bits |= A_ACK_LOST_SEGMENT;
+            rev->dupacknum = -1;
+        }
+    }
+    /* RETRANSMISSION / SPURIOUS / FAST RETRANSMISSION / OUT-OF-ORDER */
+    long long sf = flags & (SYN | FIN);
+    if ((seglen > 0 || sf) && !(bits & A_KEEP_ALIVE)) {
+        int not_advanced = nxt && ahead(nxt, seq);
+        if (seglen > 1 && ((nxt - 1) & M32) == seq)
+            not_advanced = 0; /* new data after a zero-window probe */
+        long long rlast = rev->lastack, end = (seq + seglen) & M32;
+        if (seglen > 0 && rlast && (end == rlast || ahead(rlast, end)))
+            bits |= A_SPURIOUS_RETRANSMISSION;
+        else if (not_advanced) {
+            if (rev->dupacknum >= 2 && rlast == seq &&
+                diff_below(ts, rev->lastacktime, FAST_RETRANSMISSION_WINDOW_NS))
+                bits |= A_FAST_RETRANSMISSION;
+            else if (diff_below(ts, fwd->nextseqtime,
+                                st->first_rtt_ns ? st->first_rtt_ns : DEFAULT_OOO_THRESHOLD_NS) &&
+                     nxt != ((end + (sf ? 1 : 0)) & M32))
+                bits |= A_OUT_OF_ORDER;
+            else
+                bits |= A_RETRANSMISSION;
+        }
+    }
+    long long nextseq = (seq + seglen + (sf ? 1 : 0)) & M32;
+    if ((!nxt || ahead(nextseq, nxt)) && !(bits & A_ZERO_WINDOW_PROBE)) {
+        fwd->nextseq = nextseq;
+        fwd->nextseqframe = frame;
+        fwd->nextseqtime = ts;
+    }
+    if ((seq == fwd->maxseqtobeacked || !fwd->maxseqtobeacked) && !(bits & A_ZERO_WINDOW_PROBE))
+        fwd->maxseqtobeacked = fwd->nextseq;
+    fwd->window = window;
+    fwd->lastack = ack;
+    fwd->lastacktime = ts;
+    fwd->lastsegmentflags = bits;
+    return Py_BuildValue("LL", bits, dupnum);
+}
+
+static PyMethodDef module_methods[] = {
+    {"analyze", (PyCFunction)(void (*)(void))lane_analyze, METH_FASTCALL,
+     "analyze(stream, d, frame, ts, seq, ack, flags, seglen, window, bits) -> (bits, dupnum)"},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef lane_methods[] = {
     {"run", (PyCFunction)lane_run, METH_O,
      "run(i) -> the first index from i on that the lane leaves to Python"},
@@ -336,6 +520,7 @@ static struct PyModuleDef lane_module = {
     .m_name = "handshaker.flow._lane",
     .m_doc = "The TCP tracker's fast lane, compiled (see flow/tcp.py).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC PyInit__lane(void)

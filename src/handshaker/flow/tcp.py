@@ -627,112 +627,14 @@ class TcpTracker:
         if syn:
             self._syn_options(st, d, flags, options)
 
-        # -- relative numbering bases (tshark: tcp_analyze_sequence_number) --
-        if not fwd.base_set:
-            fwd.base_seq = seq if syn else (seq - 1) & M32
-            fwd.base_set = True
-        if not rev.base_set and flags & ACK:
-            rev.base_seq = (ack - 1) & M32
-            rev.base_set = True
-        # initial RTT: from the most recent SYN to the first ACK without SYN
-        if syn:
-            if not flags & ACK:
-                st.ts_mru_syn = ts
-        elif flags & ACK and not st.first_rtt_ns and st.ts_mru_syn:
-            # (timestamps are int64, their difference need not be: a hostile pcapng's are
-            # kept in range, as the compiled StreamCore must hold them)
-            st.first_rtt_ns = max(-I64, min(ts - st.ts_mru_syn, I64 - 1))
+        analyzed: Any = NotImplemented
+        if self.compiled:
+            analyzed = _lane.analyze(st, d, frame, ts, seq, ack, flags, seglen, window, bits)
+        if analyzed is NotImplemented:
+            analyzed = _analyze(st, fwd, rev, frame, ts, seq, ack, flags, seglen, window, bits)
+        bits, dupnum = analyzed
 
-        dupnum = 0
-        ctl = flags & (SYN | FIN | RST)
-        nxt = fwd.nextseq
-        lastack = fwd.lastack
-        if seglen == 1 and seq == nxt and rev.window == 0:
-            bits |= A_ZERO_WINDOW_PROBE
-        else:
-            if window == 0 and not ctl:
-                bits |= A_ZERO_WINDOW
-            # LOST SEGMENT: beyond the highest next seq seen
-            if nxt and 0 < ((seq - nxt) & M32) < 0x80000000 and not flags & RST:
-                bits |= A_LOST_SEGMENT
-            if not ctl:
-                # KEEP-ALIVE: 0 or 1 byte, one before the next expected seq
-                if seglen <= 1 and seq == ((nxt - 1) & M32):
-                    bits |= A_KEEP_ALIVE
-                plain = seglen == 0 and seq == nxt and ack == lastack
-                if plain and window and window != fwd.window:
-                    bits |= A_WINDOW_UPDATE
-                if seglen > 0 and rev.win_scale != -1:
-                    shift = 0 if rev.win_scale == -2 else rev.win_scale
-                    if ((seq + seglen) & M32) == ((rev.lastack + (rev.window << shift)) & M32):
-                        bits |= A_WINDOW_FULL
-                if plain:
-                    if window and window == fwd.window and rev.lastsegmentflags & A_KEEP_ALIVE:
-                        bits |= A_KEEP_ALIVE_ACK
-                    elif (window == 0 and fwd.window == 0
-                          and rev.lastsegmentflags & A_ZERO_WINDOW_PROBE):
-                        bits |= A_ZERO_WINDOW_PROBE_ACK
-                    elif window and window == fwd.window:
-                        fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
-                        bits |= A_DUPLICATE_ACK
-                        dupnum = fwd.dupacknum
-        if ack != lastack:  # a new ACK value ends a run of duplicate ACKs
-            fwd.lastnondupack = frame
-            fwd.dupacknum = 0
-
-        # ACKED UNSEEN SEGMENT: this ACK covers bytes the capture never showed.
-        # maxseqtobeacked is the end of the gap-free run of the other side's bytes.
-        # As tshark 4.0 (pinned by experiments, tests/test_flow_random.py): when
-        # the other side has sent past that run, flag and move the run's end up;
-        # otherwise flag once, and mark its dup-ACK counter (-1) so that more ACKs
-        # of the same gap stay quiet until it sends something new.
-        rmax = rev.maxseqtobeacked
-        if rmax and flags & ACK and 0 < ((ack - rmax) & M32) < 0x80000000:
-            if rmax != rev.nextseq:  # the other side sent past the gap-free run
-                rev.maxseqtobeacked = rev.nextseq
-                bits |= A_ACK_LOST_SEGMENT
-            else:
-                if rev.dupacknum == 0:
-                    bits |= A_ACK_LOST_SEGMENT
-                rev.dupacknum = -1
-
-        # RETRANSMISSION / SPURIOUS / FAST RETRANSMISSION / OUT-OF-ORDER
-        sf = flags & (SYN | FIN)
-        if (seglen > 0 or sf) and not bits & A_KEEP_ALIVE:
-            not_advanced = bool(nxt) and 0 < ((nxt - seq) & M32) < 0x80000000
-            if seglen > 1 and ((nxt - 1) & M32) == seq:
-                not_advanced = False  # new data after a zero-window probe
-            rlast = rev.lastack
-            end = (seq + seglen) & M32
-            if seglen > 0 and rlast and (end == rlast or 0 < ((rlast - end) & M32) < 0x80000000):
-                bits |= A_SPURIOUS_RETRANSMISSION  # everything in it was already ACKed
-            elif not_advanced:
-                if (rev.dupacknum >= 2 and rlast == seq
-                        and ts - rev.lastacktime < FAST_RETRANSMISSION_WINDOW_NS):
-                    bits |= A_FAST_RETRANSMISSION
-                elif (ts - fwd.nextseqtime < (st.first_rtt_ns or DEFAULT_OOO_THRESHOLD_NS)
-                      and nxt != ((end + (1 if sf else 0)) & M32)):
-                    bits |= A_OUT_OF_ORDER
-                else:
-                    bits |= A_RETRANSMISSION
-
-        # Wireshark also keeps a list of unacknowledged segments, but it only feeds
-        # bytes-in-flight and RTO figures, never an analysis flag: we do without.
-        nextseq = (seq + seglen + (1 if sf else 0)) & M32
-        if (not nxt or 0 < ((nextseq - nxt) & M32) < 0x80000000) and \
-                not bits & A_ZERO_WINDOW_PROBE:
-            fwd.nextseq = nextseq
-            fwd.nextseqframe = frame
-            fwd.nextseqtime = ts
-        if ((seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked)
-                and not bits & A_ZERO_WINDOW_PROBE):
-            fwd.maxseqtobeacked = fwd.nextseq
-        fwd.window = window
-        fwd.lastack = ack
-        fwd.lastacktime = ts
-        fwd.lastsegmentflags = bits
-
-        if (ctl or bits or st.watch or (seglen and rev.fin_frames)
+        if (flags & (SYN | FIN | RST) or bits or st.watch or (seglen and rev.fin_frames)
                 or ("d" if seglen else "a") not in fwd.letters):
             self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
         if seglen > 0 and payload_of is not None and self._observe is not None:
@@ -867,6 +769,123 @@ class TcpTracker:
             s_state = TcpState.SYN_RECEIVED
         st.states[d] = s_state
         st.states[1 - d] = r_state
+
+
+def _analyze(st: TcpStream, fwd: _Dir, rev: _Dir, frame: int, ts: int, seq: int, ack: int,
+             flags: int, seglen: int, window: int, bits: int) -> tuple[int, int]:
+    """The sequence analysis of one segment (``fwd`` its sender's direction): the
+    relative-number bases, the first RTT, every tcp.analysis flag, and the running
+    numbers after it; returns (analysis bits, its duplicate-ACK number).
+
+    The middle of :meth:`TcpTracker.segment`; flow/_lane.c's ``analyze`` is its
+    compiled twin, line for line.
+    """
+    syn = flags & SYN
+    # -- relative numbering bases (tshark: tcp_analyze_sequence_number) --
+    if not fwd.base_set:
+        fwd.base_seq = seq if syn else (seq - 1) & M32
+        fwd.base_set = True
+    if not rev.base_set and flags & ACK:
+        rev.base_seq = (ack - 1) & M32
+        rev.base_set = True
+    # initial RTT: from the most recent SYN to the first ACK without SYN
+    if syn:
+        if not flags & ACK:
+            st.ts_mru_syn = ts
+    elif flags & ACK and not st.first_rtt_ns and st.ts_mru_syn:
+        # (timestamps are int64, their difference need not be: a hostile pcapng's are
+        # kept in range, as the compiled StreamCore must hold them)
+        st.first_rtt_ns = max(-I64, min(ts - st.ts_mru_syn, I64 - 1))
+
+    dupnum = 0
+    ctl = flags & (SYN | FIN | RST)
+    nxt = fwd.nextseq
+    lastack = fwd.lastack
+    if seglen == 1 and seq == nxt and rev.window == 0:
+        bits |= A_ZERO_WINDOW_PROBE
+    else:
+        if window == 0 and not ctl:
+            bits |= A_ZERO_WINDOW
+        # LOST SEGMENT: beyond the highest next seq seen
+        if nxt and 0 < ((seq - nxt) & M32) < 0x80000000 and not flags & RST:
+            bits |= A_LOST_SEGMENT
+        if not ctl:
+            # KEEP-ALIVE: 0 or 1 byte, one before the next expected seq
+            if seglen <= 1 and seq == ((nxt - 1) & M32):
+                bits |= A_KEEP_ALIVE
+            plain = seglen == 0 and seq == nxt and ack == lastack
+            if plain and window and window != fwd.window:
+                bits |= A_WINDOW_UPDATE
+            if seglen > 0 and rev.win_scale != -1:
+                shift = 0 if rev.win_scale == -2 else rev.win_scale
+                if ((seq + seglen) & M32) == ((rev.lastack + (rev.window << shift)) & M32):
+                    bits |= A_WINDOW_FULL
+            if plain:
+                if window and window == fwd.window and rev.lastsegmentflags & A_KEEP_ALIVE:
+                    bits |= A_KEEP_ALIVE_ACK
+                elif (window == 0 and fwd.window == 0
+                      and rev.lastsegmentflags & A_ZERO_WINDOW_PROBE):
+                    bits |= A_ZERO_WINDOW_PROBE_ACK
+                elif window and window == fwd.window:
+                    fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
+                    bits |= A_DUPLICATE_ACK
+                    dupnum = fwd.dupacknum
+    if ack != lastack:  # a new ACK value ends a run of duplicate ACKs
+        fwd.lastnondupack = frame
+        fwd.dupacknum = 0
+
+    # ACKED UNSEEN SEGMENT: this ACK covers bytes the capture never showed.
+    # maxseqtobeacked is the end of the gap-free run of the other side's bytes.
+    # As tshark 4.0 (pinned by experiments, tests/test_flow_random.py): when
+    # the other side has sent past that run, flag and move the run's end up;
+    # otherwise flag once, and mark its dup-ACK counter (-1) so that more ACKs
+    # of the same gap stay quiet until it sends something new.
+    rmax = rev.maxseqtobeacked
+    if rmax and flags & ACK and 0 < ((ack - rmax) & M32) < 0x80000000:
+        if rmax != rev.nextseq:  # the other side sent past the gap-free run
+            rev.maxseqtobeacked = rev.nextseq
+            bits |= A_ACK_LOST_SEGMENT
+        else:
+            if rev.dupacknum == 0:
+                bits |= A_ACK_LOST_SEGMENT
+            rev.dupacknum = -1
+
+    # RETRANSMISSION / SPURIOUS / FAST RETRANSMISSION / OUT-OF-ORDER
+    sf = flags & (SYN | FIN)
+    if (seglen > 0 or sf) and not bits & A_KEEP_ALIVE:
+        not_advanced = bool(nxt) and 0 < ((nxt - seq) & M32) < 0x80000000
+        if seglen > 1 and ((nxt - 1) & M32) == seq:
+            not_advanced = False  # new data after a zero-window probe
+        rlast = rev.lastack
+        end = (seq + seglen) & M32
+        if seglen > 0 and rlast and (end == rlast or 0 < ((rlast - end) & M32) < 0x80000000):
+            bits |= A_SPURIOUS_RETRANSMISSION  # everything in it was already ACKed
+        elif not_advanced:
+            if (rev.dupacknum >= 2 and rlast == seq
+                    and ts - rev.lastacktime < FAST_RETRANSMISSION_WINDOW_NS):
+                bits |= A_FAST_RETRANSMISSION
+            elif (ts - fwd.nextseqtime < (st.first_rtt_ns or DEFAULT_OOO_THRESHOLD_NS)
+                  and nxt != ((end + (1 if sf else 0)) & M32)):
+                bits |= A_OUT_OF_ORDER
+            else:
+                bits |= A_RETRANSMISSION
+
+    # Wireshark also keeps a list of unacknowledged segments, but it only feeds
+    # bytes-in-flight and RTO figures, never an analysis flag: we do without.
+    nextseq = (seq + seglen + (1 if sf else 0)) & M32
+    if (not nxt or 0 < ((nextseq - nxt) & M32) < 0x80000000) and \
+            not bits & A_ZERO_WINDOW_PROBE:
+        fwd.nextseq = nextseq
+        fwd.nextseqframe = frame
+        fwd.nextseqtime = ts
+    if ((seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked)
+            and not bits & A_ZERO_WINDOW_PROBE):
+        fwd.maxseqtobeacked = fwd.nextseq
+    fwd.window = window
+    fwd.lastack = ack
+    fwd.lastacktime = ts
+    fwd.lastsegmentflags = bits
+    return bits, dupnum
 
 
 def _history_letter(st: TcpStream, d: int, letter: str) -> None:
