@@ -91,6 +91,9 @@ def test_the_lanes_take_the_same_segments(generated: Path) -> None:
             taken.append(j - i)
             return j
 
+        def row(self, i: int) -> tuple[int, ...]:
+            return self.lane.row(i)
+
     saved = tcp._lane
     tcp._lane = type("Counted", (), {"Lane": Counting, "analyze": staticmethod(saved.analyze)})
     try:
@@ -158,6 +161,17 @@ def test_lane_leaves_to_python_what_it_does_not_know() -> None:
     assert lane.Lane({}, [5], _columns(3), 0).run(0) == 0  # type: ignore[attr-defined]
     assert lane.Lane({5: "not a stream"}, [5], _columns(3), 0).run(1) == 1  # type: ignore[attr-defined]
     assert lane.Lane({}, [5], _columns(3), 0).run(3) == 3  # type: ignore[attr-defined]
+
+
+def test_lane_rows_are_the_columns() -> None:
+    lane = _lane_or_skip()
+    cols = [np.arange(c, c + 3, dtype=np.int64) for c in range(10)]
+    cols[0] = np.zeros(3, dtype=np.int64)  # (inv indexes the keys)
+    one = lane.Lane({}, [5], cols, 0)  # type: ignore[attr-defined]
+    assert one.row(2) == (0, 3, 4, 5, 6, 7, 8, 9, 10, 11)
+    for bad in (-1, 3):
+        with pytest.raises(IndexError):
+            one.row(bad)
 
 
 def _records(sizes: list[int], big: bool) -> bytes:

@@ -593,22 +593,20 @@ def _count(cols: Any, counts: Counter[str], batch: Any) -> None:
 
 def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse: np.ndarray,
               swap: np.ndarray, ids: list[Any], file_index: int) -> None:
-    flags_arr = cols["tcp_flags"][rows]
+    flags = cols["tcp_flags"][rows]
     columns = [np.ascontiguousarray(a, dtype=np.int64) for a in (
         inverse, swap, cols["number"][rows], cols["ts_ns"][rows], cols["seq"][rows],
-        cols["ack"][rows], np.where(flags_arr < 0, 0, flags_arr), cols["payload_len"][rows],
+        cols["ack"][rows], np.where(flags < 0, 0, flags), cols["payload_len"][rows],
         cols["window"][rows], cols["wirelen"][rows])]
-    inv, sw, number, ts, seq, ack, flags, plen, win, wire = (c.tolist() for c in columns)
-    first = batch.first_number
+    at = rows.tolist()  # segment i is the batch's row at[i]
 
     def options(i: int) -> SynOptions | None:
-        return _syn_options(batch, cols, number[i] - first)
+        return _syn_options(batch, cols, at[i])
 
     def payload(i: int) -> bytes:
-        return _payload(batch, cols, number[i] - first)
+        return _payload(batch, cols, at[i])
 
-    tcp.feed(ids, inv, sw, number, ts, seq, ack, flags, plen, win, wire, options, file_index,
-             payload, columns)
+    tcp.feed(ids, columns, options, file_index, payload)
 
 
 def _payload(batch: Any, cols: Any, row: int) -> bytes:

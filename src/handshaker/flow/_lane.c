@@ -497,9 +497,36 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* lane.row(i) -> segment i's ten column values, as Python ints (for the segments the
+ * lane leaves: the batch is never turned into lists) */
+static PyObject *lane_row(Lane *self, PyObject *arg)
+{
+    Py_ssize_t i = PyLong_AsSsize_t(arg);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (self->table == NULL || i < 0 || i >= self->n) {
+        PyErr_SetString(PyExc_IndexError, "row: no such segment");
+        return NULL;
+    }
+    PyObject *row = PyTuple_New(NCOL);
+    if (row == NULL)
+        return NULL;
+    for (int c = 0; c < NCOL; c++) {
+        PyObject *v = PyLong_FromLongLong(self->col[c][i]);
+        if (v == NULL) {
+            Py_DECREF(row);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(row, c, v);
+    }
+    return row;
+}
+
 static PyMethodDef lane_methods[] = {
     {"run", (PyCFunction)lane_run, METH_O,
      "run(i) -> the first index from i on that the lane leaves to Python"},
+    {"row", (PyCFunction)lane_row, METH_O,
+     "row(i) -> segment i: (inv, sw, number, ts, seq, ack, flags, plen, win, wire)"},
     {NULL, NULL, 0, NULL},
 };
 

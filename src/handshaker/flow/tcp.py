@@ -453,34 +453,36 @@ class TcpTracker:
         """The first frame of the oldest stream still in the table (a big number if none)."""
         return min((st.first_frame for st in self._by_tuple.values()), default=1 << 62)
 
-    def feed(self, ids: Any, inv: list[int], sw: list[int], number: list[int], ts: list[int],
-             seq: list[int], ack: list[int], flags: list[int], plen: list[int],
-             win: list[int], wire: list[int], syn_options: Any, file_index: int = 0,
-             payload_of: Any = None, columns: Any = None) -> None:
-        """Feed a batch of segments given as parallel lists: the hot path.
+    def feed(self, ids: Any, columns: list[Any], syn_options: Any, file_index: int = 0,
+             payload_of: Any = None) -> None:
+        """Feed a batch of segments: the hot path.
 
-        Segment ``i`` belongs to the 4-tuple ``ids[inv[i]]`` = (key, endpoints)
-        and was sent by endpoint ``sw[i]``; ``syn_options(i)`` gives a SYN's
-        options. An in-order segment of an established, unremarkable connection
-        (most of any capture) takes the fast lane below: it would raise no
-        analysis flag and change nothing but the running numbers. Anything
-        else, or any doubt, goes through :meth:`segment`. Kept streams always
-        do, so the tests can check that both ways give the same results.
-        ``payload_of(i)`` gives segment ``i``'s TCP payload (read only for kept
-        streams and for streams a payload observer watches).
+        ``columns`` are the batch as ten int64 arrays of one length: inv, sw,
+        number, ts, seq, ack, flags, plen, win, wire. Segment ``i`` belongs to
+        the 4-tuple ``ids[inv[i]]`` = (key, endpoints) and was sent by endpoint
+        ``sw[i]``; ``syn_options(i)`` gives a SYN's options. An in-order
+        segment of an established, unremarkable connection (most of any
+        capture) takes the fast lane: it would raise no analysis flag and
+        change nothing but the running numbers. Anything else, or any doubt,
+        goes through :meth:`segment`. Kept streams always do, so the tests can
+        check that both ways give the same results. ``payload_of(i)`` gives
+        segment ``i``'s TCP payload (read only for kept streams and for streams
+        a payload observer watches).
 
-        ``columns``, the same batch as int64 arrays (inv, sw, number, ts, seq,
-        ack, flags, plen, win, wire), lets the compiled lane (flow/_lane.c) take
-        the fast-lane segments in C; it stops at each segment it does not take,
-        and the Python lane below looks at that one again.
+        The compiled lane (flow/_lane.c) takes the fast-lane segments in C; it
+        stops at each segment it does not take, and the Python lane below (its
+        twin, and the whole lane without the extension) looks at that one again.
         """
         by_tuple = self._by_tuple
         segment = self.segment
         quiet = FINISHED_IDLE_NS if self.expire else 1 << 62  # beyond: segment() decides
-        n = len(number)
+        n = len(columns[0])
         lane = None
-        if columns is not None and self.compiled:
+        if self.compiled:
             lane = _lane.Lane(by_tuple, [key for key, _ in ids], columns, quiet)
+            row = lane.row  # segment i as a tuple of ints
+        else:
+            row = list(zip(*(c.tolist() for c in columns), strict=True)).__getitem__
         i = -1
         while True:
             i += 1
@@ -488,22 +490,18 @@ class TcpTracker:
                 i = lane.run(i)  # takes what it can: in C, this lane's twin below
             if i >= n:
                 break
-            key, eps = ids[inv[i]]
-            flg = flags[i]
-            seglen = plen[i]
+            u, swp, frame, t, sq, ak, flg, seglen, window, wire_len = row(i)
+            key, eps = ids[u]
             st = by_tuple.get(key)
             if (st is not None and not flg & (SYN | FIN | RST) and seglen >= 0
-                    and st.segments is None and not st.watch and ts[i] - st.last_ts <= quiet):
-                d = 0 if sw[i] == st.a_swap else 1
+                    and st.segments is None and not st.watch and t - st.last_ts <= quiet):
+                d = 0 if swp == st.a_swap else 1
                 fwd = st.dirs[d]
                 rev = st.dirs[1 - d]
                 nxt = fwd.nextseq
-                sq = seq[i]
-                window = win[i]
                 if (sq == nxt and nxt and window and rev.window and rev.base_set
                         and fwd.marks & (MARK_D if seglen else MARK_A)
                         and (st.first_rtt_ns or not st.ts_mru_syn)):
-                    ak = ack[i]
                     rmax = rev.maxseqtobeacked
                     if rmax and 0 < ((ak - rmax) & M32) < 0x80000000:
                         pass  # acknowledges unseen bytes: the full analysis decides
@@ -514,18 +512,17 @@ class TcpTracker:
                         if (0 < ((end - rlast) & M32) < 0x80000000
                                 and (shift == -1 or end != ((rlast + (rev.window << (
                                     0 if shift == -2 else shift))) & M32))):
-                            t = ts[i]
-                            st.last_frame = number[i]
+                            st.last_frame = frame
                             st.last_ts = t
                             st.packets += 1
                             fwd.packets += 1
-                            fwd.wire_bytes += wire[i]
+                            fwd.wire_bytes += wire_len
                             fwd.payload_bytes += seglen
                             if ak != fwd.lastack:
-                                fwd.lastnondupack = number[i]
+                                fwd.lastnondupack = frame
                                 fwd.dupacknum = 0
                             fwd.nextseq = end
-                            fwd.nextseqframe = number[i]
+                            fwd.nextseqframe = frame
                             fwd.nextseqtime = t
                             if sq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
                                 fwd.maxseqtobeacked = end
@@ -537,16 +534,15 @@ class TcpTracker:
                                 fwd.data_after_peer_fin = True
                             obs = st.observer
                             if obs is not None and obs.wants[d] and payload_of is not None:
-                                obs.segment(d, number[i], t, sq, seglen, payload_of(i), 0)
+                                obs.segment(d, frame, t, sq, seglen, payload_of(i), 0)
                             continue
                     elif ak != fwd.lastack:  # a pure ACK of new data
-                        t = ts[i]
-                        st.last_frame = number[i]
+                        st.last_frame = frame
                         st.last_ts = t
                         st.packets += 1
                         fwd.packets += 1
-                        fwd.wire_bytes += wire[i]
-                        fwd.lastnondupack = number[i]
+                        fwd.wire_bytes += wire_len
+                        fwd.lastnondupack = frame
                         fwd.dupacknum = 0
                         if sq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
                             fwd.maxseqtobeacked = nxt
@@ -555,9 +551,8 @@ class TcpTracker:
                         fwd.lastacktime = t
                         fwd.lastsegmentflags = 0
                         continue
-            segment(key, sw[i], eps, number[i], ts[i], seq[i], ack[i], flg, seglen, win[i],
-                    wire[i], syn_options(i) if flg & SYN else None, file_index,
-                    payload_of, i)
+            segment(key, swp, eps, frame, t, sq, ak, flg, seglen, window, wire_len,
+                    syn_options(i) if flg & SYN else None, file_index, payload_of, i)
 
     def segment(
         self,
