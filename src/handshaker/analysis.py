@@ -216,12 +216,13 @@ def analyze(
     pipe = Pipeline(keep_tcp=keep_tcp, keep_udp=keep_udp, on_tcp=tcp_retired, on_udp=emit,
                     tls=tls, tls_detail=tls_detail, ca_file=ca_file, keys=keys,
                     file_index=file_index, expire=streaming)
-    result = run(path, pipe, keys=keys, progress=progress,
-                 evicted=(lambda: ordered.flush(pipe.first_open_frame())) if ordered else None)
-    settle(result)
-    pipe.close()
-    if ordered is not None:
-        ordered.flush(END)
+    with gc_paused():  # (to the end: the last connections are summarised by close)
+        result = run(path, pipe, keys=keys, progress=progress,
+                     evicted=(lambda: ordered.flush(pipe.first_open_frame())) if ordered else None)
+        settle(result)
+        pipe.close()
+        if ordered is not None:
+            ordered.flush(END)
     result.tcp = sorted(tcp_done, key=lambda c: c.stream)
     result.udp = sorted(udp_done, key=lambda c: c.stream)
     result.kept = pipe.tcp.kept
