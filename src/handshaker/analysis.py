@@ -520,11 +520,13 @@ class Pipeline:
             if len(rows) == 0:
                 continue
             inverse, swap, uniq = _tuple_keys(cols, rows)
-            ids = [self.tuples.lookup(kind, u.tobytes()) for u in uniq]
-            if self.replay is not None:
-                rows, inverse, swap = self.replay.select(kind, self, ids, rows, inverse, swap)
+            if self.replay is not None:  # only some 4-tuples, followed on (split.Replay)
+                rows, inverse, swap, ids = self.replay.select(kind, self, rows, inverse, swap,
+                                                              uniq)
                 if len(rows) == 0:
                     continue
+            else:
+                ids = [self.tuples.lookup(kind, u.tobytes()) for u in uniq]
             if kind == "tcp":
                 _feed_tcp(self.tcp, cols, batch, rows, inverse, swap, ids, self.file_index)
             else:

@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import heapq
+import ipaddress
 import itertools
 import multiprocessing
 import os
@@ -75,6 +76,7 @@ from handshaker.analysis import (
     write_chunks,
 )
 from handshaker.capture import open_capture
+from handshaker.dissect.columns import ip_to_halves
 from handshaker.flow.tcp import TcpStream, TcpSummary
 from handshaker.flow.udp import UdpConversation
 
@@ -89,6 +91,15 @@ Pair = tuple[tuple[str, int], tuple[str, int]]
 def pair(a: tuple[str, int], b: tuple[str, int]) -> Pair:
     """A 4-tuple without direction, the same in every process."""
     return (a, b) if a <= b else (b, a)
+
+
+def packed_pair(p: Pair) -> bytes:
+    """A 4-tuple as the batches' columns pack it (:func:`handshaker.analysis._tuple_keys`):
+    the lower endpoint's address halves, the higher's, then both ports."""
+    (hi_a, lo_a, port_a), (hi_b, lo_b, port_b) = sorted(
+        (*ip_to_halves(ipaddress.ip_address(ip).packed), port) for ip, port in p)
+    return np.array([hi_a, lo_a, hi_b, lo_b, (port_a << 16) | port_b],
+                    dtype=np.uint64).tobytes()
 
 
 def _stream_pair(st: TcpStream) -> Pair:
@@ -220,26 +231,30 @@ class Replay:
             "udp": {_summary_pair(c): c for c in udp},
         }
         self.only = {kind: set(w) for kind, w in self.waiting.items()}
+        # the 4-tuples as the batches' columns pack them (analysis._tuple_keys)
+        self.packed = {kind: {packed_pair(p): p for p in w} for kind, w in self.waiting.items()}
         for kind, tracker in (("tcp", pipe.tcp), ("udp", pipe.udp)):
             for p, carried in self.waiting[kind].items():
                 tracker.adopt((CARRIED, p), carried)  # its real key comes with its rows
 
-    def select(self, kind: str, pipe: Pipeline, ids: list[Any], rows: np.ndarray,
-               inverse: np.ndarray, swap: np.ndarray) -> tuple[np.ndarray, ...]:
-        only, waiting = self.only[kind], self.waiting[kind]
+    def select(self, kind: str, pipe: Pipeline, rows: np.ndarray, inverse: np.ndarray,
+               swap: np.ndarray, uniq: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                          list[Any]]:
+        """The rows of the carried 4-tuples, and the ids of those 4-tuples (as
+        ``Pipeline.tuples`` gives them); the others are not looked at further."""
+        packed, waiting = self.packed[kind], self.waiting[kind]
         tracker: Any = pipe.tcp if kind == "tcp" else pipe.udp
-        keep = np.zeros(len(ids), dtype=bool)
-        for u, (key, eps) in enumerate(ids):
-            p = pair(eps[0], eps[1])
-            if p in only:
-                keep[u] = True
-                carried = waiting.pop(p, None)
-                if carried is not None and tracker.holding(carried.key) is carried:
-                    tracker.adopt(key, carried)  # (unless evict has retired it already)
-            else:
-                pipe.tuples.forget(kind, key)
+        found = [u.tobytes() for u in uniq]
+        keep = np.array([b in packed for b in found], dtype=bool)
+        ids = []
+        for b in itertools.compress(found, keep):
+            ent = pipe.tuples.lookup(kind, b)
+            ids.append(ent)
+            carried = waiting.pop(packed[b], None)
+            if carried is not None and tracker.holding(carried.key) is carried:
+                tracker.adopt(ent[0], carried)  # (unless evict has retired it already)
         mask = keep[inverse]
-        return rows[mask], inverse[mask], swap[mask]
+        return rows[mask], (np.cumsum(keep) - 1)[inverse[mask]], swap[mask], ids
 
     def pipe_open(self) -> tuple[list[TcpStream], list[UdpConversation]]:
         """The connections of the carried 4-tuples still open."""
