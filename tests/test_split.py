@@ -152,7 +152,7 @@ def test_sigterm_stops_the_workers_and_removes_the_spools(tmp_path: Path) -> Non
     data = (DATA / "tour-tls12-ecdhe.pcap").read_bytes()
     recs = [data[off:off + 16 + h[2]] for off, h in pcap_records(data)[3]]
     body = b"".join(recs)
-    copies = (40 << 20) // len(body) + 1  # 40 MB: more than one part, several seconds
+    copies = (128 << 20) // len(body) + 1  # 128 MB: more than one part, a few seconds
     big = tmp_path / "big.pcap"
     big.write_bytes(data[:24] + body * copies)
     spool_dir = tmp_path / "tmp"
@@ -161,11 +161,15 @@ def test_sigterm_stops_the_workers_and_removes_the_spools(tmp_path: Path) -> Non
                           "json", "-j", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          env={**os.environ, "TMPDIR": str(spool_dir)})
     try:
+        def working() -> list[str]:
+            """The run's processes, once its workers write their parts (else none)."""
+            if not any(spool_dir.glob("handshaker-split-*/part-*")):
+                return []
+            return Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+
         deadline = time.monotonic() + 30
-        while not list(spool_dir.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.05)  # the spools appear once the workers run
-        assert list(spool_dir.iterdir())
-        children = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+        while not (children := working()) and time.monotonic() < deadline:
+            time.sleep(0.02)
         assert children
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=20)
@@ -207,3 +211,22 @@ def test_port_reuse_gives_the_same_streams_whatever_the_batches(
     assert [(c.stream, c.first_frame, c.last_frame) for c in conns] == [(0, 1, 7), (1, 8, 14)]
     streams = {int(r[0]) for r in tshark_fields(path, ["tcp.stream"])}
     assert streams == {0, 1}
+
+
+def test_a_sigterm_while_workers_are_made_waits_for_the_way_out() -> None:
+    """A SIGTERM that comes while the pool forks would raise inside the fork's own
+    handlers, where Python only prints it (the run then went on, and once ended with
+    status 0): it is held until the workers are made, then stops the run."""
+    import os
+    import signal
+
+    from handshaker.split import _sigterm_held, _sigterm_raises
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt), _sigterm_raises():
+        with _sigterm_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            reached.append("held")  # not interrupted in here
+        reached.append("after")  # the signal was delivered on the way out
+    assert reached == ["held"]
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
