@@ -7,7 +7,15 @@ order with the same stream numbers, and the same counts.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,8 +127,6 @@ def test_analyze_jobs_uses_the_split_and_agrees(monkeypatch: pytest.MonkeyPatch)
 def test_with_another_thread_running_the_workers_are_spawned() -> None:
     """A progress bar's thread is running: forking then is unsafe, fresh interpreters are
     started instead; same result."""
-    import threading
-
     import handshaker.split as split
 
     before = split._context().get_start_method()  # earlier tests may leave threads behind
@@ -138,48 +144,70 @@ def test_with_another_thread_running_the_workers_are_spawned() -> None:
     assert split._context().get_start_method() == before
 
 
-def test_sigterm_stops_the_workers_and_removes_the_spools(tmp_path: Path) -> None:
-    """A split run told to stop (SIGTERM, as a service manager does): status 130 at
-    once, no worker left, no temporary file left."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+@contextlib.contextmanager
+def split_run_at_work(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[str], Path]]:
+    """A `-j 2` run of a 128 MB capture (a few seconds), once its workers write their
+    parts: (the run, its child processes, its TMPDIR). Anything left is killed after."""
     from capture_writers import pcap_records
 
     data = (DATA / "tour-tls12-ecdhe.pcap").read_bytes()
     recs = [data[off:off + 16 + h[2]] for off, h in pcap_records(data)[3]]
     body = b"".join(recs)
-    copies = (128 << 20) // len(body) + 1  # 128 MB: more than one part, a few seconds
     big = tmp_path / "big.pcap"
-    big.write_bytes(data[:24] + body * copies)
+    big.write_bytes(data[:24] + body * ((128 << 20) // len(body) + 1))
     spool_dir = tmp_path / "tmp"
     spool_dir.mkdir()
     p = subprocess.Popen([sys.executable, "-m", "handshaker", "analyze", str(big), "--format",
                           "json", "-j", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                          env={**os.environ, "TMPDIR": str(spool_dir)})
-    try:
-        def working() -> list[str]:
-            """The run's processes, once its workers write their parts (else none)."""
-            if not any(spool_dir.glob("handshaker-split-*/part-*")):
-                return []
-            return Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+    children: list[str] = []
 
+    def working() -> list[str]:
+        if not any(spool_dir.glob("handshaker-split-*/part-*")):
+            return []
+        return Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+
+    try:
         deadline = time.monotonic() + 30
         while not (children := working()) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert children
+        yield p, children, spool_dir
+    finally:
+        for pid in (p.pid, *map(int, children)):  # (if the test failed before its end)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        p.communicate()
+
+
+def gone(children: list[str], within: float) -> bool:
+    deadline = time.monotonic() + within
+    while any(Path(f"/proc/{c}").exists() for c in children):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_sigterm_stops_the_workers_and_removes_the_spools(tmp_path: Path) -> None:
+    """A split run told to stop (SIGTERM, as a service manager does): status 130 at
+    once, no worker left, no temporary file left."""
+    with split_run_at_work(tmp_path) as (p, children, spool_dir):
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=20)
-    finally:
-        p.kill()
-    assert p.returncode == 130, err
-    assert b"Traceback" not in err
-    assert not list(spool_dir.iterdir())
-    time.sleep(0.2)
-    assert not [c for c in children if Path(f"/proc/{c}").exists()]
+        assert p.returncode == 130, err
+        assert b"Traceback" not in err
+        assert not list(spool_dir.iterdir())
+        assert gone(children, 0.2)
+
+
+def test_workers_end_with_a_killed_parent(tmp_path: Path) -> None:
+    """A parent killed outright (SIGKILL, the OOM killer) cannot stop its workers; they
+    used to wait for work forever. They now end with it."""
+    with split_run_at_work(tmp_path) as (p, children, _):
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=20)
+        assert gone(children, 5)
 
 
 @pytest.mark.parametrize("batch", [1, 2, 3, 65536])
@@ -217,15 +245,14 @@ def test_a_sigterm_while_workers_are_made_waits_for_the_way_out() -> None:
     """A SIGTERM that comes while the pool forks would raise inside the fork's own
     handlers, where Python only prints it (the run then went on, and once ended with
     status 0): it is held until the workers are made, then stops the run."""
-    import os
-    import signal
-
     from handshaker.split import _sigterm_held, _sigterm_raises
 
     reached = []
     with pytest.raises(KeyboardInterrupt), _sigterm_raises():
         with _sigterm_held():
-            os.kill(os.getpid(), signal.SIGTERM)
+            # to this thread: a process's signal goes to any thread not blocking it, and
+            # the test runner may have others (a split run forks only when it has none)
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGTERM)
             reached.append("held")  # not interrupted in here
         reached.append("after")  # the signal was delivered on the way out
     assert reached == ["held"]

@@ -44,6 +44,7 @@ pass.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import heapq
 import ipaddress
@@ -57,7 +58,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -146,9 +147,10 @@ def read_spool(path: str) -> Iterator[Entry]:
 _progress_slots: Any = None  # per worker: frames and bytes done (shared memory)
 
 
-def _init_worker(slots: Any) -> None:
+def _init_worker(slots: Any, parent: int) -> None:
     global _progress_slots
     _progress_slots = slots
+    _die_with(parent)
     # a worker lives for one part: the cyclic collector would only slow the pickling of
     # its result (the analysis itself pauses it, see analysis.gc_paused)
     gc.disable()
@@ -158,6 +160,20 @@ def _init_worker(slots: Any) -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # (see _sigterm_held)
 
 
+#: prctl(2): the signal a process gets when its parent ends (Linux)
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """A worker whose parent is killed outright (SIGKILL, the OOM killer) would wait for
+    work forever, its pipe held open by the other workers (seen: two left behind by a
+    test that killed its run). On Linux it now gets a SIGTERM when the parent goes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent went before that
+        os._exit(1)
+
+
 def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int,
                  spool: str, render: Renderer = AS_IS,
                  next_range: tuple[int, int] | None = None) -> Part:
@@ -165,13 +181,6 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
     connections that end in the part go to the file ``spool`` (as :data:`Entry`), in
     first-frame order. With ``next_range``, the 4-tuples open at the end are then
     followed through that range (the next part), see :class:`Part`."""
-    spooled: list[Entry] = []
-    ordered = InOrder(spooled.append)
-
-    def done(c: Conn) -> None:
-        ordered.add(c.first_frame, entry(c, render))
-
-    pipe = Pipeline(on_tcp=done, on_udp=done, tls=tls, file_index=file_index, expire=True)
     slots = _progress_slots
 
     def progress(frames: int, offset: int) -> None:
@@ -180,38 +189,61 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
             slots[2 * index + 1] = max(0, min(offset, hi) - lo)
 
     with open(spool, "wb") as out:
-        def flush() -> None:
-            ordered.flush(pipe.first_open_frame())
-            write_chunks(out, spooled)
-            spooled.clear()
-
-        result = run(path, pipe, progress=progress, byte_range=(lo, hi), evicted=flush)
-        if next_range is None:
-            pipe.close()  # the file ends here: so do its connections, as in one pass
-        ordered.flush(END)
-        write_chunks(out, spooled)
+        result, pipe = _spooled(out, render, tls, file_index, lambda pipe, evicted: run(
+            path, pipe, progress=progress, byte_range=(lo, hi), evicted=evicted),
+            close=next_range is None)  # the file ends there: so do its connections
     if next_range is None:
         return Part(result, spool)
     tcp, udp = pipe.tcp.open_streams(), pipe.udp.open_conversations()
-    ended, replay = follow(path, tcp, udp, next_range, tls, file_index)
+    del pipe  # (its tables would keep alive the streams that follow retires)
     with open(spool + ".next", "wb") as out:
-        write_chunks(out, (entry(c, render) for c in ended))
+        replay = follow(path, tcp, udp, next_range, tls, file_index, render, out)
     return Part(result, spool, (replay.only["tcp"], replay.only["udp"]), spool + ".next",
                 *replay.pipe_open())
 
 
 def follow(path: str, tcp: list[TcpStream], udp: list[UdpConversation],
-           byte_range: tuple[int, int], tls: bool, file_index: int) -> tuple[list[Conn], Replay]:
+           byte_range: tuple[int, int], tls: bool, file_index: int, render: Renderer,
+           out: BinaryIO) -> Replay:
     """Follow the given connections, open where ``byte_range`` begins, through it: the
-    connections of their 4-tuples that end in the range, in first-frame order, and the
-    :class:`Replay` (its ``pipe_open()``: those still open at the range's end)."""
-    ended: list[Conn] = []
-    pipe = Pipeline(on_tcp=ended.append, on_udp=ended.append, tls=tls, file_index=file_index,
-                    expire=True)
-    replay = Replay(pipe, tcp, udp)
-    run(path, pipe, evicted=lambda: None, byte_range=byte_range)
-    ended.sort(key=lambda c: c.first_frame)
-    return ended, replay
+    connections of their 4-tuples that end in the range go to ``out`` (as
+    :data:`Entry`, in first-frame order); the :class:`Replay` is returned (its
+    ``pipe_open()``: those still open at the range's end)."""
+    replays: list[Replay] = []
+
+    def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
+        replays.append(Replay(pipe, tcp, udp))
+        return run(path, pipe, evicted=evicted, byte_range=byte_range)
+
+    _spooled(out, render, tls, file_index, run_replay)
+    return replays[0]
+
+
+def _spooled(out: BinaryIO, render: Renderer, tls: bool, file_index: int,
+             run_it: Callable[[Pipeline, Callable[[], None]], Analysis],
+             close: bool = False) -> tuple[Analysis, Pipeline]:
+    """A pipeline run by ``run_it(pipe, evicted)``; each connection that ends is
+    rendered and written to ``out`` (as :data:`Entry`, in first-frame order) as soon as
+    no connection still open can come before it. ``close``: the open ones end too."""
+    spooled: list[Entry] = []
+    ordered = InOrder(spooled.append)
+
+    def done(c: Conn) -> None:
+        ordered.add(c.first_frame, entry(c, render))
+
+    pipe = Pipeline(on_tcp=done, on_udp=done, tls=tls, file_index=file_index, expire=True)
+
+    def flush() -> None:
+        ordered.flush(pipe.first_open_frame())
+        write_chunks(out, spooled)
+        spooled.clear()
+
+    result = run_it(pipe, flush)
+    if close:
+        pipe.close()
+    ordered.flush(END)  # (those still open are handed on: they have their own place)
+    write_chunks(out, spooled)
+    return result, pipe
 
 
 class Replay:
@@ -227,16 +259,19 @@ class Replay:
     def __init__(self, pipe: Pipeline, tcp: list[TcpStream], udp: list[UdpConversation]) -> None:
         self.pipe = pipe
         pipe.replay = self
-        self.waiting: dict[str, dict[Pair, Any]] = {
+        carried: dict[str, dict[Pair, Any]] = {
             "tcp": {_stream_pair(st): st for st in tcp},
             "udp": {_summary_pair(c): c for c in udp},
         }
-        self.only = {kind: set(w) for kind, w in self.waiting.items()}
+        self.only = {kind: set(c) for kind, c in carried.items()}
+        # the 4-tuples whose rows have not come yet (their connections: in the tables,
+        # under CARRIED keys, as long as evict leaves them there)
+        self.waiting = {kind: set(c) for kind, c in carried.items()}
         # the 4-tuples as the batches' columns pack them (analysis._tuple_keys)
-        self.packed = {kind: {packed_pair(p): p for p in w} for kind, w in self.waiting.items()}
+        self.packed = {kind: {packed_pair(p): p for p in c} for kind, c in carried.items()}
         for kind, tracker in (("tcp", pipe.tcp), ("udp", pipe.udp)):
-            for p, carried in self.waiting[kind].items():
-                tracker.adopt((CARRIED, p), carried)  # its real key comes with its rows
+            for p, conn in carried[kind].items():
+                tracker.adopt((CARRIED, p), conn)  # its real key comes with its rows
 
     def select(self, kind: str, pipe: Pipeline, rows: np.ndarray, inverse: np.ndarray,
                swap: np.ndarray, uniq: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -251,9 +286,12 @@ class Replay:
         for b in itertools.compress(found, keep):
             ent = pipe.tuples.lookup(kind, b)
             ids.append(ent)
-            carried = waiting.pop(packed[b], None)
-            if carried is not None and tracker.holding(carried.key) is carried:
-                tracker.adopt(ent[0], carried)  # (unless evict has retired it already)
+            p = packed[b]
+            if p in waiting:
+                waiting.discard(p)
+                carried = tracker.holding((CARRIED, p))
+                if carried is not None:  # (unless evict has retired it already)
+                    tracker.adopt(ent[0], carried)
         mask = keep[inverse]
         return rows[mask], (np.cumsum(keep) - 1)[inverse[mask]], swap[mask], ids
 
@@ -319,7 +357,7 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
     with (_sigterm_raises(),  # before any worker runs: no moment when SIGTERM kills outright
           tempfile.TemporaryDirectory(prefix="handshaker-split-") as spools,
           ProcessPoolExecutor(max_workers=min(jobs, len(parts_at)), mp_context=ctx,
-                              initializer=_init_worker, initargs=(slots,)) as pool):
+                              initializer=_init_worker, initargs=(slots, os.getpid())) as pool):
         with _sigterm_held():  # (the workers are made here)
             futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index,
                                    os.path.join(spools, f"part-{i}.pickle"), render,
@@ -364,7 +402,9 @@ def _sigterm_held() -> Iterator[None]:
     """SIGTERM waits while worker processes are made: it would otherwise raise inside
     the handlers a fork runs, where an exception is only printed, and the run would go
     on (seen in tests/test_split.py). It is delivered on the way out. The workers,
-    which inherit the mask, take SIGTERM again first thing (_init_worker)."""
+    which inherit the mask, take SIGTERM again first thing (_init_worker). (The mask
+    is this thread's: it holds the signal because a run forks only when no other
+    thread runs, see _context.)"""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -405,7 +445,6 @@ def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]
     """
     parts: list[Part] = []
     sources: list[Iterator[Entry]] = []
-    repaired: list[Conn] = []  # connections that crossed two cuts or more: few
     crossed: tuple[set[Pair], set[Pair]] = (set(), set())  # 4-tuples open at the last cut
     # connections open at the end of the part in hand, which crossed an earlier cut
     carried_tcp: list[TcpStream] = []
@@ -421,17 +460,19 @@ def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]
         crossed = (own_tcp | {_stream_pair(st) for st in carried_tcp},
                    own_udp | {_summary_pair(c) for c in carried_udp})
         if carried_tcp or carried_udp:  # on through the next part, here
-            ended, replay = follow(path, carried_tcp, carried_udp, parts_at[i + 1], tls,
-                                   file_index)
-            repaired += ended
+            followed = f"{part.spool}.followed"
+            with open(followed, "wb") as out:
+                replay = follow(path, carried_tcp, carried_udp, parts_at[i + 1], tls,
+                                file_index, render, out)
+            sources.append(read_spool(followed))
             carried_tcp, carried_udp = replay.pipe_open()
         carried_tcp += [st for st in part.still_open_tcp if _stream_pair(st) in own_tcp]
         carried_udp += [c for c in part.still_open_udp if _summary_pair(c) in own_udp]
-    pipe = Pipeline(tls=tls, file_index=file_index)
-    repaired.extend(pipe.summary(st) for st in carried_tcp)
-    repaired.extend(carried_udp)
-    repaired.sort(key=lambda c: c.first_frame)
-    sources.append(entry(c, render) for c in repaired)
+    pipe = Pipeline(tls=tls, file_index=file_index)  # (the connections open at the end)
+    ended = [entry(pipe.summary(st), render) for st in carried_tcp]
+    ended += [entry(c, render) for c in carried_udp]
+    ended.sort(key=lambda e: e[0])
+    sources.append(iter(ended))
     return _merge(parts, heapq.merge(*sources, key=lambda e: e[0]), on_connection, render)
 
 
