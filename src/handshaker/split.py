@@ -194,8 +194,10 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
             close=next_range is None)  # the file ends there: so do its connections
     if next_range is None:
         return Part(result, spool)
-    tcp, udp = pipe.tcp.open_streams(), pipe.udp.open_conversations()
-    del pipe  # (its tables would keep alive the streams that follow retires)
+    # (the pipeline must not keep alive the streams that follow retires: it is in a
+    # cycle, and a worker runs without the cyclic collector)
+    tcp, udp = pipe.tcp.hand_over(), pipe.udp.hand_over()
+    del pipe
     with open(spool + ".next", "wb") as out:
         replay = follow(path, tcp, udp, next_range, tls, file_index, render, out)
     return Part(result, spool, (replay.only["tcp"], replay.only["udp"]), spool + ".next",

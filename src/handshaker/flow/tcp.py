@@ -424,6 +424,14 @@ class TcpTracker:
         """The streams not retired yet, oldest first."""
         return list(self._by_tuple.values())
 
+    def hand_over(self) -> list[TcpStream]:
+        """The streams not retired yet, which leave the table (followed on elsewhere: this
+        tracker must not keep them alive)."""
+        streams = self.open_streams()
+        self._by_tuple.clear()
+        self.kept.clear()
+        return streams
+
     def retire(self, st: TcpStream) -> None:
         """Retire one stream now (``live`` prints a connection as soon as it is over)."""
         if self._by_tuple.get(st.key) is st:

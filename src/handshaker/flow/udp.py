@@ -121,6 +121,13 @@ class UdpTracker:
         """The conversations not retired yet."""
         return list(self._by_tuple.values())
 
+    def hand_over(self) -> list[UdpConversation]:
+        """The conversations not retired yet, which leave the table (followed on
+        elsewhere: this tracker must not keep them alive)."""
+        conversations = self.open_conversations()
+        self._by_tuple.clear()
+        return conversations
+
     def datagram(self, key: Any, swap: int, eps: Any, frame: int, ts: int, payload_len: int,
                  wire_len: int, file_index: int = 0) -> int:
         """Feed one datagram from eps[swap] to eps[1 - swap]; return its stream number."""
