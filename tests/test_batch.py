@@ -405,3 +405,42 @@ def test_rows_go_out_in_row_groups(monkeypatch: pytest.MonkeyPatch, corpus: Path
     assert meta.num_rows == 73 and meta.num_row_groups == 8
     want = [c["first_frame"] for c in analyze_json(src)["connections"]]
     assert pq.read_table(part).column("first_frame").to_pylist() == want
+
+
+def test_pool_workers_end_with_a_killed_parent(tmp_path: Path) -> None:
+    """A batch killed outright (SIGKILL, the OOM killer) takes its pool's workers with it;
+    they used to wait for work for good (handshaker.split.die_with)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from capture_writers import pcap_records
+
+    data = (DATA / "tour-tls12-ecdhe.pcap").read_bytes()
+    body = b"".join(data[off:off + 16 + h[2]] for off, h in pcap_records(data)[3])
+    copies = (32 << 20) // len(body) + 1
+    for i in range(4):  # four files of 32 MB, each its own content (its snaplen field)
+        header = data[:16] + (65535 + i).to_bytes(4, "little") + data[20:24]
+        (tmp_path / f"c{i}.pcap").write_bytes(header + body * copies)
+    p = subprocess.Popen([sys.executable, "-m", "handshaker", "batch", str(tmp_path), "-o",
+                          str(tmp_path / "out"), "-j", "2", "-q"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(children) < 2 and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.02)
+            children = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+        assert len(children) >= 2
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=20)
+        deadline = time.monotonic() + 5
+        while any(Path(f"/proc/{c}").exists() for c in children) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not [c for c in children if Path(f"/proc/{c}").exists()]
+    finally:
+        for pid in (p.pid, *map(int, children)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        p.wait()

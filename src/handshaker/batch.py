@@ -524,7 +524,10 @@ def _run_inline(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tupl
 def _process_pool(workers: int) -> Iterator[Runner]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    pool = ProcessPoolExecutor(max_workers=workers)
+    from handshaker.split import die_with
+
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with,
+                               initargs=(os.getpid(),))
 
     def run(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[Any, Any]]:
         futures = {pool.submit(fn, item): item for item in items}

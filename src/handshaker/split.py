@@ -150,7 +150,7 @@ _progress_slots: Any = None  # per worker: frames and bytes done (shared memory)
 def _init_worker(slots: Any, parent: int) -> None:
     global _progress_slots
     _progress_slots = slots
-    _die_with(parent)
+    die_with(parent)
     # a worker lives for one part: the cyclic collector would only slow the pickling of
     # its result (the analysis itself pauses it, see analysis.gc_paused)
     gc.disable()
@@ -164,10 +164,11 @@ def _init_worker(slots: Any, parent: int) -> None:
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with(parent: int) -> None:
+def die_with(parent: int) -> None:
     """A worker whose parent is killed outright (SIGKILL, the OOM killer) would wait for
     work forever, its pipe held open by the other workers (seen: two left behind by a
-    test that killed its run). On Linux it now gets a SIGTERM when the parent goes."""
+    test that killed its run). On Linux it now gets a SIGTERM when the parent goes.
+    (The initializer of every process pool here: split runs and handshaker batch.)"""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:  # the parent went before that
