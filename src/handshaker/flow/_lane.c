@@ -125,6 +125,20 @@ static PyTypeObject StreamCoreType = {
     .tp_new = PyType_GenericNew,
 };
 
+/* The stream's direction d (the sender's) and the other one, if it has the two
+ * directions a TcpStream has (0 for anything else: then Python decides). */
+static int directions(StreamCore *st, int d, DirCore **fwd, DirCore **rev)
+{
+    if (st->dirs == NULL || !PyTuple_Check(st->dirs) || PyTuple_GET_SIZE(st->dirs) != 2)
+        return 0;
+    PyObject *fo = PyTuple_GET_ITEM(st->dirs, d), *ro = PyTuple_GET_ITEM(st->dirs, 1 - d);
+    if (!PyObject_TypeCheck(fo, &DirCoreType) || !PyObject_TypeCheck(ro, &DirCoreType))
+        return 0;
+    *fwd = (DirCore *)fo;
+    *rev = (DirCore *)ro;
+    return 1;
+}
+
 /* -- Lane: one batch's columns, run from a given segment on -------------------------- */
 
 enum { C_INV, C_SW, C_NUMBER, C_TS, C_SEQ, C_ACK, C_FLAGS, C_PLEN, C_WIN, C_WIRE, NCOL };
@@ -253,13 +267,10 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
         if ((flg & (SYN | FIN | RST)) || seglen < 0 || st->segments != Py_None || st->watch ||
             __builtin_sub_overflow(t, st->last_ts, &gap) || gap > self->quiet)
             break;
-        if (st->dirs == NULL || !PyTuple_Check(st->dirs) || PyTuple_GET_SIZE(st->dirs) != 2)
-            break;
         int d = col[C_SW][i] == st->a_swap ? 0 : 1;
-        PyObject *fo = PyTuple_GET_ITEM(st->dirs, d), *ro = PyTuple_GET_ITEM(st->dirs, 1 - d);
-        if (!PyObject_TypeCheck(fo, &DirCoreType) || !PyObject_TypeCheck(ro, &DirCoreType))
+        DirCore *fwd, *rev;
+        if (!directions(st, d, &fwd, &rev))
             break;
-        DirCore *fwd = (DirCore *)fo, *rev = (DirCore *)ro;
         long long nxt = fwd->nextseq, sq = col[C_SEQ][i], window = col[C_WIN][i];
         if (!(sq == nxt && nxt && window && rev->window && rev->base_set &&
               (fwd->marks & (seglen ? MARK_D : MARK_A)) && (st->first_rtt_ns || !st->ts_mru_syn)))
@@ -373,12 +384,9 @@ static PyObject *lane_analyze(PyObject *module, PyObject *const *args, Py_ssize_
     if ((d != 0 && d != 1) || seq < 0 || seq > M32 || ack < 0 || ack > M32 || seglen < 0 ||
         seglen > M32 || window < 0 || window > 0xFFFF)
         Py_RETURN_NOTIMPLEMENTED;
-    if (st->dirs == NULL || !PyTuple_Check(st->dirs) || PyTuple_GET_SIZE(st->dirs) != 2)
+    DirCore *fwd, *rev;
+    if (!directions(st, (int)d, &fwd, &rev))
         Py_RETURN_NOTIMPLEMENTED;
-    PyObject *fo = PyTuple_GET_ITEM(st->dirs, d), *ro = PyTuple_GET_ITEM(st->dirs, 1 - d);
-    if (!PyObject_TypeCheck(fo, &DirCoreType) || !PyObject_TypeCheck(ro, &DirCoreType))
-        Py_RETURN_NOTIMPLEMENTED;
-    DirCore *fwd = (DirCore *)fo, *rev = (DirCore *)ro;
     if (rev->window < 0 || rev->window > 0xFFFF || rev->win_scale > 14)
         Py_RETURN_NOTIMPLEMENTED; /* (never from a capture: the shift below must fit) */
 
