@@ -337,7 +337,11 @@ class TlsObserver:
 
     # -- records and messages ---------------------------------------------------------
     def _drain(self, d: int, ds: _Direction, ts: int) -> None:
-        while True:
+        # light mode reads no further once the summary is known: the records after that in
+        # the same segment are not looked at, as those of the segments after it are not;
+        # but an abbreviated handshake's ServerHello comes with the server's CCS and
+        # Finished, whose time the summary gives
+        while self.active or self.session.resumed:
             try:
                 rec = ds.records.next_record()
             except HandshakerError as err:
@@ -351,7 +355,7 @@ class TlsObserver:
                 # were decrypted when it was
                 self._opened = rec.decrypted
             ds.hs.feed(rec)
-            while True:
+            while self.active or self.session.resumed:
                 try:
                     item = ds.hs.next_item()
                 except HandshakerError as err:

@@ -163,8 +163,12 @@ class FrameIndex:
 
 # -- records ----------------------------------------------------------------------------
 
+# The records and items below are values, never changed once made, but not frozen
+# dataclasses: a frozen one's __init__ sets each field through object.__setattr__, five
+# times the cost, and a million-packet capture makes about a hundred thousand of them.
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class TLSPlaintext:
     """One record as it travels (RFC 8446 §5.1; the fragment may be ciphertext).
 
@@ -187,7 +191,7 @@ class TLSPlaintext:
         return self.stream_offset + TLS_HEADER_LENGTH + self.length
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SSLv2Record:
     """An SSL 2.0 record: a 2-byte header (high bit set) or a 3-byte one with ``padding``."""
 
@@ -202,7 +206,7 @@ class SSLv2Record:
         return self.stream_offset + self.header_length + self.length
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RecordGap:
     """Bytes of the stream the parser could not read as records (lost, or skipped to resync)."""
 
@@ -229,16 +233,19 @@ class RecordParser:
         while (rec := rp.next_record()) is not None:
             ...
 
-    ``feed`` never raises on bad input: it splits what it can into records
-    at once and queues them, and ``next_record`` hands them back in stream
-    order, raising :class:`MalformedError` where a record header cannot be
-    (the parser then skips to the next chunk that looks like a record start
-    and can be used on). Besides the queue of complete records, which the
-    caller drains after each ``feed``, the parser holds at most one partial
-    record: :data:`MAX_RECORD_LENGTH` + 5 bytes (SSL 2.0: 0x7FFF + 3).
+    ``feed`` never raises on bad input, and ``next_record`` hands the
+    records back in stream order, raising :class:`MalformedError` where a
+    record header cannot be (the parser then skips to the next chunk that
+    looks like a record start and can be used on). A chunk's records are
+    split off as they are asked for (a reader that stops early pays for no
+    more), and all at once when the next chunk comes or the parser's state is
+    asked for. Besides the queue of complete records, which the caller drains
+    after each ``feed``, the parser holds at most one partial record:
+    :data:`MAX_RECORD_LENGTH` + 5 bytes (SSL 2.0: 0x7FFF + 3).
     """
 
-    __slots__ = ("_buf", "_buf_offset", "_count", "_lost", "_mode", "_out", "_v2count")
+    __slots__ = ("_buf", "_buf_offset", "_chunk", "_count", "_lost", "_mode", "_out",
+                 "_v2count")
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -248,20 +255,26 @@ class RecordParser:
         self._mode: str | None = None  # None (undecided), "tls", "sslv2"
         self._count = 0  # records parsed so far
         self._v2count = 0  # of which SSL 2.0 records
+        # the chunk being split into records: (its bytes, their stream offset, where the
+        # next record starts in them); None when all is split
+        self._chunk: tuple[bytes | bytearray, int, int] | None = None
 
     @property
     def next_offset(self) -> int:
         """The stream offset the next fed byte is expected at."""
+        self._split_all()
         return (self._buf_offset or 0) + len(self._buf)
 
     @property
     def pending(self) -> int:
         """Bytes of a partial record held, waiting for the rest."""
+        self._split_all()
         return len(self._buf)
 
     @property
     def is_sslv2(self) -> bool:
         """True when this direction speaks the SSL 2.0 record layer (genuine SSL 2.0)."""
+        self._split_all()
         return self._mode == "sslv2"
 
     def _drop(self, reason: str) -> None:
@@ -274,6 +287,7 @@ class RecordParser:
         """Add a chunk of the stream that starts at ``stream_offset`` (default: right after
         the previous one; the first chunk may start anywhere). Bytes already fed are
         skipped; a jump forward is a gap (a :class:`RecordGap`, then resynchronisation)."""
+        self._split_all()
         if self._buf_offset is None:
             self._buf_offset = 0 if stream_offset is None else stream_offset
         if stream_offset is None:
@@ -305,21 +319,37 @@ class RecordParser:
             base = self._buf_offset
         else:
             buf, base = bytes(data), stream_offset
-        pos = 0
-        while True:
-            try:
-                rec = self._parse_one(buf, pos, base + pos)
-            except MalformedError as err:
-                self._out.append(err)
-                self._hold(buf, pos, base)
-                self._drop("unreadable after a malformed record header")
-                self._lost = True
-                return
-            if rec is None:
-                break
-            self._out.append(rec)
-            pos = rec.end_offset - base
-        self._hold(buf, pos, base)
+        self._chunk = (buf, base, 0)
+
+    def _split(self) -> Record | None:
+        """The next record of the chunk being split; None when the chunk is done: the rest
+        of it held as a partial record or, after a bad header, the error and the gap of the
+        rest queued."""
+        if self._chunk is None:
+            return None
+        buf, base, pos = self._chunk
+        try:
+            rec = self._parse_one(buf, pos, base + pos)
+        except MalformedError as err:
+            self._chunk = None
+            self._hold(buf, pos, base)
+            self._out.append(err)
+            self._drop("unreadable after a malformed record header")
+            self._lost = True
+            return None
+        if rec is None:
+            self._chunk = None
+            self._hold(buf, pos, base)
+            return None
+        self._chunk = (buf, base, rec.end_offset - base)
+        return rec
+
+    def _split_all(self) -> None:
+        """Split the rest of the chunk (its records queued)."""
+        while self._chunk is not None:
+            rec = self._split()
+            if rec is not None:
+                self._out.append(rec)
 
     def _hold(self, buf: bytes | bytearray, pos: int, base: int) -> None:
         """Keep ``buf[pos:]`` (a partial record), which starts at stream offset base + pos."""
@@ -336,7 +366,11 @@ class RecordParser:
         record header cannot be.
         """
         if not self._out:
-            return None
+            rec = self._split()
+            if rec is not None:
+                return rec
+            if not self._out:
+                return None
         item = self._out.popleft()
         if isinstance(item, MalformedError):
             raise item
@@ -425,7 +459,7 @@ class RecordParser:
 # -- what records carry -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Handshake:
     """One complete handshake message (RFC 8446 §4: msg_type, length, body).
 
@@ -446,7 +480,7 @@ class Handshake:
     decrypted: bool = False  # it came in a record that was decrypted
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChangeCipherSpec:
     """RFC 5246 §7.1 (``type`` is 1)."""
 
@@ -455,7 +489,7 @@ class ChangeCipherSpec:
     complete_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Alert:
     """RFC 8446 §6 (level 1 = warning, 2 = fatal)."""
 
@@ -465,7 +499,7 @@ class Alert:
     complete_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HeartbeatMessage:
     """RFC 6520 §4. ``payload`` holds the bytes present, at most ``payload_length``:
     a ``payload_length`` larger than what was sent is the Heartbleed pattern."""
@@ -478,7 +512,7 @@ class HeartbeatMessage:
     complete_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApplicationData:
     """An application_data record (always encrypted unless the suite is NULL; in TLS 1.3 it
     may hold handshake messages or alerts too: the outer type hides the real one).
@@ -490,7 +524,7 @@ class ApplicationData:
     data: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EncryptedRecord:
     """A record of ``content_type`` that is encrypted (e.g. the TLS 1.2 Finished after CCS:
     tshark's "Encrypted Handshake Message")."""
@@ -501,7 +535,7 @@ class EncryptedRecord:
     complete_at: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SSLv2Message:
     """An SSL 2.0 record's message; ``msg_type`` is None when it is encrypted.
 
