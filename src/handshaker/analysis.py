@@ -323,16 +323,32 @@ SPILL_CHUNK = 100
 MAX_SPILL_FILES = 64
 
 
+class ChunkWriter:
+    """Items pickled to ``f`` as they come, in chunks of ``size`` (read back by
+    :func:`read_chunks`): one chunk in memory at a time. ``flush`` writes the last one."""
+
+    def __init__(self, f: BinaryIO, size: int = CHUNK_OBJECTS) -> None:
+        self._f = f
+        self._size = size
+        self._chunk: list[Any] = []
+
+    def append(self, item: Any) -> None:
+        self._chunk.append(item)
+        if len(self._chunk) >= self._size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._chunk:
+            pickle.dump(self._chunk, self._f, protocol=pickle.HIGHEST_PROTOCOL)
+            self._chunk = []
+
+
 def write_chunks(f: BinaryIO, items: Iterable[Any], size: int = CHUNK_OBJECTS) -> None:
     """Pickle ``items`` to ``f`` in chunks of ``size`` (read back by :func:`read_chunks`)."""
-    chunk: list[Any] = []
+    w = ChunkWriter(f, size)
     for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
-            chunk = []
-    if chunk:
-        pickle.dump(chunk, f, protocol=pickle.HIGHEST_PROTOCOL)
+        w.append(item)
+    w.flush()
 
 
 def read_chunks(f: BinaryIO) -> Iterator[Any]:

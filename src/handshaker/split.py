@@ -66,6 +66,7 @@ from handshaker.analysis import (
     AS_IS,
     END,
     Analysis,
+    ChunkWriter,
     Conn,
     InOrder,
     Pipeline,
@@ -74,7 +75,6 @@ from handshaker.analysis import (
     read_chunks,
     run,
     settle,
-    write_chunks,
 )
 from handshaker.capture import open_capture
 from handshaker.dissect.columns import ip_to_halves
@@ -226,8 +226,10 @@ def _spooled(out: BinaryIO, render: Renderer, tls: bool, file_index: int,
     """A pipeline run by ``run_it(pipe, evicted)``; each connection that ends is
     rendered and written to ``out`` (as :data:`Entry`, in first-frame order) as soon as
     no connection still open can come before it. ``close``: the open ones end too."""
-    spooled: list[Entry] = []
-    ordered = InOrder(spooled.append)
+    # written as they come: the connections still open at the end of the file, closed all
+    # at once, are many
+    spool = ChunkWriter(out)
+    ordered = InOrder(spool.append)
 
     def done(c: Conn) -> None:
         ordered.add(c.first_frame, entry(c, render))
@@ -236,14 +238,12 @@ def _spooled(out: BinaryIO, render: Renderer, tls: bool, file_index: int,
 
     def flush() -> None:
         ordered.flush(pipe.first_open_frame())
-        write_chunks(out, spooled)
-        spooled.clear()
 
     result = run_it(pipe, flush)
     if close:
         pipe.close()
     ordered.flush(END)  # (those still open are handed on: they have their own place)
-    write_chunks(out, spooled)
+    spool.flush()
     return result, pipe
 
 
