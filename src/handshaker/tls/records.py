@@ -702,29 +702,33 @@ class HandshakeReassembler:
     def _add_handshake(self, rec: TLSPlaintext) -> None:
         if not rec.fragment:
             return  # RFC 8446 §5.1 forbids empty handshake fragments; nothing to carry
-        self._hs_offsets.append((len(self._hs), rec.stream_offset + TLS_HEADER_LENGTH))
+        at = rec.stream_offset + TLS_HEADER_LENGTH
+        self._hs_offsets.append((len(self._hs), at))
         buf: bytes | bytearray
         if self._hs:
             self._hs += rec.fragment
             buf = self._hs
+            where = self._stream_offset
         else:
             buf = rec.fragment  # the usual case: messages read from the fragment, no copy
+            where = at.__add__  # (and the stream offsets follow from the record's)
         self._hs_records += 1
         last = rec.end_offset - 1
         pos = 0
-        while len(buf) - pos >= 4:
-            length = int.from_bytes(buf[pos + 1:pos + 4], "big")
-            start = self._stream_offset(pos)
+        size = len(buf)
+        while size - pos >= 4:
+            length = (buf[pos + 1] << 16) | (buf[pos + 2] << 8) | buf[pos + 3]
+            start = where(pos)
             if length > MAX_HANDSHAKE_LENGTH:
                 self._items.append(MalformedError(
                     f"handshake message length {length} exceeds MAX_HANDSHAKE_LENGTH "
                     f"({MAX_HANDSHAKE_LENGTH})", offset=start + 1, field="length"))
                 self._drop_partial()
                 return
-            if len(buf) - pos < 4 + length:
+            if size - pos < 4 + length:
                 break
             body = bytes(buf[pos + 4:pos + 4 + length])
-            end = self._stream_offset(pos + 3 + length) + 1
+            end = where(pos + 3 + length) + 1
             self._items.append(Handshake(buf[pos], length, body, start, end, last,
                                          self._hs_records, rec.decrypted))
             pos += 4 + length

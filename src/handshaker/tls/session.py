@@ -105,10 +105,8 @@ class TlsSession:
 
     def set_forward_secrecy_reason(self, key: str, **kw: Any) -> None:
         """Why it has forward secrecy or not: ``key`` of explain/i18n.py's FS_REASONS."""
-        from handshaker.explain.i18n import fs_text
-
         self.forward_secrecy_why = (key, kw)
-        self.forward_secrecy_reason = fs_text(key, "en", **kw)
+        self.forward_secrecy_reason = _fs_english(key, tuple(kw.items()))
 
     def forward_secrecy_text(self, lang: str = "en") -> str:
         from handshaker.explain.i18n import fs_text
@@ -164,3 +162,20 @@ class TlsSession:
         if self.decryption is not None:
             d["decrypted"] = self.decryption.as_dict()
         return d
+
+
+#: the English reasons made so far, by catalogue key and values: a handful in any capture
+#: (a limit all the same, STYLE §10: cleared when full)
+_FS_ENGLISH: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}
+MAX_FS_ENGLISH = 256
+
+
+def _fs_english(key: str, kw: tuple[tuple[str, Any], ...]) -> str:
+    text = _FS_ENGLISH.get((key, kw))
+    if text is None:
+        from handshaker.explain.i18n import fs_text
+
+        if len(_FS_ENGLISH) >= MAX_FS_ENGLISH:
+            _FS_ENGLISH.clear()
+        text = _FS_ENGLISH[key, kw] = fs_text(key, "en", **dict(kw))
+    return text
