@@ -14,6 +14,7 @@ import heapq
 import itertools
 import os
 import pickle
+import struct
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -105,8 +106,9 @@ class Analysis:
         return both
 
 
-def _tuple_keys(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[Any]]:
-    """For the given rows: (unique-key index per row, swap bit per row, unique keys)."""
+def _tuple_keys(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    """For the given rows: (unique-key index per row, swap bit per row, unique keys, each
+    as its 40 bytes)."""
     shi, slo, sp = cols["src_hi"][rows], cols["src_lo"][rows], cols["sport"][rows].astype(np.uint64)
     dhi, dlo, dp = cols["dst_hi"][rows], cols["dst_lo"][rows], cols["dport"][rows].astype(np.uint64)
     swap = (shi > dhi) | ((shi == dhi) & ((slo > dlo) | ((slo == dlo) & (sp > dp))))
@@ -128,8 +130,8 @@ def _tuple_keys(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, li
     if not np.array_equal(keys[inverse], k):  # two 4-tuples on one number: never seen
         void = np.ascontiguousarray(k).view(np.dtype((np.void, 40))).ravel()
         uniq, inverse = np.unique(void, return_inverse=True)
-        return inverse.ravel(), swap.astype(np.int64), list(uniq)
-    return inverse, swap.astype(np.int64), list(keys.view(np.dtype((np.void, 40))).ravel())
+        return inverse.ravel(), swap.astype(np.int64), uniq.tolist()
+    return inverse, swap.astype(np.int64), keys.view(np.dtype((np.void, 40))).ravel().tolist()
 
 
 #: odd multipliers for the 4-tuple's hash (from the golden ratio and its kin)
@@ -542,7 +544,7 @@ class Pipeline:
                 if len(rows) == 0:
                     continue
             else:
-                ids = [self.tuples.lookup(kind, u.tobytes()) for u in uniq]
+                ids = self.tuples.lookup_all(kind, uniq)
             if kind == "tcp":
                 _feed_tcp(self.tcp, cols, batch, rows, inverse, swap, ids, self.file_index)
             else:
@@ -560,6 +562,10 @@ class Pipeline:
         self.udp.close()
 
 
+#: a packed 4-tuple (:func:`_tuple_keys`): five uint64 in the machine's byte order
+_PACKED_TUPLE = struct.Struct("=5Q")
+
+
 class _TupleKeys:
     """Packed 4-tuple bytes -> (small int id, the endpoints as text), per protocol.
 
@@ -572,13 +578,18 @@ class _TupleKeys:
         self._bytes: dict[int, tuple[str, bytes]] = {}
         self._next = 0
 
+    def lookup_all(self, kind: str, keys: list[bytes]) -> list[tuple[int, Any]]:
+        """:meth:`lookup` of each key (most are known: those are looked up here)."""
+        known = self._ids[kind].get
+        return [known(b) or self.lookup(kind, b) for b in keys]
+
     def lookup(self, kind: str, b: bytes) -> tuple[int, Any]:
         table = self._ids[kind]
         ent = table.get(b)
         if ent is None:
-            a = np.frombuffer(b, dtype=np.uint64)
-            eps = ((halves_to_ip(int(a[0]), int(a[1])), int(a[4] >> np.uint64(16))),
-                   (halves_to_ip(int(a[2]), int(a[3])), int(a[4] & np.uint64(0xFFFF))))
+            hi_a, lo_a, hi_b, lo_b, ports = _PACKED_TUPLE.unpack(b)
+            eps = ((halves_to_ip(hi_a, lo_a), ports >> 16),
+                   (halves_to_ip(hi_b, lo_b), ports & 0xFFFF))
             ent = (self._next, eps)
             self._next += 1
             table[b] = ent

@@ -274,13 +274,13 @@ class Replay:
                 tracker.adopt((CARRIED, p), conn)  # its real key comes with its rows
 
     def select(self, kind: str, pipe: Pipeline, rows: np.ndarray, inverse: np.ndarray,
-               swap: np.ndarray, uniq: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+               swap: np.ndarray, uniq: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                           list[Any]]:
         """The rows of the carried 4-tuples, and the ids of those 4-tuples (as
         ``Pipeline.tuples`` gives them); the others are not looked at further."""
         packed, waiting = self.packed[kind], self.waiting[kind]
         tracker: Any = pipe.tcp if kind == "tcp" else pipe.udp
-        found = [u.tobytes() for u in uniq]
+        found = uniq
         keep = np.array([b in packed for b in found], dtype=bool)
         ids = []
         for b in itertools.compress(found, keep):

@@ -99,9 +99,13 @@ IDLE_NS = 300 * 1_000_000_000
 #: not take all memory: each costs about 3.5 KB)
 MAX_OPEN_CONNECTIONS = 30_000
 
-#: states in which an endpoint waits for the ACK of its SYN or FIN
-WATCH_STATES = frozenset({TcpState.SYN_RECEIVED, TcpState.FIN_WAIT_1, TcpState.CLOSING,
-                          TcpState.LAST_ACK})
+#: states in which an endpoint waits for the ACK of its SYN or FIN (tuples, not sets: an
+#: Enum member's hash is a Python call, and these are asked on every control segment)
+WATCH_STATES = (TcpState.SYN_RECEIVED, TcpState.FIN_WAIT_1, TcpState.CLOSING,
+                TcpState.LAST_ACK)
+#: states in which an endpoint waits for the ACK of its FIN
+_FIN_SENT = (TcpState.FIN_WAIT_1, TcpState.CLOSING, TcpState.LAST_ACK)
+_SYN_RECEIVED = TcpState.SYN_RECEIVED
 
 
 def analysis_names(bits: int) -> list[str]:
@@ -703,13 +707,13 @@ class TcpTracker:
         elif flags & ACK and not flags & RST:
             # an ACK that completes the handshake or acknowledges a FIN
             other = st.states[1 - d]
-            if other is TcpState.SYN_RECEIVED and rev.isn is not None and \
+            if other is _SYN_RECEIVED and rev.isn is not None and \
                     ack == ((rev.isn + 1) & M32):
                 st.states[1 - d], _ = step(other, Event.RCV_ACK)
                 if st.handshake_ack_frame is None:
                     st.handshake_ack_frame = frame
                     st.events.append((frame, d, "ack"))
-            elif other in (TcpState.FIN_WAIT_1, TcpState.CLOSING, TcpState.LAST_ACK) and \
+            elif other in _FIN_SENT and \
                     rev.first_fin_seq is not None and _gt(ack, rev.first_fin_seq):
                 st.states[1 - d], _ = step(other, Event.RCV_ACK)
                 st.events.append((frame, d, "fin_ack"))
