@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -705,6 +706,7 @@ class HandshakeReassembler:
         at = rec.stream_offset + TLS_HEADER_LENGTH
         self._hs_offsets.append((len(self._hs), at))
         buf: bytes | bytearray
+        where: Callable[[int], int]  # the stream offset of buf[i]
         if self._hs:
             self._hs += rec.fragment
             buf = self._hs
