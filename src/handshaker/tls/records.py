@@ -322,6 +322,21 @@ class RecordParser:
             buf, base = bytes(data), stream_offset
         self._chunk = (buf, base, 0)
 
+    def at_rest(self, offset: int) -> bool:
+        """Whether nothing is held or queued, the stream is in step and TLS records are
+        expected next at ``offset``: a caller may then read whole records there itself
+        (and say so with :meth:`took`)."""
+        return (self._chunk is None and not self._buf and not self._out and not self._lost
+                and self._mode != "sslv2" and not self._v2count
+                and (self._buf_offset is None or self._buf_offset == offset))
+
+    def took(self, end: int, records: int) -> None:
+        """``records`` whole TLS records up to stream offset ``end`` were read by the
+        caller (from where :meth:`at_rest` said): the next bytes are expected at ``end``."""
+        self._mode = "tls"
+        self._count += records
+        self._buf_offset = end
+
     def _split(self) -> Record | None:
         """The next record of the chunk being split; None when the chunk is done: the rest
         of it held as a partial record or, after a bad header, the error and the gap of the
@@ -608,6 +623,13 @@ class HandshakeReassembler:
     def partial(self) -> int:
         """Bytes of a handshake message waiting for its next fragment."""
         return len(self._hs)
+
+    @property
+    def at_rest(self) -> bool:
+        """Nothing queued, nothing partial, not encrypted: a plaintext handshake record
+        holding whole messages gives just those messages (its caller may read them
+        itself)."""
+        return not (self._queue or self._items or self._hs or self._encrypted)
 
     def feed(self, record: Record | RecordGap) -> None:
         self._queue.append(record)
