@@ -13,17 +13,20 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from handshaker.errors import HandshakerError, UsageError
+
+if TYPE_CHECKING:  # (rich is imported where a command draws: analyze --format json does not)
+    from rich.console import Console
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 PIPE_WIDTH = 120
 
 
 def _console(args: argparse.Namespace, stderr: bool = False) -> Console:
+    from rich.console import Console
+
     no_color = getattr(args, "no_color", False) or "NO_COLOR" in os.environ
     console = Console(stderr=stderr, no_color=no_color, highlight=False,
                       color_system=None if no_color else "auto", soft_wrap=False)
@@ -102,7 +105,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from handshaker.analysis import analyze
     from handshaker.render.csv_out import CSV_COLUMNS, CsvRender
     from handshaker.render.json_out import JSON, JsonWriter, connection_dict
-    from handshaker.render.text import render_connections
 
     many = len(args.files) > 1
     anomalies = False
@@ -128,6 +130,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 a = analyze(path, file_index=i, progress=progress)
         if args.format not in ("json", "csv"):
             from handshaker.explain.i18n import t
+            from handshaker.render.text import render_connections
 
             lang = _lang(args)
             title = t("analyze_title", lang, path=a.path, frames=a.frames, tcp=a.tcp_streams,

@@ -357,6 +357,8 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
                    tls: bool, file_index: int, progress: Callable[[int, int], None] | None,
                    ranges: list[tuple[int, int]] | None, render: Renderer) -> Analysis:
     parts_at = ranges if ranges is not None else cuts(os.path.getsize(path), jobs)
+    if tls:  # imported once, before the workers are forked, rather than by each of them
+        import handshaker.tls.observer  # noqa: F401
     ctx = _context()
     slots = ctx.Array("q", 2 * len(parts_at), lock=False)
     with (_sigterm_raises(),  # before any worker runs: no moment when SIGTERM kills outright
@@ -473,8 +475,10 @@ def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]
             carried_tcp, carried_udp = replay.pipe_open()
         carried_tcp += [st for st in part.still_open_tcp if _stream_pair(st) in own_tcp]
         carried_udp += [c for c in part.still_open_udp if _summary_pair(c) in own_udp]
-    pipe = Pipeline(tls=tls, file_index=file_index)  # (the connections open at the end)
-    ended = [entry(pipe.summary(st), render) for st in carried_tcp]
+    ended = []
+    if carried_tcp:  # (the connections open at the end)
+        pipe = Pipeline(tls=tls, file_index=file_index)
+        ended = [entry(pipe.summary(st), render) for st in carried_tcp]
     ended += [entry(c, render) for c in carried_udp]
     ended.sort(key=lambda e: e[0])
     sources.append(iter(ended))
