@@ -628,37 +628,42 @@ def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse:
         inverse, swap, cols["number"][rows], cols["ts_ns"][rows], cols["seq"][rows],
         cols["ack"][rows], np.where(flags < 0, 0, flags), cols["payload_len"][rows],
         cols["window"][rows], cols["wirelen"][rows])]
-    at = rows.tolist()  # segment i is the batch's row at[i]
-
-    def options(i: int) -> SynOptions | None:
-        return _syn_options(batch, cols, at[i])
-
-    def payload(i: int) -> bytes:
-        return _payload(batch, cols, at[i])
-
-    tcp.feed(ids, columns, options, file_index, payload)
+    rows_of = _Rows(batch, cols, rows)
+    tcp.feed(ids, columns, rows_of.syn_options, file_index, rows_of.payload)
 
 
-def _payload(batch: Any, cols: Any, row: int) -> bytes:
-    """The captured TCP/UDP payload of one row (cut by the snapshot length, if it was)."""
-    off = int(cols["payload_off"][row])
-    n = int(cols["payload_len"][row])
-    if off < 0 or n <= 0:
-        return b""
-    start = int(batch.start[row])
-    end = start + min(off + n, int(batch.caplen[row]))
-    return bytes(batch.buf[start + off:end])
+class _Rows:
+    """The bytes of a batch's TCP rows that Python reads one at a time: payloads (for
+    the stream observers) and SYN options. Segment ``i`` is the batch's row ``at[i]``;
+    the columns are read through memoryviews, which give plain ints three times as
+    quickly as indexing the arrays."""
 
+    __slots__ = ("at", "buf", "caplen", "hlen", "l4", "off", "plen", "start")
 
-def _syn_options(batch: Any, cols: Any, row: int) -> SynOptions | None:
-    """Options of a SYN or SYN+ACK, read straight from the batch buffer."""
-    hlen = int(cols["tcp_hlen"][row])
-    l4 = int(cols["l4_off"][row])
-    if hlen <= 20 or l4 < 0:
-        return SynOptions() if hlen >= 20 else None
-    start = int(batch.start[row])
-    end = start + min(l4 + hlen, int(batch.caplen[row]))
-    return syn_options(batch.buf, start + l4 + 20, end)
+    def __init__(self, batch: Any, cols: Any, rows: np.ndarray) -> None:
+        self.at = rows.tolist()
+        self.buf = batch.buf
+        self.start, self.caplen = memoryview(batch.start), memoryview(batch.caplen)
+        self.off, self.plen = memoryview(cols["payload_off"]), memoryview(cols["payload_len"])
+        self.hlen, self.l4 = memoryview(cols["tcp_hlen"]), memoryview(cols["l4_off"])
+
+    def payload(self, i: int) -> bytes:
+        """The captured payload of segment ``i`` (cut by the snapshot length, if it was)."""
+        row = self.at[i]
+        off, n = self.off[row], self.plen[row]
+        if off < 0 or n <= 0:
+            return b""
+        start = self.start[row]
+        return bytes(self.buf[start + off:start + min(off + n, self.caplen[row])])
+
+    def syn_options(self, i: int) -> SynOptions | None:
+        """The options of segment ``i``, a SYN or SYN+ACK, read straight from the buffer."""
+        row = self.at[i]
+        hlen, l4 = self.hlen[row], self.l4[row]
+        if hlen <= 20 or l4 < 0:
+            return SynOptions() if hlen >= 20 else None
+        start = self.start[row]
+        return syn_options(self.buf, start + l4 + 20, start + min(l4 + hlen, self.caplen[row]))
 
 
 def _feed_udp(udp: UdpTracker, cols: Any, rows: np.ndarray, inverse: np.ndarray,
