@@ -13,6 +13,7 @@ from handshaker.tls.hello import (
     ClientHelloFacts,
     ServerHelloFacts,
     client_hello_facts,
+    ecdhe_named_group,
     server_hello_facts,
 )
 
@@ -76,3 +77,45 @@ def test_garbage_gives_none_not_an_exception() -> None:
         data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 120)))
         client_hello_facts(data)
         server_hello_facts(data)
+
+
+def _ske_bodies() -> list[bytes]:
+    """Every ServerKeyExchange body of the corpus's TLS captures."""
+    out = []
+    for rel in TLS_CAPTURES:
+        for r in ours(rel).values():
+            for m in r.messages:
+                if getattr(m.item, "msg_type", None) == msg.SERVER_KEY_EXCHANGE:
+                    out.append(m.item.body)
+    return out
+
+
+def _full_group(body: bytes, with_algorithm: bool) -> int | None:
+    from handshaker.tls.buffer import Buffer
+
+    try:
+        m = msg.pull_server_key_exchange(Buffer(body, complete=True), kx="ecdhe",
+                                         version=msg.TLS12 if with_algorithm else 0x0302)
+    except msg.MalformedError:
+        return None
+    return getattr(m.params, "named_group", None)
+
+
+def test_lean_ske_group_equals_the_full_parser() -> None:
+    """Where the lean ServerKeyExchange reader gives a group, the full parser gives the
+    same; on the corpus's bodies, on each of them cut or grown by a byte, and on
+    noise."""
+    import random
+
+    bodies = _ske_bodies()
+    assert len(bodies) >= 10
+    rnd = random.Random(11)
+    noise = [bytes([3, 0, 29, 32]) + bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 90)))
+             for _ in range(3000)]
+    for body in bodies + [b[:-1] for b in bodies] + [b + b"\0" for b in bodies] + noise:
+        for with_algorithm in (True, False):
+            lean = ecdhe_named_group(body, with_algorithm)
+            if lean is not None:
+                assert _full_group(body, with_algorithm) == lean, body.hex()
+    # (and the corpus's ECDHE bodies are read lean)
+    assert sum(ecdhe_named_group(b, True) is not None for b in bodies) >= 20

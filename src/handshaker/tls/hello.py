@@ -375,3 +375,17 @@ def server_hello_facts(body: bytes) -> ServerHelloFacts | None:
         elif et == PRE_SHARED_KEY:
             facts.pre_shared_key = True
     return facts
+
+
+def ecdhe_named_group(body: bytes, with_algorithm: bool) -> int | None:
+    """The named group of a signed ECDHE ServerKeyExchange body (RFC 8422 §5.4:
+    curve_type 3, the group, the public point, [the TLS 1.2 signature algorithm,] the
+    signature) whose fields fill it exactly, or None: the full parser then reads it
+    (and names what is wrong). It gives what that parser's first form gives."""
+    n = len(body)
+    if n < 5 or body[0] != 3 or not body[3]:
+        return None
+    p = 4 + body[3] + (2 if with_algorithm else 0)
+    if p + 2 > n or p + 2 + ((body[p] << 8) | body[p + 1]) != n:
+        return None
+    return (body[1] << 8) | body[2]

@@ -49,6 +49,7 @@ from handshaker.tls.hello import (
     ClientHelloFacts,
     ServerHelloFacts,
     client_hello_facts,
+    ecdhe_named_group,
     server_hello_facts,
 )
 from handshaker.tls.records import (
@@ -578,6 +579,13 @@ class TlsObserver:
         if hs.msg_type == msg.SERVER_HELLO:
             self._server_hello(d, hs, frame, ts)
             return
+        if hs.msg_type == msg.SERVER_KEY_EXCHANGE and self._kx in ("ecdhe", "ecdh") and \
+                self._version is not None:
+            group = ecdhe_named_group(hs.body, self._version >= msg.TLS12)  # the lean read
+            if group is not None:
+                self._add(d, frame, ts, kind, length=hs.length)
+                self._group(group_name(group))
+                return
         try:
             m = msg.parse_handshake(hs.msg_type, hs.body, version=self._version, kx=self._kx,
                                     offset=hs.stream_offset + 4)
@@ -602,17 +610,25 @@ class TlsObserver:
             params = m.params
             group = getattr(params, "named_group", None)
             if group is not None:
-                s.group = group_name(group)
+                self._group(group_name(group))
             elif isinstance(params, msg.ServerDHParams):
-                s.group = f"DH {int.from_bytes(params.dh_p, 'big').bit_length()}-bit prime"
-            s.chosen["group"] = s.group
-            if not self.detail:
-                self._finish_both()
+                self._group(f"DH {int.from_bytes(params.dh_p, 'big').bit_length()}-bit prime")
+            else:
+                self._group(s.group)
         elif isinstance(m, (msg.CertificateRequest, msg.CertificateRequestTLS13)):
             s.chosen["certificate_request"] = True
         elif isinstance(m, msg.Finished):
             ds.finished = True
             self._check_done(d, ds)
+
+    def _group(self, group: str | None) -> None:
+        """The ServerKeyExchange named the group (TLS <= 1.2): the last fact light mode
+        waits for."""
+        s = self.session
+        s.group = group
+        s.chosen["group"] = group
+        if not self.detail:
+            self._finish_both()
 
     def _parsed(self, d: int, hs: Handshake, frame: int, ts: int) -> Any:
         """The full parse of a hello the lean reader gave up on (None: damaged; noted)."""
