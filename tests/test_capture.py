@@ -109,6 +109,36 @@ def test_records_straddling_chunks(name: str, chunk: int) -> None:
     assert again == reference
 
 
+@pytest.mark.parametrize("name", ["zeek/tls/tls-1.2-stream-keylog.pcap", "ja4/tls-handshake.pcapng",
+                                  "zeek/tls/tls-fragmented-handshake.pcap.gz"])
+def test_buffers_are_reused_once_the_batches_are_let_go(name: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read as the analysis reads (each batch let go when the next comes), the chunk
+    buffers are reused, not allocated anew (each fresh one is zeroed and page-faulted
+    in), and what each batch holds is right while it is held."""
+    from handshaker.capture import source
+
+    require((CORPUS / name).is_file(), f"{name} missing")
+    reference, _, _ = read_all(CORPUS / name)
+    fresh = []
+    real = source.ChunkBuffer._allocate
+
+    def allocate(self: source.ChunkBuffer, size: int) -> bytearray:
+        ids = {id(b) for b in self._spares}
+        buf = real(self, size)
+        fresh.append(id(buf) not in ids)
+        return buf
+
+    monkeypatch.setattr(source.ChunkBuffer, "_allocate", allocate)
+    frames = []
+    with open_capture(CORPUS / name, chunk_size=4096) as cap:
+        for batch in cap.batches():
+            frames += [batch.frame(i) for i in range(len(batch))]
+    assert frames == reference
+    assert len(fresh) > 10  # (many chunks)
+    assert sum(fresh) <= 4
+
+
 def test_file_offset_points_at_the_record() -> None:
     path = CORPUS / "zeek/tls/dhe.pcap"
     raw = path.read_bytes()

@@ -10,7 +10,10 @@ When a walker reaches a record that is not complete in the buffer it calls
 another buffer and fills the rest from the stream with ``readinto``. Batches
 handed to the caller keep referring to the buffer they were cut from, so a
 buffer is reused only when nothing outside this module refers to it any more
-(checked with the reference count); otherwise a fresh one is allocated.
+(checked with the reference count); otherwise a fresh one is allocated. Two
+buffers wait for reuse: the caller still holds the last batch of the chunk
+before while the next is read, so the one before that is the one that is
+free (a fresh buffer costs its zeroing and a page fault per 4 KiB).
 Memory therefore stays bounded by a few chunks, never by the file size.
 """
 
@@ -137,7 +140,7 @@ class ChunkBuffer:
         self.chunk_size = chunk_size
         self._size_hint = size_hint  # total stream length when known (regular files)
         self._next = min(FIRST_CHUNK, chunk_size)
-        self._spare: bytearray | None = None
+        self._spares: list[bytearray] = []  # buffers read before, newest last
 
     def _target(self, keep: int, need: int) -> int:
         if self._size_hint is not None:
@@ -149,13 +152,14 @@ class ChunkBuffer:
         return max(size, need)
 
     def _allocate(self, size: int) -> bytearray:
-        spare = self._spare
-        self._spare = None
-        # Reuse the spare buffer only when no batch, view or slice still refers
-        # to it: then the references are the local name and getrefcount's own.
-        if spare is not None and len(spare) >= size + SLACK and sys.getrefcount(spare) <= 2:
-            return spare
-        del spare
+        spares = self._spares
+        for i in range(len(spares)):
+            # free when no batch, view or slice still refers to it: the references are
+            # then the list's, the name's and getrefcount's own
+            spare = spares[i]
+            if len(spare) >= size + SLACK and sys.getrefcount(spare) <= 3:
+                del spares[i]
+                return spare
         return bytearray(size + SLACK)
 
     def refill(self, pos: int, need: int) -> int:
@@ -185,7 +189,7 @@ class ChunkBuffer:
         self.buf = new
         self.end = filled
         if len(old) > 2 * SLACK:
-            self._spare = old
+            self._spares = [*self._spares[-1:], old]
         return 0
 
     def ensure(self, pos: int, need: int) -> int:
