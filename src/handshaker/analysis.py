@@ -563,7 +563,7 @@ class Pipeline:
 
 
 #: a packed 4-tuple (:func:`_tuple_keys`): five uint64 in the machine's byte order
-_PACKED_TUPLE = struct.Struct("=5Q")
+PACKED_TUPLE = struct.Struct("=5Q")
 
 
 class _TupleKeys:
@@ -587,7 +587,7 @@ class _TupleKeys:
         table = self._ids[kind]
         ent = table.get(b)
         if ent is None:
-            hi_a, lo_a, hi_b, lo_b, ports = _PACKED_TUPLE.unpack(b)
+            hi_a, lo_a, hi_b, lo_b, ports = PACKED_TUPLE.unpack(b)
             eps = ((halves_to_ip(hi_a, lo_a), ports >> 16),
                    (halves_to_ip(hi_b, lo_b), ports & 0xFFFF))
             ent = (self._next, eps)

@@ -47,11 +47,11 @@ import contextlib
 import ctypes
 import gc
 import heapq
-import ipaddress
 import itertools
 import multiprocessing
 import os
 import signal
+import socket
 import tempfile
 import threading
 from collections import Counter
@@ -65,6 +65,7 @@ import numpy as np
 from handshaker.analysis import (
     AS_IS,
     END,
+    PACKED_TUPLE,
     Analysis,
     ChunkWriter,
     Conn,
@@ -98,9 +99,9 @@ def packed_pair(p: Pair) -> bytes:
     """A 4-tuple as the batches' columns pack it (:func:`handshaker.analysis._tuple_keys`):
     the lower endpoint's address halves, the higher's, then both ports."""
     (hi_a, lo_a, port_a), (hi_b, lo_b, port_b) = sorted(
-        (*ip_to_halves(ipaddress.ip_address(ip).packed), port) for ip, port in p)
-    return np.array([hi_a, lo_a, hi_b, lo_b, (port_a << 16) | port_b],
-                    dtype=np.uint64).tobytes()
+        (*ip_to_halves(socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)),
+         port) for ip, port in p)
+    return PACKED_TUPLE.pack(hi_a, lo_a, hi_b, lo_b, (port_a << 16) | port_b)
 
 
 def _stream_pair(st: TcpStream) -> Pair:
