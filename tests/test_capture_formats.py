@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import subprocess
 import sys
 import tracemalloc
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from conftest import CORPUS, corpus_captures, tshark_fields
 from handshaker.capture import Frame, open_capture
 from handshaker.capture.model import CaptureInfo
 from handshaker.capture.pcapng import ticks_to_ns, tsresol_to_ns
+from handshaker.errors import CaptureError
 
 PCAPS = [p for p in corpus_captures() if p.name.endswith(".pcap")]
 PCAPNGS = [p for p in corpus_captures() if p.name.endswith(".pcapng")]
@@ -280,6 +283,90 @@ def test_gzip_trailing_garbage_is_a_warning(tmp_path: Path) -> None:
     assert [d.severity for d in diags] == ["warning"]
     f3, _, d3 = read(write(tmp_path, "z.gz", gzip.compress(src.read_bytes()) + bytes(100)))
     assert (f3, d3) == (frames, [])
+
+
+def _gzip_cases(tmp_path: Path) -> list[Path]:
+    """gzip files whole, in members, cut short, corrupt and with bytes after the end."""
+    big = CORPUS / "zeek/tls/tls-1.2-stream-keylog.pcap"
+    raw = big.read_bytes()
+    packed = gzip.compress(raw)
+    bad = bytearray(packed)
+    bad[len(bad) // 2] ^= 0xFF
+    cases = {
+        "whole.gz": packed,
+        "members.gz": b"".join(gzip.compress(raw[i:i + 5000]) for i in range(0, len(raw), 5000)),
+        "cut.gz": packed[:len(packed) // 3],
+        "corrupt.gz": bytes(bad),
+        "junk.gz": packed + b"junk",
+        "zeros.gz": packed + bytes(100),
+        "empty.gz": gzip.compress(b""),
+        "text.gz": gzip.compress(b"hello, this is not a capture"),
+    }
+    return [write(tmp_path, name, data) for name, data in cases.items()]
+
+
+def _read_or_error(path: Path, **kw: Any) -> Any:
+    try:
+        with open_capture(path, **kw) as cap:
+            return list(cap.frames()), list(cap.diagnostics), cap.info.compressed
+    except CaptureError as err:
+        return str(err)
+
+
+def test_gzip_inflated_aside_reads_the_same(tmp_path: Path) -> None:
+    """A gzip file inflated by a child process (analyze -j 2 and more) gives the same
+    frames and the same diagnostics, or the same error, as one inflated in-process;
+    with small chunks too, so that the reader waits on the ring."""
+    from handshaker.capture import source
+
+    started = []
+    real = source.GzipProcess.start.__func__  # type: ignore[attr-defined]
+
+    def start(cls: type, raw: Any, initial: bytes) -> Any:
+        g = real(cls, raw, initial)
+        started.append(g)
+        return g
+
+    for path in _gzip_cases(tmp_path):
+        expected = _read_or_error(path)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(source.GzipProcess, "start", classmethod(start))
+            mp.setattr(source, "RING_SLOT", 4096)  # many slots' worth: the ring goes round
+            assert _read_or_error(path, inflate_aside=True) == expected, path.name
+            assert _read_or_error(path, inflate_aside=True, chunk_size=1024) == expected
+    assert started and all(g is not None for g in started)
+    for g in started:  # every child was waited for
+        assert g._pid == 0
+
+
+def test_gzip_inflated_aside_stops_with_the_reader(tmp_path: Path) -> None:
+    """A reader that stops early ends the child: it is waited for, not left behind."""
+    path = _gzip_cases(tmp_path)[0]
+    with open_capture(path, inflate_aside=True, chunk_size=4096) as cap:
+        gz = cap._gzip
+        pid = gz._pid  # type: ignore[union-attr]
+        next(iter(cap.batches()))
+    assert pid and gz._pid == 0  # type: ignore[union-attr]
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def test_gzip_is_inflated_in_process_while_threads_run(tmp_path: Path) -> None:
+    """Forking beside other threads is not safe: then the file is inflated here."""
+    import threading
+
+    from handshaker.capture.source import GzipStream
+
+    path = _gzip_cases(tmp_path)[0]
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        with open_capture(path, inflate_aside=True) as cap:
+            assert isinstance(cap._gzip, GzipStream)
+    finally:
+        stop.set()
+        t.join()
 
 
 class _Stdin:

@@ -219,8 +219,10 @@ def analyze(
                     tls=tls, tls_detail=tls_detail, ca_file=ca_file, keys=keys,
                     file_index=file_index, expire=streaming)
     with gc_paused():  # (to the end: the last connections are summarised by close)
+        # (with cores to spare, a gzip file, which is not split, is inflated beside)
         result = run(path, pipe, keys=keys, progress=progress,
-                     evicted=(lambda: ordered.flush(pipe.first_open_frame())) if ordered else None)
+                     evicted=(lambda: ordered.flush(pipe.first_open_frame())) if ordered else None,
+                     inflate_aside=jobs > 1)
         settle(result)
         pipe.close()
         if ordered is not None:
@@ -368,7 +370,7 @@ def read_chunks(f: BinaryIO) -> Iterator[Any]:
 def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = None,
         progress: Callable[[int, int], None] | None = None,
         evicted: Callable[[], None] | None = None,
-        byte_range: tuple[int, int] | None = None) -> Analysis:
+        byte_range: tuple[int, int] | None = None, inflate_aside: bool = False) -> Analysis:
     """Feed a capture's frames to ``pipe``, a batch at a time; the pipe is left open.
 
     With ``evicted``, connections that are over are retired every
@@ -376,13 +378,14 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
     ``byte_range`` = (lo, hi) feeds only the frames whose records start at a
     file offset in [lo, hi) (a part of a split run, :mod:`handshaker.split`);
     reading stops at hi unless hi is past the end, so only the last part sees
-    (and reports) the damage of the whole file.
+    (and reports) the damage of the whole file. ``inflate_aside``: a gzip file is
+    inflated by a process of its own (on another core).
     """
     lo, hi = byte_range if byte_range is not None else (0, END)
     next_evict = -1
     shed_at: tuple[int, int] | None = None  # (frame, offset) where the table was first full
     clock = Clock()
-    with gc_paused(), open_capture(path) as cap:
+    with gc_paused(), open_capture(path, inflate_aside=inflate_aside) as cap:
         result = Analysis(path=cap.path, info=cap.info)
         for batch in cap.batches(BATCH_SIZE):
             if byte_range is not None:

@@ -27,6 +27,7 @@ from .source import (
     CHUNK_SIZE,
     GZIP_MAGIC,
     ChunkBuffer,
+    GzipProcess,
     GzipStream,
     Readable,
     read_up_to,
@@ -67,7 +68,7 @@ class Capture:
         info: CaptureInfo,
         reader: PcapReader | PcapngReader,
         chunks: ChunkBuffer,
-        gzip: GzipStream | None,
+        gzip: GzipStream | GzipProcess | None,
         closer: BinaryIO | None,
         diagnostics: list[Diagnostic],
     ) -> None:
@@ -108,6 +109,7 @@ class Capture:
             close = getattr(gen, "close", None)
             if close is not None:
                 close()
+        _close_gzip(self._gzip)
         if self._closer is not None:
             closer, self._closer = self._closer, None
             closer.close()
@@ -175,10 +177,19 @@ class Capture:
         )
 
 
+def _close_gzip(gz: GzipStream | GzipProcess | None) -> None:
+    if isinstance(gz, GzipProcess):
+        gz.close()
+
+
 def open_capture(
-    path: str | os.PathLike[str] | None = None, *, chunk_size: int = CHUNK_SIZE
+    path: str | os.PathLike[str] | None = None, *, chunk_size: int = CHUNK_SIZE,
+    inflate_aside: bool = False,
 ) -> Capture:
     """Open a pcap or pcapng file, gzip-compressed or not; ``"-"`` or None reads stdin.
+
+    ``inflate_aside``: a gzip file is inflated by a child process on another core
+    (:class:`~handshaker.capture.source.GzipProcess`), where that is safe.
 
     Raises :class:`CaptureError` when the file cannot be used at all.
     """
@@ -196,14 +207,15 @@ def open_capture(
             raise CaptureError(f"cannot open: {err.strerror or err}", file=name) from err
         closer = raw
     try:
-        return _open_stream(name, raw, closer, chunk_size)
+        return _open_stream(name, raw, closer, chunk_size, inflate_aside)
     except BaseException:
         if closer is not None:
             closer.close()
         raise
 
 
-def _open_stream(name: str, raw: BinaryIO, closer: BinaryIO | None, chunk_size: int) -> Capture:
+def _open_stream(name: str, raw: BinaryIO, closer: BinaryIO | None, chunk_size: int,
+                 inflate_aside: bool = False) -> Capture:
     info = CaptureInfo(path=name)
     diagnostics: list[Diagnostic] = []
     # typing.BinaryIO does not declare readinto; files and sys.stdin.buffer have it.
@@ -212,19 +224,32 @@ def _open_stream(name: str, raw: BinaryIO, closer: BinaryIO | None, chunk_size: 
         head = read_up_to(stream, 4)
     except OSError as err:
         raise CaptureError(f"cannot read: {err.strerror or err}", file=name, offset=0) from err
-    gz: GzipStream | None = None
+    gz: GzipStream | GzipProcess | None = None
     size_hint = regular_file_size(raw)
     if head[:2] == GZIP_MAGIC:
-        gz = GzipStream(raw, head)
+        gz = (GzipProcess.start(raw, head) if inflate_aside else None) or GzipStream(raw, head)
         stream = gz
         size_hint = None
         info.compressed = True
-        try:
-            head = read_up_to(gz, 4)
-        except OSError as err:
-            raise CaptureError(f"cannot read: {err.strerror or err}", file=name, offset=0) from err
-        if len(head) < 4 and gz.problem:
-            raise CaptureError(f"{gz.problem}; nothing usable", file=name, offset=len(head))
+    try:
+        if gz is not None:
+            try:
+                head = read_up_to(gz, 4)
+            except OSError as err:
+                raise CaptureError(f"cannot read: {err.strerror or err}", file=name,
+                                   offset=0) from err
+            if len(head) < 4 and gz.problem:
+                raise CaptureError(f"{gz.problem}; nothing usable", file=name, offset=len(head))
+        return _open_reader(name, head, stream, gz, closer, chunk_size, size_hint, info,
+                            diagnostics)
+    except BaseException:
+        _close_gzip(gz)  # (its process, if it has one, ends)
+        raise
+
+
+def _open_reader(name: str, head: bytes, stream: Readable, gz: GzipStream | GzipProcess | None,
+                 closer: BinaryIO | None, chunk_size: int, size_hint: int | None,
+                 info: CaptureInfo, diagnostics: list[Diagnostic]) -> Capture:
     where = " after gzip decompression" if gz is not None else ""
     if not head:
         raise CaptureError(f"empty file{where}: no capture header", file=name, offset=0)

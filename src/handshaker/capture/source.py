@@ -19,17 +19,24 @@ Memory therefore stays bounded by a few chunks, never by the file size.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import mmap
 import os
+import signal
 import stat
+import struct
 import sys
+import threading
 import zlib
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, NoReturn, Protocol
 
 CHUNK_SIZE = 8 << 20  # bytes per chunk: fits the L2/L3 sweet spot (measured, see tests)
 FIRST_CHUNK = 1 << 20  # first chunk of a stream of unknown size; grows x4 up to CHUNK_SIZE
 SLACK = 64  # spare bytes after the data so fixed-size header windows never run off the buffer
 GZIP_MAGIC = b"\x1f\x8b"
 _RAW_READ = 1 << 18  # compressed bytes read at a time
+INFLATE_STEP = 1 << 18  # inflated bytes asked of zlib at a time (see GzipStream._step)
 
 
 class Readable(Protocol):
@@ -39,8 +46,9 @@ class Readable(Protocol):
 class GzipStream:
     """A gzip stream (one or more members) read with ``readinto``.
 
-    Unlike :class:`gzip.GzipFile` it keeps everything decompressed before a
-    cut or a corruption and records the problem in :attr:`problem` instead of
+    Unlike :class:`gzip.GzipFile` it keeps what was decompressed before a cut
+    or a corruption (all but the last INFLATE_STEP bytes at most, which zlib
+    gives none of) and records the problem in :attr:`problem` instead of
     raising, so that the frames before the damage can still be read.
     """
 
@@ -49,6 +57,7 @@ class GzipStream:
         self._pending = initial
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._done = False
+        self._left = memoryview(b"")  # inflated, not read yet
         self.problem: str | None = None  # why decompression stopped early
         self.problem_is_error = True  # False: only trailing bytes were ignored
 
@@ -61,7 +70,23 @@ class GzipStream:
     def readinto(self, buffer: memoryview, /) -> int:
         n = 0
         want = len(buffer)
-        while n < want and not self._done:
+        while n < want:
+            if not self._left:
+                if self._done:
+                    break
+                self._left = memoryview(self._step())
+                continue
+            k = min(want - n, len(self._left))
+            buffer[n:n + k] = self._left[:k]
+            self._left = self._left[k:]
+            n += k
+        return n
+
+    def _step(self) -> bytes:
+        """The next bytes out of zlib, at most INFLATE_STEP of them: a size decided here,
+        not by the caller's buffer, so that what a damaged stream yields does not depend
+        on how it is read (zlib gives nothing of a call that meets the damage)."""
+        while not self._done:
             d = self._d
             if d.eof:
                 # RFC 1952 §2.2: a gzip file is a series of members. (Test eof first:
@@ -92,15 +117,163 @@ class GzipStream:
                     self.problem = "gzip stream ends before its end marker (file cut short)"
                     break
             try:
-                out = d.decompress(data, want - n)
+                out = d.decompress(data, INFLATE_STEP)
             except zlib.error as err:
                 self._done = True
                 self.problem = f"gzip data corrupt ({err})"
                 break
             if out:
-                buffer[n : n + len(out)] = out
-                n += len(out)
+                return out
+        return b""
+
+
+class GzipProcess:
+    """A :class:`GzipStream` inflated by a forked child process: the analysis goes on
+    on one core while zlib works on another (a thread would not do: the analysis holds
+    the GIL). The same bytes, and the same :attr:`problem` once the stream has ended,
+    as :class:`GzipStream` gives in this process.
+
+    The child inflates into the slots of a ring of shared memory (RING_SLOTS of
+    RING_SLOT bytes, mapped before the fork) as far ahead as the ring allows, and says
+    on a pipe which slot it filled and with how many bytes (a length of 0: the end);
+    the reader copies a slot out and hands it back on another pipe. A pipe alone
+    would not do: it holds 64 KiB, and the child would wait on each read.
+
+    Only where forking is safe (no other thread runs) and on POSIX (:meth:`start`).
+    The child ends at the end of the stream, when the reader closes (it stops early)
+    or when this process dies.
+    """
+
+    def __init__(self, pid: int, ring: mmap.mmap, filled_fd: int, free_fd: int) -> None:
+        self._pid = pid
+        self._ring = ring
+        self._filled = os.fdopen(filled_fd, "rb")
+        self._free_fd = free_fd
+        self._slot = -1  # the slot being copied out, its next byte and its end
+        self._at = self._end = 0
+        self._ended = False
+        self.problem: str | None = None
+        self.problem_is_error = True
+
+    @classmethod
+    def start(cls, raw: BinaryIO, initial: bytes) -> GzipProcess | None:
+        """Inflate ``raw`` (after ``initial``, the bytes already read of it) in a child
+        process; None where that cannot be done safely here."""
+        if not hasattr(os, "fork") or threading.active_count() != 1:
+            return None
+        ring = mmap.mmap(-1, RING_SLOTS * RING_SLOT)  # shared with the child
+        filled_r, filled_w = os.pipe()
+        free_r, free_w = os.pipe()
+        prctl = _prctl()  # (looked up before the fork: no dlopen in the child)
+        pid = os.fork()
+        if pid == 0:  # the child: no return from here
+            os.close(filled_r)
+            os.close(free_w)
+            _inflate_to(raw, initial, ring, filled_w, free_r, prctl)
+        os.close(filled_w)
+        os.close(free_r)
+        return cls(pid, ring, filled_r, free_w)
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        if self._at == self._end:
+            if self._slot >= 0:  # handed back: the child may fill it again
+                # (the child may have ended already, its last slots filled: no matter)
+                with contextlib.suppress(BrokenPipeError):
+                    os.write(self._free_fd, _SLOT.pack(self._slot, 0))
+                self._slot = -1
+            if self._ended or not self._next_slot():
+                return 0
+        n = min(len(buffer), self._end - self._at)
+        buffer[:n] = self._ring[self._at:self._at + n]
+        self._at += n
         return n
+
+    def _next_slot(self) -> bool:
+        msg = self._filled.read(_SLOT.size)
+        slot, n = _SLOT.unpack(msg) if len(msg) == _SLOT.size else (0, 0)
+        if n:
+            self._slot, self._at, self._end = slot, slot * RING_SLOT, slot * RING_SLOT + n
+            return True
+        self._ended = True  # the end: why it ended follows
+        status = self._filled.read()
+        self._reap()
+        if status[:1] in (b"E", b"W"):
+            self.problem = status[1:].decode("utf-8", "replace")
+            self.problem_is_error = status[:1] == b"E"
+        elif status[:1] == b"R":  # the file could not be read: as GzipStream raises it
+            raise OSError(status[1:].decode("utf-8", "replace"))
+        elif status[:1] != b"K":
+            self.problem = "the gzip inflating process ended without a word"
+        return False
+
+    def close(self) -> None:
+        """Stop reading (the child ends at its next word) and wait for the child."""
+        if not self._filled.closed:
+            self._filled.close()
+            os.close(self._free_fd)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self._pid:
+            pid, self._pid = self._pid, 0
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+#: the ring a GzipProcess child inflates into: slots of this many bytes, this many of them
+RING_SLOT = 2 << 20
+RING_SLOTS = 12
+_SLOT = struct.Struct("=II")  # a slot's index and how many bytes it holds
+
+
+def _prctl() -> Any:
+    """libc's prctl(2), or None (not Linux)."""
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _inflate_to(raw: BinaryIO, initial: bytes, ring: mmap.mmap, filled_fd: int,
+                free_fd: int, prctl: Any) -> NoReturn:
+    """The child of :meth:`GzipProcess.start`: inflate into the ring's free slots, say
+    each on ``filled_fd``, then the end (a length of 0) and the outcome (K: complete; E
+    or W and the problem; R and why the file could not be read), and exit."""
+    code = 0
+    try:
+        if prctl is not None:  # end with the parent (Linux)
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        gz = GzipStream(raw, initial)
+        view = memoryview(ring)
+        free = list(range(RING_SLOTS))
+        status = b"K"
+        while True:
+            if not free:  # wait for the reader to hand one back
+                msg = os.read(free_fd, _SLOT.size)
+                if len(msg) < _SLOT.size:
+                    break  # the reader is gone
+                free.append(_SLOT.unpack(msg)[0])
+            slot = free.pop()
+            try:
+                n = gz.readinto(view[slot * RING_SLOT:(slot + 1) * RING_SLOT])
+            except OSError as err:
+                n, status = 0, b"R" + str(err.strerror or err).encode()
+            if not n:
+                if gz.problem is not None:
+                    status = (b"E" if gz.problem_is_error else b"W") + gz.problem.encode()
+                os.write(filled_fd, _SLOT.pack(0, 0) + status)
+                break
+            os.write(filled_fd, _SLOT.pack(slot, n))
+    except BrokenPipeError:  # the reader stopped early: nothing more is wanted
+        pass
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)
+
+
+#: prctl(2): the signal a process gets when its parent dies
+_PR_SET_PDEATHSIG = 1
 
 
 def read_up_to(stream: Readable, size: int) -> bytes:
