@@ -159,7 +159,7 @@ class GzipProcess:
     def start(cls, raw: BinaryIO, initial: bytes) -> GzipProcess | None:
         """Inflate ``raw`` (after ``initial``, the bytes already read of it) in a child
         process; None where that cannot be done safely here."""
-        if not hasattr(os, "fork") or threading.active_count() != 1:
+        if not _fork_safe():
             return None
         ring = mmap.mmap(-1, RING_SLOTS * RING_SLOT)  # shared with the child
         filled_r, filled_w = os.pipe()
@@ -224,6 +224,12 @@ class GzipProcess:
 RING_SLOT = 2 << 20
 RING_SLOTS = 12
 _SLOT = struct.Struct("=II")  # a slot's index and how many bytes it holds
+
+
+def _fork_safe() -> bool:
+    """Whether this process may fork a child that runs Python: on POSIX, with no other
+    thread running (one might hold a lock the child would then wait on forever)."""
+    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _prctl() -> Any:
