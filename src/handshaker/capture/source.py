@@ -146,7 +146,7 @@ class GzipProcess:
 
     def __init__(self, pid: int, ring: mmap.mmap, filled_fd: int, free_fd: int) -> None:
         self._pid = pid
-        self._ring = ring
+        self._ring = memoryview(ring)
         self._filled = os.fdopen(filled_fd, "rb")
         self._free_fd = free_fd
         self._slot = -1  # the slot being copied out, its next byte and its end
