@@ -419,7 +419,13 @@ class TcpTracker:
         that takes a segment arriving long after the connection ended.
         Kept streams are never retired. Returns how many were retired.
         """
-        gone = [k for k, st in self._by_tuple.items() if _expired(st, now_ns)]
+        # _expired(st, now_ns), written out: most streams were active a moment ago, and
+        # one comparison tells them
+        quiet, idle = now_ns - FINISHED_IDLE_NS, now_ns - IDLE_NS
+        either = max(quiet, idle)
+        gone = [k for k, st in self._by_tuple.items()
+                if st.last_ts < either and st.segments is None
+                and (st.last_ts < idle or (st.last_ts < quiet and _is_over(st)))]
         for k in gone:
             self._retire(self._by_tuple.pop(k))
         return len(gone)
