@@ -604,7 +604,8 @@ class TcpTracker:
         lane does not take.
         """
         st = self._by_tuple.get(key)
-        if st is not None and self.expire and _closed_and_quiet(st, ts):
+        if (st is not None and self.expire and ts - st.last_ts > FINISHED_IDLE_NS
+                and _closed_and_quiet(st, ts)):
             st = None  # _new_stream retires it
         if st is None:
             st = self._new_stream(key, swap, eps, frame, ts, file_index)
