@@ -409,7 +409,7 @@ def test_rows_go_out_in_row_groups(monkeypatch: pytest.MonkeyPatch, corpus: Path
 
 def test_pool_workers_end_with_a_killed_parent(tmp_path: Path) -> None:
     """A batch killed outright (SIGKILL, the OOM killer) takes its pool's workers with it;
-    they used to wait for work for good (handshaker.split.die_with)."""
+    they used to wait for work for good (handshaker.procs.end_with_parent)."""
     import signal
     import subprocess
     import sys

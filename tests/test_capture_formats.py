@@ -23,6 +23,7 @@ from capture_writers import (
 )
 from conftest import CORPUS, corpus_captures, tshark_fields
 
+from handshaker import procs
 from handshaker.capture import Frame, open_capture
 from handshaker.capture.model import CaptureInfo
 from handshaker.capture.pcapng import ticks_to_ns, tsresol_to_ns
@@ -330,7 +331,7 @@ def test_gzip_inflated_aside_reads_the_same(tmp_path: Path) -> None:
     for path in _gzip_cases(tmp_path):
         expected = _read_or_error(path)
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(source, "_fork_safe", lambda: True)  # (other tests' threads may linger)
+            mp.setattr(procs, "fork_safe", lambda: True)  # (other tests' threads may linger)
             mp.setattr(source.GzipProcess, "start", classmethod(start))
             mp.setattr(source, "RING_SLOT", 4096)  # many slots' worth: the ring goes round
             assert _read_or_error(path, inflate_aside=True) == expected, path.name
@@ -343,9 +344,7 @@ def test_gzip_inflated_aside_reads_the_same(tmp_path: Path) -> None:
 def test_gzip_inflated_aside_stops_with_the_reader(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A reader that stops early ends the child: it is waited for, not left behind."""
-    from handshaker.capture import source
-
-    monkeypatch.setattr(source, "_fork_safe", lambda: True)  # (other tests' threads)
+    monkeypatch.setattr(procs, "fork_safe", lambda: True)  # (other tests' threads)
     path = _gzip_cases(tmp_path)[0]
     with open_capture(path, inflate_aside=True, chunk_size=4096) as cap:
         gz = cap._gzip
@@ -360,14 +359,14 @@ def test_gzip_is_inflated_in_process_while_threads_run(tmp_path: Path) -> None:
     """Forking beside other threads is not safe: then the file is inflated here."""
     import threading
 
-    from handshaker.capture.source import GzipStream, _fork_safe
+    from handshaker.capture.source import GzipStream
 
     path = _gzip_cases(tmp_path)[0]
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
     try:
-        assert not _fork_safe()
+        assert not procs.fork_safe()
         with open_capture(path, inflate_aside=True) as cap:
             assert isinstance(cap._gzip, GzipStream)
     finally:

@@ -524,9 +524,9 @@ def _run_inline(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tupl
 def _process_pool(workers: int) -> Iterator[Runner]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from handshaker.split import die_with
+    from handshaker.procs import end_with_parent
 
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=die_with,
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=end_with_parent,
                                initargs=(os.getpid(),))
 
     def run(fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[Any, Any]]:

@@ -44,7 +44,6 @@ pass.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import heapq
 import itertools
@@ -62,6 +61,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from handshaker import procs
 from handshaker.analysis import (
     AS_IS,
     END,
@@ -151,7 +151,7 @@ _progress_slots: Any = None  # per worker: frames and bytes done (shared memory)
 def _init_worker(slots: Any, parent: int) -> None:
     global _progress_slots
     _progress_slots = slots
-    die_with(parent)
+    procs.end_with_parent(parent)
     # a worker lives for one part: the cyclic collector would only slow the pickling of
     # its result (the analysis itself pauses it, see analysis.gc_paused)
     gc.disable()
@@ -159,21 +159,6 @@ def _init_worker(slots: Any, parent: int) -> None:
     # (terminate) stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # (see _sigterm_held)
-
-
-#: prctl(2): the signal a process gets when its parent ends (Linux)
-PR_SET_PDEATHSIG = 1
-
-
-def die_with(parent: int) -> None:
-    """A worker whose parent is killed outright (SIGKILL, the OOM killer) would wait for
-    work forever, its pipe held open by the other workers (seen: two left behind by a
-    test that killed its run). On Linux it now gets a SIGTERM when the parent goes.
-    (The initializer of every process pool here: split runs and handshaker batch.)"""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # the parent went before that
-        os._exit(1)
 
 
 def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int,
@@ -281,10 +266,9 @@ class Replay:
         ``Pipeline.tuples`` gives them); the others are not looked at further."""
         packed, waiting = self.packed[kind], self.waiting[kind]
         tracker: Any = pipe.tcp if kind == "tcp" else pipe.udp
-        found = uniq
-        keep = np.array([b in packed for b in found], dtype=bool)
+        keep = np.array([b in packed for b in uniq], dtype=bool)
         ids = []
-        for b in itertools.compress(found, keep):
+        for b in itertools.compress(uniq, keep):
             ent = pipe.tuples.lookup(kind, b)
             ids.append(ent)
             p = packed[b]
@@ -333,9 +317,9 @@ def splittable(path: str) -> bool:
 
 
 def _context() -> Any:
-    # fork shares the imported code; with other threads running (a progress bar's)
-    # forking is unsafe, and a fresh interpreter per worker is the safe way.
-    return multiprocessing.get_context("fork" if threading.active_count() == 1 else "spawn")
+    # fork shares the imported code; where forking is unsafe (other threads running),
+    # a fresh interpreter per worker is the safe way
+    return multiprocessing.get_context("fork" if procs.fork_safe() else "spawn")
 
 
 def analyze_split(path: str, *, jobs: int, on_connection: Callable[[Conn], None] | None = None,

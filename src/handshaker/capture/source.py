@@ -20,16 +20,15 @@ Memory therefore stays bounded by a few chunks, never by the file size.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import mmap
 import os
-import signal
 import stat
 import struct
 import sys
-import threading
 import zlib
 from typing import Any, BinaryIO, NoReturn, Protocol
+
+from handshaker import procs
 
 CHUNK_SIZE = 8 << 20  # bytes per chunk: fits the L2/L3 sweet spot (measured, see tests)
 FIRST_CHUNK = 1 << 20  # first chunk of a stream of unknown size; grows x4 up to CHUNK_SIZE
@@ -159,17 +158,18 @@ class GzipProcess:
     def start(cls, raw: BinaryIO, initial: bytes) -> GzipProcess | None:
         """Inflate ``raw`` (after ``initial``, the bytes already read of it) in a child
         process; None where that cannot be done safely here."""
-        if not _fork_safe():
+        if not procs.fork_safe():
             return None
         ring = mmap.mmap(-1, RING_SLOTS * RING_SLOT)  # shared with the child
         filled_r, filled_w = os.pipe()
         free_r, free_w = os.pipe()
-        prctl = _prctl()  # (looked up before the fork: no dlopen in the child)
+        prctl = procs.libc_prctl()  # (looked up before the fork: no dlopen in the child)
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: no return from here
             os.close(filled_r)
             os.close(free_w)
-            _inflate_to(raw, initial, ring, filled_w, free_r, prctl)
+            _inflate_to(raw, initial, ring, filled_w, free_r, parent, prctl)
         os.close(filled_w)
         os.close(free_r)
         return cls(pid, ring, filled_r, free_w)
@@ -226,29 +226,14 @@ RING_SLOTS = 12
 _SLOT = struct.Struct("=II")  # a slot's index and how many bytes it holds
 
 
-def _fork_safe() -> bool:
-    """Whether this process may fork a child that runs Python: on POSIX, with no other
-    thread running (one might hold a lock the child would then wait on forever)."""
-    return hasattr(os, "fork") and threading.active_count() == 1
-
-
-def _prctl() -> Any:
-    """libc's prctl(2), or None (not Linux)."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
 def _inflate_to(raw: BinaryIO, initial: bytes, ring: mmap.mmap, filled_fd: int,
-                free_fd: int, prctl: Any) -> NoReturn:
+                free_fd: int, parent: int, prctl: Any) -> NoReturn:
     """The child of :meth:`GzipProcess.start`: inflate into the ring's free slots, say
     each on ``filled_fd``, then the end (a length of 0) and the outcome (K: complete; E
     or W and the problem; R and why the file could not be read), and exit."""
     code = 0
     try:
-        if prctl is not None:  # end with the parent (Linux)
-            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        procs.end_with_parent(parent, prctl)
         gz = GzipStream(raw, initial)
         view = memoryview(ring)
         free = list(range(RING_SLOTS))
@@ -276,10 +261,6 @@ def _inflate_to(raw: BinaryIO, initial: bytes, ring: mmap.mmap, filled_fd: int,
         code = 1
     finally:
         os._exit(code)
-
-
-#: prctl(2): the signal a process gets when its parent dies
-_PR_SET_PDEATHSIG = 1
 
 
 def read_up_to(stream: Readable, size: int) -> bytes:
