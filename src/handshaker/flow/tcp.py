@@ -419,13 +419,11 @@ class TcpTracker:
         that takes a segment arriving long after the connection ended.
         Kept streams are never retired. Returns how many were retired.
         """
-        # _expired(st, now_ns), written out: most streams were active a moment ago, and
-        # one comparison tells them
-        quiet, idle = now_ns - FINISHED_IDLE_NS, now_ns - IDLE_NS
-        either = max(quiet, idle)
+        # a stream heard from since ``recent`` is not over, whatever else holds: most are,
+        # and this one comparison spares them the call
+        recent = now_ns - min(FINISHED_IDLE_NS, IDLE_NS)
         gone = [k for k, st in self._by_tuple.items()
-                if st.last_ts < either and st.segments is None
-                and (st.last_ts < idle or (st.last_ts < quiet and _is_over(st)))]
+                if st.last_ts < recent and _expired(st, now_ns)]
         for k in gone:
             self._retire(self._by_tuple.pop(k))
         return len(gone)
@@ -604,8 +602,7 @@ class TcpTracker:
         lane does not take.
         """
         st = self._by_tuple.get(key)
-        if (st is not None and self.expire and ts - st.last_ts > FINISHED_IDLE_NS
-                and _closed_and_quiet(st, ts)):
+        if st is not None and self.expire and _closed_and_quiet(st, ts):
             st = None  # _new_stream retires it
         if st is None:
             st = self._new_stream(key, swap, eps, frame, ts, file_index)
@@ -943,7 +940,7 @@ def _expired(st: TcpStream, now_ns: int) -> bool:
 
 def _closed_and_quiet(st: TcpStream, now_ns: int) -> bool:
     """Closed, and quiet for FINISHED_IDLE_NS by ``now_ns`` (kept streams never are)."""
-    return st.segments is None and now_ns - st.last_ts > FINISHED_IDLE_NS and _is_over(st)
+    return now_ns - st.last_ts > FINISHED_IDLE_NS and st.segments is None and _is_over(st)
 
 
 def _is_over(st: TcpStream) -> bool:
