@@ -53,9 +53,6 @@ from handshaker.tls.hello import (
     server_hello_facts,
 )
 from handshaker.tls.records import (
-    HANDSHAKE,
-    MAX_RECORD_LENGTH,
-    TLS_HEADER_LENGTH,
     Alert,
     ApplicationData,
     ChangeCipherSpec,
@@ -69,6 +66,7 @@ from handshaker.tls.records import (
     SSLv2Message,
     TLSPlaintext,
     looks_like_tls,
+    whole_handshake_records,
 )
 from handshaker.tls.registry import alert as alert_info
 from handshaker.tls.registry import (
@@ -328,44 +326,22 @@ class TlsObserver:
               ) -> tuple[bytes, int]:
         """Light mode, the usual case (one frame carried the chunk, nothing held back):
         the chunk's first plaintext handshake records that hold whole messages are read
-        straight off it, the messages handed on as the record layer would hand them, with
-        no object made per record. Returns the rest, for the record layer, which goes on
-        from there as if it had read those records itself."""
+        straight off it (records.whole_handshake_records), with no object made per
+        record. Returns the rest, for the record layer, which goes on from there as if it
+        had read those records itself."""
         records, hs = ds.records, ds.hs
         if not hs.at_rest or not records.at_rest(offset):
             return data, offset
-        n = len(data)
         pos = 0
-        count = 0
-        while n - pos >= TLS_HEADER_LENGTH and data[pos] == HANDSHAKE and (
-                self.active or self.session.resumed):
-            length = (data[pos + 3] << 8) | data[pos + 4]
-            end = pos + TLS_HEADER_LENGTH + length
-            if not length or length > MAX_RECORD_LENGTH or end > n:
-                break  # an empty or too long record, or one the next segment ends
-            messages = []
-            q = pos + TLS_HEADER_LENGTH
-            while end - q >= 4:
-                size = (data[q + 1] << 16) | (data[q + 2] << 8) | data[q + 3]
-                if q + 4 + size > end:
-                    break
-                messages.append((q, size))
-                q += 4 + size
-            if q != end:
-                break  # a message that goes on in the next record: the record layer joins it
-            count += 1
-            records.took(offset + end, count)
-            count = 0
-            last = offset + end - 1
-            for q, size in messages:
-                self._handshake(d, ds, Handshake(data[q], size, data[q + 4:q + 4 + size],
-                                                 offset + q, offset + q + 4 + size, last),
-                                ds.solo, ts)
+        for end, messages in whole_handshake_records(data, offset):
+            if not (self.active or self.session.resumed) or not hs.at_rest:
+                break
+            records.took(offset + end)
+            pos = end
+            for m in messages:
+                self._handshake(d, ds, m, ds.solo, ts)
                 if not (self.active or self.session.resumed):
                     break
-            pos = end
-            if not hs.at_rest:  # (nothing in light mode makes it so, but it would end this)
-                break
         return data[pos:], offset + pos
 
     def _skip_prologue(self, ds: _Direction, data: bytes, pieces: Any) -> tuple[bytes, int]:

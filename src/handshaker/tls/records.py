@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -330,11 +330,12 @@ class RecordParser:
                 and self._mode != "sslv2" and not self._v2count
                 and (self._buf_offset is None or self._buf_offset == offset))
 
-    def took(self, end: int, records: int) -> None:
-        """``records`` whole TLS records up to stream offset ``end`` were read by the
-        caller (from where :meth:`at_rest` said): the next bytes are expected at ``end``."""
+    def took(self, end: int) -> None:
+        """A whole TLS record ending at stream offset ``end`` was read by the caller (from
+        where :meth:`at_rest` said, see :func:`whole_handshake_records`): the next bytes
+        are expected at ``end``."""
         self._mode = "tls"
-        self._count += records
+        self._count += 1
         self._buf_offset = end
 
     def _split(self) -> Record | None:
@@ -567,6 +568,42 @@ class SSLv2Message:
 
 Item: TypeAlias = (Handshake | ChangeCipherSpec | Alert | HeartbeatMessage | ApplicationData
                    | EncryptedRecord | SSLv2Message | RecordGap)
+
+
+def whole_handshake_records(data: bytes, offset: int) -> Iterator[tuple[int, list[Handshake]]]:
+    """The plaintext handshake records at the start of ``data`` (its first byte at stream
+    offset ``offset``) that hold whole messages, one at a time: (where the record ends in
+    ``data``, its messages as :class:`HandshakeReassembler` gives them).
+
+    The lean twin of :class:`RecordParser` and :class:`HandshakeReassembler` together,
+    for a reader at whose offset both are at rest (:meth:`RecordParser.at_rest`,
+    :attr:`HandshakeReassembler.at_rest`), which says each record it uses with
+    :meth:`RecordParser.took` (light mode, tls/observer.py). It stops at the first
+    record that is not one: another content type, an empty or too long record, one that
+    ``data`` does not hold whole, one that a message goes on from; the two layers read
+    from there.
+    """
+    n = len(data)
+    pos = 0
+    while n - pos >= TLS_HEADER_LENGTH and data[pos] == HANDSHAKE:
+        length = (data[pos + 3] << 8) | data[pos + 4]
+        end = pos + TLS_HEADER_LENGTH + length
+        if not length or length > MAX_RECORD_LENGTH or end > n:
+            return
+        last = offset + end - 1
+        messages = []
+        q = pos + TLS_HEADER_LENGTH
+        while end - q >= 4:
+            size = (data[q + 1] << 16) | (data[q + 2] << 8) | data[q + 3]
+            if q + 4 + size > end:
+                return  # a message that goes on in the next record: the layers join it
+            messages.append(Handshake(data[q], size, data[q + 4:q + 4 + size], offset + q,
+                                      offset + q + 4 + size, last))
+            q += 4 + size
+        if q != end:
+            return  # (the same: fewer than 4 bytes of a header left)
+        yield end, messages
+        pos = end
 
 
 class HandshakeReassembler:
