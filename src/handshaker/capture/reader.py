@@ -109,7 +109,8 @@ class Capture:
             close = getattr(gen, "close", None)
             if close is not None:
                 close()
-        _close_gzip(self._gzip)
+        if self._gzip is not None:
+            self._gzip.close()
         if self._closer is not None:
             closer, self._closer = self._closer, None
             closer.close()
@@ -177,11 +178,6 @@ class Capture:
         )
 
 
-def _close_gzip(gz: GzipStream | GzipProcess | None) -> None:
-    if isinstance(gz, GzipProcess):
-        gz.close()
-
-
 def open_capture(
     path: str | os.PathLike[str] | None = None, *, chunk_size: int = CHUNK_SIZE,
     inflate_aside: bool = False,
@@ -243,7 +239,8 @@ def _open_stream(name: str, raw: BinaryIO, closer: BinaryIO | None, chunk_size: 
         return _open_reader(name, head, stream, gz, closer, chunk_size, size_hint, info,
                             diagnostics)
     except BaseException:
-        _close_gzip(gz)  # (its process, if it has one, ends)
+        if gz is not None:
+            gz.close()  # (its process, if it has one, ends)
         raise
 
 

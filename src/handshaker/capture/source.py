@@ -42,7 +42,34 @@ class Readable(Protocol):
     def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
-class GzipStream:
+class _Pieces:
+    """A stream read with ``readinto`` out of the pieces ``_more`` gives, one after the
+    other (an empty piece: the end)."""
+
+    _left: memoryview  # what is not read yet of the piece in hand
+
+    def readinto(self, buffer: memoryview, /) -> int:
+        n = 0
+        want = len(buffer)
+        while n < want:
+            if not self._left:
+                self._left = self._more()
+                if not self._left:
+                    break
+            k = min(want - n, len(self._left))
+            buffer[n:n + k] = self._left[:k]
+            self._left = self._left[k:]
+            n += k
+        return n
+
+    def _more(self) -> memoryview:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop reading (nothing to end in this process)."""
+
+
+class GzipStream(_Pieces):
     """A gzip stream (one or more members) read with ``readinto``.
 
     Unlike :class:`gzip.GzipFile` it keeps what was decompressed before a cut
@@ -66,22 +93,7 @@ class GzipStream:
             return data
         return self._raw.read(_RAW_READ) or b""
 
-    def readinto(self, buffer: memoryview, /) -> int:
-        n = 0
-        want = len(buffer)
-        while n < want:
-            if not self._left:
-                if self._done:
-                    break
-                self._left = memoryview(self._step())
-                continue
-            k = min(want - n, len(self._left))
-            buffer[n:n + k] = self._left[:k]
-            self._left = self._left[k:]
-            n += k
-        return n
-
-    def _step(self) -> bytes:
+    def _more(self) -> memoryview:
         """The next bytes out of zlib, at most INFLATE_STEP of them: a size decided here,
         not by the caller's buffer, so that what a damaged stream yields does not depend
         on how it is read (zlib gives nothing of a call that meets the damage)."""
@@ -122,11 +134,11 @@ class GzipStream:
                 self.problem = f"gzip data corrupt ({err})"
                 break
             if out:
-                return out
-        return b""
+                return memoryview(out)
+        return memoryview(b"")
 
 
-class GzipProcess:
+class GzipProcess(_Pieces):
     """A :class:`GzipStream` inflated by a forked child process: the analysis goes on
     on one core while zlib works on another (a thread would not do: the analysis holds
     the GIL). The same bytes, and the same :attr:`problem` once the stream has ended,
@@ -148,8 +160,8 @@ class GzipProcess:
         self._ring = memoryview(ring)
         self._filled = os.fdopen(filled_fd, "rb")
         self._free_fd = free_fd
-        self._slot = -1  # the slot being copied out, its next byte and its end
-        self._at = self._end = 0
+        self._slot = -1  # the slot being read (-1: none)
+        self._left = memoryview(b"")
         self._ended = False
         self.problem: str | None = None
         self.problem_is_error = True
@@ -174,26 +186,20 @@ class GzipProcess:
         os.close(free_r)
         return cls(pid, ring, filled_r, free_w)
 
-    def readinto(self, buffer: memoryview, /) -> int:
-        if self._at == self._end:
-            if self._slot >= 0:  # handed back: the child may fill it again
-                # (the child may have ended already, its last slots filled: no matter)
-                with contextlib.suppress(BrokenPipeError):
-                    os.write(self._free_fd, _SLOT.pack(self._slot, 0))
-                self._slot = -1
-            if self._ended or not self._next_slot():
-                return 0
-        n = min(len(buffer), self._end - self._at)
-        buffer[:n] = self._ring[self._at:self._at + n]
-        self._at += n
-        return n
-
-    def _next_slot(self) -> bool:
+    def _more(self) -> memoryview:
+        """The next filled slot (the one read before handed back)."""
+        if self._slot >= 0:  # read: the child may fill it again
+            # (the child may have ended already, its last slots filled: no matter)
+            with contextlib.suppress(BrokenPipeError):
+                os.write(self._free_fd, _SLOT.pack(self._slot, 0))
+            self._slot = -1
+        if self._ended:
+            return memoryview(b"")
         msg = self._filled.read(_SLOT.size)
         slot, n = _SLOT.unpack(msg) if len(msg) == _SLOT.size else (0, 0)
         if n:
-            self._slot, self._at, self._end = slot, slot * RING_SLOT, slot * RING_SLOT + n
-            return True
+            self._slot = slot
+            return self._ring[slot * RING_SLOT:slot * RING_SLOT + n]
         self._ended = True  # the end: why it ended follows
         status = self._filled.read()
         self._reap()
@@ -204,7 +210,7 @@ class GzipProcess:
             raise OSError(status[1:].decode("utf-8", "replace"))
         elif status[:1] != b"K":
             self.problem = "the gzip inflating process ended without a word"
-        return False
+        return memoryview(b"")
 
     def close(self) -> None:
         """Stop reading (the child ends at its next word) and wait for the child."""
