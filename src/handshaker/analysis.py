@@ -644,7 +644,7 @@ class _Rows:
     __slots__ = ("at", "buf", "caplen", "hlen", "l4", "off", "plen", "start")
 
     def __init__(self, batch: Any, cols: Any, rows: np.ndarray) -> None:
-        self.at = rows.tolist()
+        self.at = np.ascontiguousarray(rows).data  # (a memoryview: no list of every row)
         self.buf = batch.buf
         self.start, self.caplen = memoryview(batch.start), memoryview(batch.caplen)
         self.off, self.plen = memoryview(cols["payload_off"]), memoryview(cols["payload_len"])
