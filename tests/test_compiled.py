@@ -11,19 +11,22 @@ fast lanes inside one interpreter as well.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 from conftest import ROOT, corpus_captures, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_flow_random import CLOSES, DISORDER, build
 
-from handshaker.analysis import analyze
+from handshaker.analysis import Pipeline, analyze
 from handshaker.capture import pcap
 from handshaker.flow import tcp
 from handshaker.split import analyze_split, cuts
@@ -105,6 +108,60 @@ def test_the_lanes_take_the_same_segments(generated: Path) -> None:
     assert compiled.connections == python.connections
     tcp_segments = compiled.counts["tcp"]
     assert sum(taken) > tcp_segments // 2  # the lane took most of them
+
+
+def _field_values(stream: tcp.TcpStream) -> dict[str, object]:
+    """Every field of a stream, its directions' too (the observer by its kind only)."""
+    values = dict(zip(type(stream)._fields, stream.__getstate__(), strict=True))
+    values["dirs"] = [dict(zip(type(d)._fields, d.__getstate__(), strict=True))
+                      for d in stream.dirs]
+    values["observer"] = type(stream.observer).__name__
+    return values
+
+
+def _streams_as_retired(path: Path, lane: str) -> list[dict[str, object]]:
+    """Each TCP stream of ``path`` as it was when retired, every field, in one lane."""
+    from conftest import python_lane
+
+    seen: list[dict[str, object]] = []
+    real = Pipeline._tcp_retired
+
+    def spy(self: Pipeline, stream: tcp.TcpStream) -> None:
+        seen.append(_field_values(stream))
+        real(self, stream)
+
+    with mock.patch.object(Pipeline, "_tcp_retired", spy), \
+            python_lane() if lane == "python" else contextlib.nullcontext():
+        analyze(path)
+    return seen
+
+
+def test_the_lanes_leave_every_field_alike(generated: Path) -> None:
+    """The compiled lane takes control segments (ACKs, FINs) that Python sends to
+    TcpTracker.segment: every field of every stream, states, history, events and
+    directions included, must come out as the Python analysis leaves it."""
+    require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
+    for path in [*corpus_captures(), generated]:
+        compiled = _streams_as_retired(path, "compiled")
+        assert compiled == _streams_as_retired(path, "python"), path.name
+
+
+@settings(max_examples=int(os.environ.get("HS_EXAMPLES", "40")), deadline=None)
+@given(seed=st.integers(0, 2**32), isn_c=st.integers(0, 2**32 - 1),
+       isn_s=st.integers(2**32 - 3000, 2**32 - 1),
+       sizes=st.lists(st.tuples(st.sampled_from("cs"), st.integers(1, 5000)), max_size=4),
+       disorder=st.sampled_from(DISORDER), close=st.sampled_from(CLOSES))
+def test_the_lanes_leave_random_conversations_alike(tmp_path_factory: pytest.TempPathFactory,
+                                                    seed: int, isn_c: int, isn_s: int,
+                                                    sizes: list[tuple[str, int]],
+                                                    disorder: str, close: str) -> None:
+    """The same on hypothesis's conversations (test_flow_random): every close, crossed
+    FINs, zero windows, keep-alives, segments the capture missed."""
+    require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
+    path = tmp_path_factory.mktemp("lanes") / "c.pcap"
+    path.write_bytes(build(seed, isn_c, isn_s, 0, sizes, disorder, close).pcap())
+    compiled = _streams_as_retired(path, "compiled")
+    assert compiled == _streams_as_retired(path, "python")
 
 
 def test_a_split_run_carries_compiled_streams(generated: Path) -> None:

@@ -240,8 +240,72 @@ static int observer_wants(PyObject *obs, int d)
     return r;
 }
 
+static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                        Py_ssize_t i);
+
+/* Segment i (of stream st, sent by direction d) in the fast lane: an in-order segment of
+ * an established, unremarkable connection, which changes nothing but running numbers.
+ * Mirrors TcpTracker.feed's fast lane. 1: taken; 0: not for this lane; -1: error. */
+static int take_fast(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                     Py_ssize_t i)
+{
+    const long long *const *col = self->col;
+    long long seglen = col[C_PLEN][i], t = col[C_TS][i];
+    long long nxt = fwd->nextseq, sq = col[C_SEQ][i], window = col[C_WIN][i];
+    if (col[C_FLAGS][i] & FIN || st->watch ||
+        !(sq == nxt && nxt && window && rev->window && rev->base_set &&
+          (fwd->marks & (seglen ? MARK_D : MARK_A)) && (st->first_rtt_ns || !st->ts_mru_syn)))
+        return 0;
+    long long ak = col[C_ACK][i], rmax = rev->maxseqtobeacked, frame = col[C_NUMBER][i];
+    if (rmax && ahead(ak, rmax))
+        return 0; /* acknowledges unseen bytes: the full analysis decides */
+    long long end = nxt; /* where this direction's bytes end after the segment */
+    if (seglen) {
+        long long rlast = rev->lastack, shift = rev->win_scale;
+        end = (sq + seglen) & M32;
+        if (!ahead(end, rlast))
+            return 0;
+        if (shift != -1 && end == ((rlast + (rev->window << (shift == -2 ? 0 : shift))) & M32))
+            return 0; /* fills the window */
+        if (st->observer != NULL && st->observer != Py_None) {
+            int w = observer_wants(st->observer, d);
+            if (w != 0)
+                return w < 0 ? -1 : 0; /* its bytes go to the observer: Python's part */
+        }
+    }
+    else if (ak == fwd->lastack)
+        return 0; /* a pure ACK that acknowledges nothing new */
+    st->last_frame = frame;
+    st->last_ts = t;
+    st->packets += 1;
+    fwd->packets += 1;
+    fwd->wire_bytes += col[C_WIRE][i];
+    if (ak != fwd->lastack) {
+        fwd->lastnondupack = frame;
+        fwd->dupacknum = 0;
+    }
+    if (seglen) {
+        fwd->payload_bytes += seglen;
+        fwd->nextseq = end;
+        fwd->nextseqframe = frame;
+        fwd->nextseqtime = t;
+        if (rev->marks & MARK_FIN)
+            fwd->data_after_peer_fin = 1;
+    }
+    if (sq == fwd->maxseqtobeacked || !fwd->maxseqtobeacked)
+        fwd->maxseqtobeacked = end;
+    fwd->window = window;
+    fwd->lastack = ak;
+    fwd->lastacktime = t;
+    fwd->lastsegmentflags = 0;
+    return 1;
+}
+
 /* lane.run(i) -> the index of the first segment from i on that the lane does not take
- * (the batch's length when it took them all). Mirrors TcpTracker.feed's fast lane. */
+ * (the batch's length when it took them all). It takes the fast lane's segments
+ * (take_fast) and the ACKs and FINs without payload of streams it knows (take_control):
+ * the segments of a stream that is not kept, has not gone quiet past ``quiet`` and
+ * carries neither SYN nor RST. */
 static PyObject *lane_run(Lane *self, PyObject *arg)
 {
     Py_ssize_t i = PyLong_AsSsize_t(arg);
@@ -263,63 +327,21 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
         if (!PyObject_TypeCheck(obj, &StreamCoreType))
             break;
         StreamCore *st = (StreamCore *)obj;
-        long long flg = col[C_FLAGS][i], seglen = col[C_PLEN][i], t = col[C_TS][i], gap;
-        if ((flg & (SYN | FIN | RST)) || seglen < 0 || st->segments != Py_None || st->watch ||
-            __builtin_sub_overflow(t, st->last_ts, &gap) || gap > self->quiet)
+        long long seglen = col[C_PLEN][i], gap;
+        if ((col[C_FLAGS][i] & (SYN | RST)) || seglen < 0 || st->segments != Py_None ||
+            __builtin_sub_overflow(col[C_TS][i], st->last_ts, &gap) || gap > self->quiet)
             break;
         int d = col[C_SW][i] == st->a_swap ? 0 : 1;
         DirCore *fwd, *rev;
         if (!directions(st, d, &fwd, &rev))
             break;
-        long long nxt = fwd->nextseq, sq = col[C_SEQ][i], window = col[C_WIN][i];
-        if (!(sq == nxt && nxt && window && rev->window && rev->base_set &&
-              (fwd->marks & (seglen ? MARK_D : MARK_A)) && (st->first_rtt_ns || !st->ts_mru_syn)))
+        int r = take_fast(self, st, d, fwd, rev, i);
+        if (r == 0 && seglen == 0)
+            r = take_control(self, st, d, fwd, rev, i);
+        if (r < 0)
+            return NULL;
+        if (r == 0)
             break;
-        long long ak = col[C_ACK][i], rmax = rev->maxseqtobeacked, frame = col[C_NUMBER][i];
-        if (rmax && ahead(ak, rmax))
-            break; /* acknowledges unseen bytes: the full analysis decides */
-        long long end = nxt; /* where this direction's bytes end after the segment */
-        if (seglen) {
-            long long rlast = rev->lastack, shift = rev->win_scale;
-            end = (sq + seglen) & M32;
-            if (!ahead(end, rlast))
-                break;
-            if (shift != -1 &&
-                end == ((rlast + (rev->window << (shift == -2 ? 0 : shift))) & M32))
-                break; /* fills the window */
-            if (st->observer != NULL && st->observer != Py_None) {
-                int w = observer_wants(st->observer, d);
-                if (w < 0)
-                    return NULL;
-                if (w)
-                    break; /* its bytes go to the observer: Python's part */
-            }
-        }
-        else if (ak == fwd->lastack)
-            break; /* a pure ACK that acknowledges nothing new */
-        st->last_frame = frame;
-        st->last_ts = t;
-        st->packets += 1;
-        fwd->packets += 1;
-        fwd->wire_bytes += col[C_WIRE][i];
-        if (ak != fwd->lastack) {
-            fwd->lastnondupack = frame;
-            fwd->dupacknum = 0;
-        }
-        if (seglen) {
-            fwd->payload_bytes += seglen;
-            fwd->nextseq = end;
-            fwd->nextseqframe = frame;
-            fwd->nextseqtime = t;
-            if (rev->marks & MARK_FIN)
-                fwd->data_after_peer_fin = 1;
-        }
-        if (sq == fwd->maxseqtobeacked || !fwd->maxseqtobeacked)
-            fwd->maxseqtobeacked = end;
-        fwd->window = window;
-        fwd->lastack = ak;
-        fwd->lastacktime = t;
-        fwd->lastsegmentflags = 0;
     }
     return PyLong_FromSsize_t(i);
 }
@@ -354,42 +376,17 @@ static inline int diff_below(long long a, long long b, long long limit)
     return d < limit;
 }
 
-/* analyze(stream, d, frame, ts, seq, ack, flags, seglen, window, bits) -> (bits, dupnum)
- *
- * The sequence analysis of one segment of direction d, as TcpTracker.segment
- * does it in Python (flow/tcp.py: _analyze, its twin, line for line): the
- * relative-number bases, the first RTT, every tcp.analysis flag, and the running
- * numbers after it. NotImplemented when an argument is outside what a capture
- * can hold (then the Python twin runs). */
-static PyObject *lane_analyze(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The sequence analysis of one segment of direction d (fwd: its sender's numbers, rev:
+ * the other side's), as TcpTracker.segment does it in Python (flow/tcp.py: _analyze, its
+ * twin, line for line): the relative-number bases, the first RTT, every tcp.analysis
+ * flag, and the running numbers after it. Returns the analysis bits; *dupnum_out gets
+ * the segment's duplicate-ACK number. The arguments are in a capture's ranges (see
+ * in_range). */
+static long long analyze_core(StreamCore *st, DirCore *fwd, DirCore *rev, long long frame,
+                              long long ts, long long seq, long long ack, long long flags,
+                              long long seglen, long long window, long long bits,
+                              long long *dupnum_out)
 {
-    if (nargs != 10) {
-        PyErr_SetString(PyExc_TypeError, "analyze takes 10 arguments");
-        return NULL;
-    }
-    if (!PyObject_TypeCheck(args[0], &StreamCoreType))
-        Py_RETURN_NOTIMPLEMENTED;
-    StreamCore *st = (StreamCore *)args[0];
-    long long v[9];
-    for (int k = 0; k < 9; k++) {
-        int overflow;
-        v[k] = PyLong_AsLongLongAndOverflow(args[k + 1], &overflow);
-        if (v[k] == -1 && PyErr_Occurred())
-            return NULL;
-        if (overflow)
-            Py_RETURN_NOTIMPLEMENTED;
-    }
-    long long d = v[0], frame = v[1], ts = v[2], seq = v[3], ack = v[4], flags = v[5],
-              seglen = v[6], window = v[7], bits = v[8];
-    if ((d != 0 && d != 1) || seq < 0 || seq > M32 || ack < 0 || ack > M32 || seglen < 0 ||
-        seglen > M32 || window < 0 || window > 0xFFFF)
-        Py_RETURN_NOTIMPLEMENTED;
-    DirCore *fwd, *rev;
-    if (!directions(st, (int)d, &fwd, &rev))
-        Py_RETURN_NOTIMPLEMENTED;
-    if (rev->window < 0 || rev->window > 0xFFFF || rev->win_scale > 14)
-        Py_RETURN_NOTIMPLEMENTED; /* (never from a capture: the shift below must fit) */
-
     long long syn = flags & SYN;
     /* relative numbering bases (tshark: tcp_analyze_sequence_number) */
     if (!fwd->base_set) {
@@ -496,12 +493,369 @@ static PyObject *lane_analyze(PyObject *module, PyObject *const *args, Py_ssize_
     fwd->lastack = ack;
     fwd->lastacktime = ts;
     fwd->lastsegmentflags = bits;
+    *dupnum_out = dupnum;
+    return bits;
+}
+
+/* The values analyze_core takes: what a capture can hold (segment numbers of 32 bits, a
+ * 16-bit window; the other side's numbers as a capture leaves them). */
+static int in_range(DirCore *rev, long long seq, long long ack, long long seglen,
+                    long long window)
+{
+    return seq >= 0 && seq <= M32 && ack >= 0 && ack <= M32 && seglen >= 0 && seglen <= M32 &&
+           window >= 0 && window <= 0xFFFF && rev->window >= 0 && rev->window <= 0xFFFF &&
+           rev->win_scale <= 14; /* (never otherwise from a capture: the shift must fit) */
+}
+
+/* analyze(stream, d, frame, ts, seq, ack, flags, seglen, window, bits) -> (bits, dupnum)
+ *
+ * analyze_core for Python (TcpTracker.segment). NotImplemented when an argument is
+ * outside what a capture can hold (then the Python twin runs). */
+static PyObject *lane_analyze(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "analyze takes 10 arguments");
+        return NULL;
+    }
+    if (!PyObject_TypeCheck(args[0], &StreamCoreType))
+        Py_RETURN_NOTIMPLEMENTED;
+    StreamCore *st = (StreamCore *)args[0];
+    long long v[9];
+    for (int k = 0; k < 9; k++) {
+        int overflow;
+        v[k] = PyLong_AsLongLongAndOverflow(args[k + 1], &overflow);
+        if (v[k] == -1 && PyErr_Occurred())
+            return NULL;
+        if (overflow)
+            Py_RETURN_NOTIMPLEMENTED;
+    }
+    long long d = v[0], dupnum;
+    DirCore *fwd, *rev;
+    if ((d != 0 && d != 1) || !directions(st, (int)d, &fwd, &rev) ||
+        !in_range(rev, v[3], v[4], v[6], v[7]))
+        Py_RETURN_NOTIMPLEMENTED;
+    long long bits = analyze_core(st, fwd, rev, v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+                                  &dupnum);
     return Py_BuildValue("LL", bits, dupnum);
+}
+
+/* -- the control lane: ACKs and FINs without payload (TcpTracker._control) ------------ */
+
+/* The state machine as flow/state.py's table has it for the three events a pure control
+ * segment moves (setup() gives it): the TcpState members, and for each the index of the
+ * state each event leads to (the same index where the table has no move). */
+#define MAX_STATES 16
+enum { MV_RCV_ACK, MV_SND_FIN, MV_RCV_FIN, NMOVES };
+static Py_ssize_t n_states; /* 0 until setup(): then the lane takes no control segment */
+static PyObject *state_obj[MAX_STATES];
+static int moves[NMOVES][MAX_STATES];
+static char watched[MAX_STATES]; /* WATCH_STATES: an endpoint waits for an ACK */
+static char fin_sent[MAX_STATES]; /* _FIN_SENT */
+static int syn_received, close_wait, closing, fin_wait_1;
+#define MAX_NAMES 32
+static Py_ssize_t n_names;
+static long long name_bit[MAX_NAMES];  /* ANALYSIS_NAMES within ANOMALY_MASK, in order */
+static PyObject *name_str[MAX_NAMES];
+#define ANY_RETRANSMISSION (A_RETRANSMISSION | A_FAST_RETRANSMISSION | A_SPURIOUS_RETRANSMISSION)
+
+static PyObject *s_states, *s_history, *s_events, *s_anomalies, *s_letters, *s_fin_frames,
+    *s_first_fin_seq, *s_isn, *s_handshake_ack_frame;
+static PyObject *letter_a, *letter_f, *letter_w, *letter_g, *kind_ack, *kind_fin_ack, *kind_fin;
+
+static int state_at(PyObject *state)
+{
+    for (Py_ssize_t k = 0; k < n_states; k++)
+        if (state_obj[k] == state)
+            return (int)k;
+    return -1;
+}
+
+/* obj.name, an int or None: 1 and *v (an int in 32 bits), 0 (None), -1 (error) */
+static int maybe_seq(PyObject *obj, PyObject *name, long long *v)
+{
+    PyObject *o = PyObject_GetAttr(obj, name);
+    if (o == NULL)
+        return -1;
+    if (o == Py_None) {
+        Py_DECREF(o);
+        return 0;
+    }
+    *v = PyLong_AsLongLong(o);
+    Py_DECREF(o);
+    if (*v == -1 && PyErr_Occurred())
+        return -1;
+    return 1;
+}
+
+/* list.append((a, b[, c])) for obj.name */
+static int append_to(PyObject *obj, PyObject *name, PyObject *item)
+{
+    if (item == NULL)
+        return -1;
+    PyObject *list = PyObject_GetAttr(obj, name);
+    int r = list == NULL ? -1 : PyList_Append(list, item);
+    Py_XDECREF(list);
+    Py_DECREF(item);
+    return r;
+}
+
+/* _history_letter: the letter once per direction (dir: direction d's numbers) */
+static int history_letter(StreamCore *st, DirCore *dir, int d, PyObject *letter)
+{
+    PyObject *letters = PyObject_GetAttr((PyObject *)dir, s_letters);
+    if (letters == NULL)
+        return -1;
+    int has = PySet_Contains(letters, letter);
+    if (has == 0)
+        has = PySet_Add(letters, letter);
+    Py_DECREF(letters);
+    if (has != 0)
+        return has < 0 ? -1 : 0;
+    if (letter == letter_a)
+        dir->marks |= MARK_A;
+    return append_to((PyObject *)st, s_history, Py_BuildValue("(iO)", d, letter));
+}
+
+/* st.states[k] = state_obj[s] */
+static void set_state(PyObject *states, int k, int s)
+{
+    PyObject *old = PyList_GET_ITEM(states, k);
+    Py_INCREF(state_obj[s]);
+    PyList_SET_ITEM(states, k, state_obj[s]);
+    Py_DECREF(old);
+}
+
+/* TcpTracker._control for an ACK or FIN without payload, SYN or RST (bits: its analysis):
+ * states, history letters, events. 0, or -1 on error. */
+static int control(StreamCore *st, PyObject *states, int d, DirCore *fwd, DirCore *rev,
+                   long long frame, long long seq, long long ack, long long flags,
+                   long long bits)
+{
+    long long rfin = 0, isn = 0;
+    int has_rfin = maybe_seq((PyObject *)rev, s_first_fin_seq, &rfin);
+    if (has_rfin < 0)
+        return -1;
+    if (flags & ACK) { /* an ACK that completes the handshake or acknowledges a FIN */
+        int other = state_at(PyList_GET_ITEM(states, 1 - d));
+        int has_isn = other == syn_received ? maybe_seq((PyObject *)rev, s_isn, &isn) : 0;
+        if (has_isn < 0)
+            return -1;
+        if (has_isn && ack == ((isn + 1) & M32)) {
+            set_state(states, 1 - d, moves[MV_RCV_ACK][other]);
+            PyObject *hs = PyObject_GetAttr((PyObject *)st, s_handshake_ack_frame);
+            if (hs == NULL)
+                return -1;
+            Py_DECREF(hs);
+            if (hs == Py_None) {
+                PyObject *f = PyLong_FromLongLong(frame);
+                if (f == NULL)
+                    return -1;
+                int r = PyObject_SetAttr((PyObject *)st, s_handshake_ack_frame, f);
+                Py_DECREF(f);
+                if (r < 0 || append_to((PyObject *)st, s_events,
+                                       Py_BuildValue("(LiO)", frame, d, kind_ack)) < 0)
+                    return -1;
+            }
+        }
+        else if (fin_sent[other] && has_rfin && ahead(ack, rfin)) {
+            set_state(states, 1 - d, moves[MV_RCV_ACK][other]);
+            if (append_to((PyObject *)st, s_events,
+                          Py_BuildValue("(LiO)", frame, d, kind_fin_ack)) < 0)
+                return -1;
+        }
+        if (!(flags & FIN) && history_letter(st, fwd, d, letter_a) < 0)
+            return -1;
+    }
+    if ((bits & A_ZERO_WINDOW) && history_letter(st, fwd, d, letter_w) < 0)
+        return -1;
+    /* Zeek's content gap: the other side's bytes were acknowledged but never seen */
+    if ((bits & A_ACK_LOST_SEGMENT) && history_letter(st, rev, 1 - d, letter_g) < 0)
+        return -1;
+    if (flags & FIN) {
+        PyObject *fins = PyObject_GetAttr((PyObject *)fwd, s_fin_frames);
+        if (fins == NULL)
+            return -1;
+        int r = 0;
+        if (!PyList_Check(fins))
+            r = -1, PyErr_SetString(PyExc_TypeError, "fin_frames: a list expected");
+        else if (PyList_GET_SIZE(fins) == 0) {
+            PyObject *v = PyLong_FromLongLong(seq & M32);
+            r = v == NULL ? -1 : PyObject_SetAttr((PyObject *)fwd, s_first_fin_seq, v);
+            Py_XDECREF(v);
+        }
+        if (r == 0) {
+            PyObject *f = PyLong_FromLongLong(frame);
+            r = f == NULL ? -1 : PyList_Append(fins, f);
+            Py_XDECREF(f);
+        }
+        Py_DECREF(fins);
+        if (r < 0)
+            return -1;
+        fwd->marks |= MARK_FIN;
+        if (history_letter(st, fwd, d, letter_f) < 0)
+            return -1;
+        if (!(bits & ANY_RETRANSMISSION)) {
+            /* the FIN may also carry the ACK of the peer's FIN (three-segment close) */
+            int other = state_at(PyList_GET_ITEM(states, 1 - d));
+            int acks_peer_fin = has_rfin && (flags & ACK) && ahead(ack, rfin);
+            if (acks_peer_fin && (other == fin_wait_1 || other == closing))
+                set_state(states, 1 - d, moves[MV_RCV_ACK][other]);
+            int mine = state_at(PyList_GET_ITEM(states, d));
+            int crossed = has_rfin && !acks_peer_fin && mine == close_wait;
+            other = state_at(PyList_GET_ITEM(states, 1 - d));
+            set_state(states, d, moves[MV_SND_FIN][mine]);
+            set_state(states, 1 - d, moves[MV_RCV_FIN][other]);
+            if (crossed) /* the FINs crossed: FIN_WAIT_1 -> CLOSING (RFC 9293 figure 13) */
+                set_state(states, d, closing);
+            if (append_to((PyObject *)st, s_events,
+                          Py_BuildValue("(LiO)", frame, d, kind_fin)) < 0)
+                return -1;
+        }
+    }
+    st->watch = watched[state_at(PyList_GET_ITEM(states, 0))] ||
+                watched[state_at(PyList_GET_ITEM(states, 1))];
+    return 0;
+}
+
+/* Segment i of the lane's batch, an ACK or FIN without payload (no SYN, no RST) of a
+ * stream that is not kept, taken as TcpTracker.segment takes it: the counters, the
+ * analysis (analyze_core), _control when segment calls it, the anomalies. 1: taken;
+ * 0: left to Python, nothing changed; -1: error. */
+static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                        Py_ssize_t i)
+{
+    const long long *const *col = self->col;
+    long long frame = col[C_NUMBER][i], ts = col[C_TS][i], seq = col[C_SEQ][i],
+              ack = col[C_ACK][i], flags = col[C_FLAGS][i], window = col[C_WIN][i];
+    if (n_states == 0 || !in_range(rev, seq, ack, 0, window))
+        return 0;
+    PyObject *states = PyObject_GetAttr((PyObject *)st, s_states);
+    if (states == NULL)
+        return -1;
+    if (!PyList_CheckExact(states) || PyList_GET_SIZE(states) != 2 ||
+        state_at(PyList_GET_ITEM(states, 0)) < 0 || state_at(PyList_GET_ITEM(states, 1)) < 0) {
+        Py_DECREF(states);
+        return 0;
+    }
+    st->last_frame = frame;
+    st->last_ts = ts;
+    st->packets += 1;
+    fwd->packets += 1;
+    fwd->wire_bytes += col[C_WIRE][i];
+    long long dupnum;
+    long long bits = analyze_core(st, fwd, rev, frame, ts, seq, ack, flags, 0, window, 0,
+                                  &dupnum);
+    int r = 0, need = (flags & FIN) || bits || st->watch;
+    if (!need) { /* ... or the first pure ACK of this direction (its history letter) */
+        PyObject *letters = PyObject_GetAttr((PyObject *)fwd, s_letters);
+        need = letters == NULL ? -1 : !PySet_Contains(letters, letter_a);
+        Py_XDECREF(letters);
+    }
+    if (need < 0)
+        r = -1;
+    else if (need)
+        r = control(st, states, d, fwd, rev, frame, seq, ack, flags, bits);
+    Py_DECREF(states);
+    for (Py_ssize_t k = 0; r == 0 && k < n_names; k++)
+        if (bits & name_bit[k])
+            r = append_to((PyObject *)st, s_anomalies,
+                          Py_BuildValue("(OL)", name_str[k], frame));
+    return r < 0 ? -1 : 1;
+}
+
+/* setup(states, moves, watched, fin_sent, special, names): the state machine and the
+ * analysis names for the control lane (flow/tcp.py calls it once, see _control_tables).
+ * states: the TcpState members; moves: for RCV_ACK, SND_FIN and RCV_FIN, the index of
+ * the state each member goes to; watched, fin_sent: a flag per member; special: the
+ * indices of SYN_RECEIVED, CLOSE_WAIT, CLOSING, FIN_WAIT_1; names: ((bit, name), ...),
+ * the anomalies' names in ANALYSIS_NAMES order. */
+static PyObject *lane_setup(PyObject *module, PyObject *args)
+{
+    PyObject *states, *mv, *w, *fs, *special, *names;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!", &PyTuple_Type, &states, &PyTuple_Type, &mv,
+                          &PyTuple_Type, &w, &PyTuple_Type, &fs, &PyTuple_Type, &special,
+                          &PyTuple_Type, &names))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(states);
+    if (n == 0 || n > MAX_STATES || PyTuple_GET_SIZE(mv) != NMOVES ||
+        PyTuple_GET_SIZE(w) != n || PyTuple_GET_SIZE(fs) != n ||
+        PyTuple_GET_SIZE(special) != 4 || PyTuple_GET_SIZE(names) > MAX_NAMES) {
+        PyErr_SetString(PyExc_ValueError, "setup: tables of the wrong size");
+        return NULL;
+    }
+    int sp[4];
+    int mvs[NMOVES][MAX_STATES];
+    char wa[MAX_STATES], fi[MAX_STATES];
+    for (int k = 0; k < 4; k++) {
+        sp[k] = PyLong_AsLong(PyTuple_GET_ITEM(special, k));
+        if (sp[k] < 0 || sp[k] >= n) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "setup: special: no such state");
+            return NULL;
+        }
+    }
+    for (int m = 0; m < NMOVES; m++) {
+        PyObject *row = PyTuple_GET_ITEM(mv, m);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != n) {
+            PyErr_SetString(PyExc_ValueError, "setup: moves: a tuple per event expected");
+            return NULL;
+        }
+        for (Py_ssize_t k = 0; k < n; k++) {
+            mvs[m][k] = PyLong_AsLong(PyTuple_GET_ITEM(row, k));
+            if (mvs[m][k] < 0 || mvs[m][k] >= n) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_ValueError, "setup: moves: no such state");
+                return NULL;
+            }
+        }
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int a = PyObject_IsTrue(PyTuple_GET_ITEM(w, k)), b = PyObject_IsTrue(PyTuple_GET_ITEM(fs, k));
+        if (a < 0 || b < 0)
+            return NULL;
+        wa[k] = (char)a;
+        fi[k] = (char)b;
+    }
+    Py_ssize_t nn = PyTuple_GET_SIZE(names);
+    long long bit[MAX_NAMES];
+    for (Py_ssize_t k = 0; k < nn; k++) {
+        PyObject *pair = PyTuple_GET_ITEM(names, k);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_SetString(PyExc_ValueError, "setup: names: (bit, name) pairs expected");
+            return NULL;
+        }
+        bit[k] = PyLong_AsLongLong(PyTuple_GET_ITEM(pair, 0));
+        if (bit[k] == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    /* all checked: take them (the references held before go) */
+    for (Py_ssize_t k = 0; k < n_states; k++)
+        Py_CLEAR(state_obj[k]);
+    for (Py_ssize_t k = 0; k < n_names; k++)
+        Py_CLEAR(name_str[k]);
+    for (Py_ssize_t k = 0; k < n; k++) {
+        state_obj[k] = Py_NewRef(PyTuple_GET_ITEM(states, k));
+        watched[k] = wa[k];
+        fin_sent[k] = fi[k];
+        for (int m = 0; m < NMOVES; m++)
+            moves[m][k] = mvs[m][k];
+    }
+    for (Py_ssize_t k = 0; k < nn; k++) {
+        name_bit[k] = bit[k];
+        name_str[k] = Py_NewRef(PyTuple_GET_ITEM(PyTuple_GET_ITEM(names, k), 1));
+    }
+    n_names = nn;
+    syn_received = sp[0], close_wait = sp[1], closing = sp[2], fin_wait_1 = sp[3];
+    n_states = n;
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef module_methods[] = {
     {"analyze", (PyCFunction)(void (*)(void))lane_analyze, METH_FASTCALL,
      "analyze(stream, d, frame, ts, seq, ack, flags, seglen, window, bits) -> (bits, dupnum)"},
+    {"setup", (PyCFunction)lane_setup, METH_VARARGS,
+     "setup(states, moves, watched, fin_sent, special, names): the control lane's tables"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -566,6 +920,16 @@ PyMODINIT_FUNC PyInit__lane(void)
     wants_name = PyUnicode_InternFromString("wants");
     if (wants_name == NULL)
         return NULL;
+    struct { PyObject **at; const char *text; } strings[] = {
+        {&s_states, "states"}, {&s_history, "history"}, {&s_events, "events"},
+        {&s_anomalies, "anomalies"}, {&s_letters, "letters"}, {&s_fin_frames, "fin_frames"},
+        {&s_first_fin_seq, "first_fin_seq"}, {&s_isn, "isn"},
+        {&s_handshake_ack_frame, "handshake_ack_frame"}, {&letter_a, "a"}, {&letter_f, "f"},
+        {&letter_w, "w"}, {&letter_g, "g"}, {&kind_ack, "ack"}, {&kind_fin_ack, "fin_ack"},
+        {&kind_fin, "fin"}};
+    for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++)
+        if ((*strings[k].at = PyUnicode_InternFromString(strings[k].text)) == NULL)
+            return NULL;
     PyObject *m = PyModule_Create(&lane_module);
     if (m == NULL)
         return NULL;

@@ -108,6 +108,25 @@ _FIN_SENT = (TcpState.FIN_WAIT_1, TcpState.CLOSING, TcpState.LAST_ACK)
 _SYN_RECEIVED = TcpState.SYN_RECEIVED
 
 
+def _control_tables() -> tuple[Any, ...]:
+    """What the compiled lane needs to take the ACKs and FINs without payload of the
+    streams it knows as :meth:`TcpTracker.segment` and ``_control`` take them (see
+    :meth:`TcpTracker.feed`): the state machine's moves on RCV_ACK, SND_FIN and RCV_FIN,
+    the states it tells apart, and the anomalies' names (``_lane.setup``)."""
+    states = tuple(TcpState)
+    at = {s: i for i, s in enumerate(states)}
+    moves = tuple(tuple(at[step(s, e)[0]] for s in states)
+                  for e in (Event.RCV_ACK, Event.SND_FIN, Event.RCV_FIN))
+    special = (TcpState.SYN_RECEIVED, TcpState.CLOSE_WAIT, TcpState.CLOSING, TcpState.FIN_WAIT_1)
+    return (states, moves, tuple(s in WATCH_STATES for s in states),
+            tuple(s in _FIN_SENT for s in states), tuple(at[s] for s in special),
+            tuple((bit, name) for bit, name in ANALYSIS_NAMES if bit & ANOMALY_MASK))
+
+
+if _lane is not None:
+    _lane.setup(*_control_tables())
+
+
 def analysis_names(bits: int) -> list[str]:
     return [name for bit, name in ANALYSIS_NAMES if bits & bit]
 
@@ -488,6 +507,11 @@ class TcpTracker:
         The compiled lane (flow/_lane.c) takes the fast-lane segments in C; it
         stops at each segment it does not take, and the Python lane below (its
         twin, and the whole lane without the extension) looks at that one again.
+        It also takes the ACKs and FINs without payload (no SYN, no RST) of the
+        streams it knows and that are not kept: the handshake's last ACK, the
+        close, duplicate ACKs. Those it takes as :meth:`segment` does, analysis
+        (``_analyze``), ``_control`` and anomalies, in C; in Python they go to
+        :meth:`segment` itself.
         """
         by_tuple = self._by_tuple
         segment = self.segment
