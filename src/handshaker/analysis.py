@@ -632,7 +632,23 @@ def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse:
         cols["ack"][rows], np.where(flags < 0, 0, flags), cols["payload_len"][rows],
         cols["window"][rows], cols["wirelen"][rows])]
     rows_of = _Rows(batch, cols, rows)
-    tcp.feed(ids, columns, rows_of.syn_options, file_index, rows_of.payload)
+    tcp.feed(ids, columns, rows_of.syn_options, file_index, rows_of.payload,
+             _option_spans(batch, cols, rows) if tcp.compiled else None)
+
+
+def _option_spans(batch: Any, cols: Any, rows: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
+    """(buf, lo, hi): the TCP options of the given rows are ``buf[lo:hi]``; ``lo`` < 0
+    where the header is too short to have any. The compiled lane reads a SYN's there
+    (:meth:`_Rows.syn_options` is its twin)."""
+    hlen, l4 = cols["tcp_hlen"][rows].astype(np.int64), cols["l4_off"][rows].astype(np.int64)
+    start, caplen = batch.start[rows].astype(np.int64), batch.caplen[rows].astype(np.int64)
+    lo = start + l4 + 20
+    hi = np.maximum(lo, start + np.minimum(l4 + hlen, caplen))
+    none = (hlen <= 20) | (l4 < 0)  # (an empty span: SynOptions())
+    lo[none] = 0
+    hi[none] = 0
+    lo[hlen < 20] = -1
+    return batch.buf, lo, hi
 
 
 class _Rows:

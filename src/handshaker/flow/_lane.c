@@ -20,6 +20,7 @@
 #define SYN 0x02
 #define FIN 0x01
 #define RST 0x04
+#define ACK 0x10
 #define M32 0xFFFFFFFFLL
 #define MARK_A 1   /* the history letter 'a' was shown in this direction */
 #define MARK_D 2   /* the history letter 'd' was shown in this direction */
@@ -153,6 +154,12 @@ typedef struct {
     const long long *col[NCOL];
     Py_ssize_t n;
     long long quiet;
+    /* with syn given: the batch's bytes, where each segment's options lie in them
+     * ([lo, hi); lo < 0: none), and new_stream(i), which makes segment i's stream */
+    Py_buffer buf;
+    Py_buffer span[2];
+    const long long *opt_lo, *opt_hi;
+    PyObject *new_stream;
 } Lane;
 
 static PyObject *wants_name; /* "wants", interned */
@@ -162,20 +169,27 @@ static void lane_dealloc(Lane *self)
     for (int c = 0; c < NCOL; c++)
         if (self->view[c].obj != NULL)
             PyBuffer_Release(&self->view[c]);
+    for (int k = 0; k < 2; k++)
+        if (self->span[k].obj != NULL)
+            PyBuffer_Release(&self->span[k]);
+    if (self->buf.obj != NULL)
+        PyBuffer_Release(&self->buf);
+    Py_XDECREF(self->new_stream);
     Py_XDECREF(self->table);
     Py_XDECREF(self->keys);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Lane(table, keys, columns, quiet): columns is a sequence of NCOL contiguous int64
- * arrays of one length (inv, sw, number, ts, seq, ack, flags, plen, win, wire). */
+/* Lane(table, keys, columns, quiet, syn=None): columns is a sequence of NCOL contiguous
+ * int64 arrays of one length (inv, sw, number, ts, seq, ack, flags, plen, win, wire);
+ * syn, (buf, lo, hi, new_stream), lets the lane take SYNs: see the Lane struct. */
 static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *table, *keys, *columns;
+    PyObject *table, *keys, *columns, *syn = Py_None;
     long long quiet;
-    static char *kwlist[] = {"table", "keys", "columns", "quiet", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OL", kwlist, &PyDict_Type, &table,
-                                     &PyList_Type, &keys, &columns, &quiet))
+    static char *kwlist[] = {"table", "keys", "columns", "quiet", "syn", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OL|O", kwlist, &PyDict_Type, &table,
+                                     &PyList_Type, &keys, &columns, &quiet, &syn))
         return -1;
     if (self->table != NULL) {
         PyErr_SetString(PyExc_TypeError, "a Lane is made once");
@@ -217,6 +231,33 @@ static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
             return -1;
         }
     }
+    if (syn != Py_None) {
+        PyObject *buf, *lo, *hi, *make;
+        if (!PyArg_ParseTuple(syn, "OOOO;syn: (buf, lo, hi, new_stream) expected", &buf, &lo,
+                              &hi, &make))
+            return -1;
+        if (!PyCallable_Check(make)) {
+            PyErr_SetString(PyExc_TypeError, "syn: new_stream must be callable");
+            return -1;
+        }
+        if (PyObject_GetBuffer(buf, &self->buf, PyBUF_SIMPLE) < 0)
+            return -1;
+        PyObject *spans[2] = {lo, hi};
+        for (int k = 0; k < 2; k++) {
+            Py_buffer *v = &self->span[k];
+            if (PyObject_GetBuffer(spans[k], v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+                return -1;
+            if (v->itemsize != 8 || v->ndim != 1 || v->format == NULL ||
+                (strcmp(v->format, "q") != 0 && strcmp(v->format, "l") != 0) ||
+                v->shape[0] != self->n) {
+                PyErr_SetString(PyExc_ValueError, "syn: lo, hi: int64 of the columns' length");
+                return -1;
+            }
+        }
+        self->opt_lo = (const long long *)self->span[0].buf;
+        self->opt_hi = (const long long *)self->span[1].buf;
+        self->new_stream = Py_NewRef(make);
+    }
     Py_INCREF(table);
     Py_INCREF(keys);
     self->table = table;
@@ -242,6 +283,8 @@ static int observer_wants(PyObject *obs, int d)
 
 static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
                         Py_ssize_t i);
+static int take_syn(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                    Py_ssize_t i);
 
 /* Segment i (of stream st, sent by direction d) in the fast lane: an in-order segment of
  * an established, unremarkable connection, which changes nothing but running numbers.
@@ -319,25 +362,45 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
     for (; i < self->n; i++) {
         PyObject *key = PyList_GET_ITEM(self->keys, col[C_INV][i]);
         PyObject *obj = PyDict_GetItemWithError(self->table, key); /* borrowed */
+        long long flags = col[C_FLAGS][i], seglen = col[C_PLEN][i], gap;
+        PyObject *made = NULL; /* the stream this segment begins */
         if (obj == NULL) {
             if (PyErr_Occurred())
                 return NULL;
-            break; /* a new stream */
+            /* a new stream: the lane takes those a SYN without payload begins */
+            if (self->new_stream == NULL || (flags & (SYN | ACK | FIN | RST)) != SYN ||
+                seglen != 0)
+                break;
+            PyObject *at = PyLong_FromSsize_t(i);
+            if (at == NULL)
+                return NULL;
+            obj = made = PyObject_CallOneArg(self->new_stream, at);
+            Py_DECREF(at);
+            if (made == NULL)
+                return NULL;
         }
-        if (!PyObject_TypeCheck(obj, &StreamCoreType))
-            break;
-        StreamCore *st = (StreamCore *)obj;
-        long long seglen = col[C_PLEN][i], gap;
-        if ((col[C_FLAGS][i] & (SYN | RST)) || seglen < 0 || st->segments != Py_None ||
-            __builtin_sub_overflow(col[C_TS][i], st->last_ts, &gap) || gap > self->quiet)
-            break;
-        int d = col[C_SW][i] == st->a_swap ? 0 : 1;
-        DirCore *fwd, *rev;
-        if (!directions(st, d, &fwd, &rev))
-            break;
-        int r = take_fast(self, st, d, fwd, rev, i);
-        if (r == 0 && seglen == 0)
-            r = take_control(self, st, d, fwd, rev, i);
+        int r = 0;
+        if (PyObject_TypeCheck(obj, &StreamCoreType)) {
+            StreamCore *st = (StreamCore *)obj;
+            int d = col[C_SW][i] == st->a_swap ? 0 : 1;
+            DirCore *fwd, *rev;
+            if (!(flags & RST) && seglen >= 0 && st->segments == Py_None &&
+                !__builtin_sub_overflow(col[C_TS][i], st->last_ts, &gap) && gap <= self->quiet &&
+                directions(st, d, &fwd, &rev)) {
+                if (flags & SYN) {
+                    if (!(flags & FIN) && seglen == 0)
+                        r = take_syn(self, st, d, fwd, rev, i);
+                }
+                else {
+                    r = take_fast(self, st, d, fwd, rev, i);
+                    if (r == 0 && seglen == 0)
+                        r = take_control(self, st, d, fwd, rev, i);
+                }
+            }
+        }
+        /* (a stream made here and then left, kept say, is the one segment() finds: it
+         * takes the SYN as it would have taken it on a stream it made itself) */
+        Py_XDECREF(made);
         if (r < 0)
             return NULL;
         if (r == 0)
@@ -348,7 +411,6 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
 
 /* -- analyze: one segment's sequence analysis (TcpTracker.segment's middle) ---------- */
 
-#define ACK 0x10
 #define A_RETRANSMISSION 0x0001
 #define A_LOST_SEGMENT 0x0002
 #define A_ACK_LOST_SEGMENT 0x0004
@@ -541,17 +603,19 @@ static PyObject *lane_analyze(PyObject *module, PyObject *const *args, Py_ssize_
 
 /* -- the control lane: ACKs and FINs without payload (TcpTracker._control) ------------ */
 
-/* The state machine as flow/state.py's table has it for the three events a pure control
- * segment moves (setup() gives it): the TcpState members, and for each the index of the
- * state each event leads to (the same index where the table has no move). */
+/* The state machine as flow/state.py's table has it for the events a SYN, an ACK or a FIN
+ * moves (setup() gives it): the TcpState members, and for each the index of the state
+ * each event leads to (the same index where the table has no move). */
 #define MAX_STATES 16
-enum { MV_RCV_ACK, MV_SND_FIN, MV_RCV_FIN, NMOVES };
+enum { MV_RCV_ACK, MV_SND_FIN, MV_RCV_FIN, MV_SND_SYN, MV_RCV_SYN, MV_SND_SYNACK,
+       MV_RCV_SYNACK, NMOVES };
 static Py_ssize_t n_states; /* 0 until setup(): then the lane takes no control segment */
 static PyObject *state_obj[MAX_STATES];
 static int moves[NMOVES][MAX_STATES];
 static char watched[MAX_STATES]; /* WATCH_STATES: an endpoint waits for an ACK */
 static char fin_sent[MAX_STATES]; /* _FIN_SENT */
-static int syn_received, close_wait, closing, fin_wait_1;
+static int syn_received, close_wait, closing, fin_wait_1, closed;
+static PyObject *syn_options_type; /* flow.tcp.SynOptions */
 #define MAX_NAMES 32
 static Py_ssize_t n_names;
 static long long name_bit[MAX_NAMES];  /* ANALYSIS_NAMES within ANOMALY_MASK, in order */
@@ -559,8 +623,10 @@ static PyObject *name_str[MAX_NAMES];
 #define ANY_RETRANSMISSION (A_RETRANSMISSION | A_FAST_RETRANSMISSION | A_SPURIOUS_RETRANSMISSION)
 
 static PyObject *s_states, *s_history, *s_events, *s_anomalies, *s_letters, *s_fin_frames,
-    *s_first_fin_seq, *s_isn, *s_handshake_ack_frame;
-static PyObject *letter_a, *letter_f, *letter_w, *letter_g, *kind_ack, *kind_fin_ack, *kind_fin;
+    *s_first_fin_seq, *s_isn, *s_handshake_ack_frame, *s_synack_frames, *s_syn_frames,
+    *s_syn_times, *s_options;
+static PyObject *letter_a, *letter_f, *letter_w, *letter_g, *letter_h, *letter_s, *kind_ack,
+    *kind_fin_ack, *kind_fin;
 
 static int state_at(PyObject *state)
 {
@@ -625,17 +691,56 @@ static void set_state(PyObject *states, int k, int s)
     Py_DECREF(old);
 }
 
-/* TcpTracker._control for an ACK or FIN without payload, SYN or RST (bits: its analysis):
- * states, history letters, events. 0, or -1 on error. */
+/* fwd.isn = seq, if it has none yet */
+static int first_isn(DirCore *fwd, long long seq)
+{
+    long long isn;
+    int has = maybe_seq((PyObject *)fwd, s_isn, &isn);
+    if (has != 0)
+        return has;
+    PyObject *v = PyLong_FromLongLong(seq);
+    int r = v == NULL ? -1 : PyObject_SetAttr((PyObject *)fwd, s_isn, v);
+    Py_XDECREF(v);
+    return r;
+}
+
+/* obj.name.append(frame) */
+static int append_frame(PyObject *obj, PyObject *name, long long frame)
+{
+    return append_to(obj, name, PyLong_FromLongLong(frame));
+}
+
+/* TcpTracker._control for a segment without payload or RST, and with FIN only if it has
+ * no SYN (bits: its analysis): states, history letters, events. 0, or -1 on error. */
 static int control(StreamCore *st, PyObject *states, int d, DirCore *fwd, DirCore *rev,
-                   long long frame, long long seq, long long ack, long long flags,
-                   long long bits)
+                   long long frame, long long ts, long long seq, long long ack,
+                   long long flags, long long bits)
 {
     long long rfin = 0, isn = 0;
     int has_rfin = maybe_seq((PyObject *)rev, s_first_fin_seq, &rfin);
     if (has_rfin < 0)
         return -1;
-    if (flags & ACK) { /* an ACK that completes the handshake or acknowledges a FIN */
+    if (flags & SYN) {
+        int snd = MV_SND_SYN, rcv = MV_RCV_SYN;
+        if (flags & ACK) {
+            if (append_frame((PyObject *)fwd, s_synack_frames, frame) < 0 ||
+                first_isn(fwd, seq) < 0 || history_letter(st, fwd, d, letter_h) < 0)
+                return -1;
+            snd = MV_SND_SYNACK, rcv = MV_RCV_SYNACK;
+        }
+        else if (append_frame((PyObject *)fwd, s_syn_frames, frame) < 0 ||
+                 append_frame((PyObject *)fwd, s_syn_times, ts) < 0 || first_isn(fwd, seq) < 0 ||
+                 history_letter(st, fwd, d, letter_s) < 0)
+            return -1;
+        /* TcpTracker._step: both endpoints move; SYN not captured, the SYN+ACK's sender
+         * must have been listening */
+        int mine = state_at(PyList_GET_ITEM(states, d));
+        int other = state_at(PyList_GET_ITEM(states, 1 - d));
+        set_state(states, d, mine == closed && snd == MV_SND_SYNACK ? syn_received
+                                                                    : moves[snd][mine]);
+        set_state(states, 1 - d, moves[rcv][other]);
+    }
+    else if (flags & ACK) { /* an ACK that completes the handshake or acknowledges a FIN */
         int other = state_at(PyList_GET_ITEM(states, 1 - d));
         int has_isn = other == syn_received ? maybe_seq((PyObject *)rev, s_isn, &isn) : 0;
         if (has_isn < 0)
@@ -717,6 +822,30 @@ static int control(StreamCore *st, PyObject *states, int d, DirCore *fwd, DirCor
     return 0;
 }
 
+/* st.states, if it is a list of two TcpState members (else NULL, with no error set) */
+static PyObject *known_states(StreamCore *st)
+{
+    PyObject *states = PyObject_GetAttr((PyObject *)st, s_states);
+    if (states == NULL)
+        return NULL;
+    if (!PyList_CheckExact(states) || PyList_GET_SIZE(states) != 2 ||
+        state_at(PyList_GET_ITEM(states, 0)) < 0 || state_at(PyList_GET_ITEM(states, 1)) < 0) {
+        Py_DECREF(states);
+        return NULL;
+    }
+    return states;
+}
+
+/* The end of TcpTracker.segment for the lane's segments: the anomalies among bits */
+static int anomalies(StreamCore *st, long long bits, long long frame)
+{
+    for (Py_ssize_t k = 0; k < n_names; k++)
+        if ((bits & name_bit[k]) &&
+            append_to((PyObject *)st, s_anomalies, Py_BuildValue("(OL)", name_str[k], frame)) < 0)
+            return -1;
+    return 0;
+}
+
 /* Segment i of the lane's batch, an ACK or FIN without payload (no SYN, no RST) of a
  * stream that is not kept, taken as TcpTracker.segment takes it: the counters, the
  * analysis (analyze_core), _control when segment calls it, the anomalies. 1: taken;
@@ -729,14 +858,9 @@ static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore
               ack = col[C_ACK][i], flags = col[C_FLAGS][i], window = col[C_WIN][i];
     if (n_states == 0 || !in_range(rev, seq, ack, 0, window))
         return 0;
-    PyObject *states = PyObject_GetAttr((PyObject *)st, s_states);
+    PyObject *states = known_states(st);
     if (states == NULL)
-        return -1;
-    if (!PyList_CheckExact(states) || PyList_GET_SIZE(states) != 2 ||
-        state_at(PyList_GET_ITEM(states, 0)) < 0 || state_at(PyList_GET_ITEM(states, 1)) < 0) {
-        Py_DECREF(states);
-        return 0;
-    }
+        return PyErr_Occurred() ? -1 : 0;
     st->last_frame = frame;
     st->last_ts = ts;
     st->packets += 1;
@@ -754,39 +878,149 @@ static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore
     if (need < 0)
         r = -1;
     else if (need)
-        r = control(st, states, d, fwd, rev, frame, seq, ack, flags, bits);
+        r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, bits);
     Py_DECREF(states);
-    for (Py_ssize_t k = 0; r == 0 && k < n_names; k++)
-        if (bits & name_bit[k])
-            r = append_to((PyObject *)st, s_anomalies,
-                          Py_BuildValue("(OL)", name_str[k], frame));
+    if (r == 0)
+        r = anomalies(st, bits, frame);
     return r < 0 ? -1 : 1;
 }
 
-/* setup(states, moves, watched, fin_sent, special, names): the state machine and the
- * analysis names for the control lane (flow/tcp.py calls it once, see _control_tables).
- * states: the TcpState members; moves: for RCV_ACK, SND_FIN and RCV_FIN, the index of
- * the state each member goes to; watched, fin_sent: a flag per member; special: the
- * indices of SYN_RECEIVED, CLOSE_WAIT, CLOSING, FIN_WAIT_1; names: ((bit, name), ...),
- * the anomalies' names in ANALYSIS_NAMES order. */
+/* What a SYN's options announce (the twin of dissect/tcpopts.py's syn_options) */
+typedef struct {
+    long mss, wscale; /* -1: not announced */
+    int sack_permitted, timestamps, tfo;
+} Options;
+
+enum { EOL = 0, NOP = 1, MSS = 2, WSCALE = 3, SACK_PERM = 4, TIMESTAMPS = 8, TFO = 34,
+       EXPERIMENTAL = 254 };
+
+static void read_options(const unsigned char *b, Py_ssize_t i, Py_ssize_t end, Options *o)
+{
+    *o = (Options){-1, -1, 0, 0, 0};
+    while (i < end) {
+        int kind = b[i];
+        if (kind == EOL)
+            break;
+        if (kind == NOP) {
+            i += 1;
+            continue;
+        }
+        if (i + 1 >= end)
+            break;
+        int length = b[i + 1];
+        if (length < 2 || i + length > end)
+            break; /* malformed: the detail view reports it */
+        if (kind == MSS && length == 4)
+            o->mss = (b[i + 2] << 8) | b[i + 3];
+        else if (kind == WSCALE && length == 3)
+            o->wscale = b[i + 2];
+        else if (kind == SACK_PERM && length == 2)
+            o->sack_permitted = 1;
+        else if (kind == TIMESTAMPS && length == 10)
+            o->timestamps = 1;
+        else if (kind == TFO ||
+                 (kind == EXPERIMENTAL && length >= 4 && b[i + 2] == 0xF9 && b[i + 3] == 0x89))
+            o->tfo = 1;
+        i += length;
+    }
+}
+
+static PyObject *optional(long v)
+{
+    return v < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(v);
+}
+
+/* Segment i of the lane's batch, a SYN or SYN+ACK without payload, FIN or RST, of a
+ * stream that is not kept, taken as TcpTracker.segment takes it: its options
+ * (_syn_options), the analysis, _control, the anomalies. 1: taken; 0: left to Python,
+ * nothing changed; -1: error. */
+static int take_syn(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                    Py_ssize_t i)
+{
+    const long long *const *col = self->col;
+    long long frame = col[C_NUMBER][i], ts = col[C_TS][i], seq = col[C_SEQ][i],
+              ack = col[C_ACK][i], flags = col[C_FLAGS][i], window = col[C_WIN][i];
+    long long lo = self->buf.obj != NULL ? self->opt_lo[i] : 0,
+              hi = self->buf.obj != NULL ? self->opt_hi[i] : 0;
+    if (n_states == 0 || self->buf.obj == NULL || !in_range(rev, seq, ack, 0, window) ||
+        (lo >= 0 && (hi < lo || hi > self->buf.len)))
+        return 0;
+    if (fwd->base_set && seq != fwd->base_seq)
+        return 0; /* a new ISN on a known 4-tuple: port reuse, Python's part */
+    PyObject *states = known_states(st);
+    if (states == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    Options o = {-1, -1, 0, 0, 0};
+    PyObject *options = NULL;
+    if (lo >= 0) {
+        read_options((const unsigned char *)self->buf.buf, lo, hi, &o);
+        PyObject *mss = optional(o.mss), *wscale = optional(o.wscale);
+        if (mss != NULL && wscale != NULL)
+            options = PyObject_CallFunction(syn_options_type, "OOOOO", mss, wscale,
+                                            o.sack_permitted ? Py_True : Py_False,
+                                            o.timestamps ? Py_True : Py_False,
+                                            o.tfo ? Py_True : Py_False);
+        Py_XDECREF(mss);
+        Py_XDECREF(wscale);
+        if (options == NULL || PyObject_SetAttr((PyObject *)fwd, s_options, options) < 0) {
+            Py_XDECREF(options);
+            Py_DECREF(states);
+            return -1;
+        }
+        Py_DECREF(options);
+    }
+    st->last_frame = frame;
+    st->last_ts = ts;
+    st->packets += 1;
+    fwd->packets += 1;
+    fwd->wire_bytes += col[C_WIRE][i];
+    /* TcpTracker._syn_options: window scaling is used only when both SYN and SYN+ACK
+     * carry the option (RFC 7323 §1.3); -2 marks "known not to be used" */
+    if (o.wscale >= 0)
+        fwd->win_scale = o.wscale < 14 ? o.wscale : 14;
+    if (fwd->win_scale == -1)
+        fwd->win_scale = rev->win_scale = -2;
+    else if ((flags & ACK) && rev->win_scale == -2)
+        fwd->win_scale = -2;
+    long long dupnum;
+    long long bits = analyze_core(st, fwd, rev, frame, ts, seq, ack, flags, 0, window, 0,
+                                  &dupnum);
+    int r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, bits);
+    Py_DECREF(states);
+    if (r == 0)
+        r = anomalies(st, bits, frame);
+    return r < 0 ? -1 : 1;
+}
+
+/* setup(states, moves, watched, fin_sent, special, names, options): the state machine and
+ * the analysis names for the control lane (flow/tcp.py calls it once, see
+ * _control_tables). states: the TcpState members; moves: for RCV_ACK, SND_FIN, RCV_FIN,
+ * SND_SYN, RCV_SYN, SND_SYNACK and RCV_SYNACK, the index of the state each member goes
+ * to; watched, fin_sent: a flag per member; special: the indices of SYN_RECEIVED,
+ * CLOSE_WAIT, CLOSING, FIN_WAIT_1, CLOSED; names: ((bit, name), ...), the anomalies'
+ * names in ANALYSIS_NAMES order; options: the SynOptions class. */
 static PyObject *lane_setup(PyObject *module, PyObject *args)
 {
-    PyObject *states, *mv, *w, *fs, *special, *names;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!", &PyTuple_Type, &states, &PyTuple_Type, &mv,
+    PyObject *states, *mv, *w, *fs, *special, *names, *options;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O", &PyTuple_Type, &states, &PyTuple_Type, &mv,
                           &PyTuple_Type, &w, &PyTuple_Type, &fs, &PyTuple_Type, &special,
-                          &PyTuple_Type, &names))
+                          &PyTuple_Type, &names, &options))
         return NULL;
+    if (!PyCallable_Check(options)) {
+        PyErr_SetString(PyExc_TypeError, "setup: options: the SynOptions class expected");
+        return NULL;
+    }
     Py_ssize_t n = PyTuple_GET_SIZE(states);
     if (n == 0 || n > MAX_STATES || PyTuple_GET_SIZE(mv) != NMOVES ||
         PyTuple_GET_SIZE(w) != n || PyTuple_GET_SIZE(fs) != n ||
-        PyTuple_GET_SIZE(special) != 4 || PyTuple_GET_SIZE(names) > MAX_NAMES) {
+        PyTuple_GET_SIZE(special) != 5 || PyTuple_GET_SIZE(names) > MAX_NAMES) {
         PyErr_SetString(PyExc_ValueError, "setup: tables of the wrong size");
         return NULL;
     }
-    int sp[4];
+    int sp[5];
     int mvs[NMOVES][MAX_STATES];
     char wa[MAX_STATES], fi[MAX_STATES];
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         sp[k] = PyLong_AsLong(PyTuple_GET_ITEM(special, k));
         if (sp[k] < 0 || sp[k] >= n) {
             if (!PyErr_Occurred())
@@ -847,6 +1081,8 @@ static PyObject *lane_setup(PyObject *module, PyObject *args)
     }
     n_names = nn;
     syn_received = sp[0], close_wait = sp[1], closing = sp[2], fin_wait_1 = sp[3];
+    closed = sp[4];
+    Py_XSETREF(syn_options_type, Py_NewRef(options));
     n_states = n;
     Py_RETURN_NONE;
 }
@@ -855,7 +1091,8 @@ static PyMethodDef module_methods[] = {
     {"analyze", (PyCFunction)(void (*)(void))lane_analyze, METH_FASTCALL,
      "analyze(stream, d, frame, ts, seq, ack, flags, seglen, window, bits) -> (bits, dupnum)"},
     {"setup", (PyCFunction)lane_setup, METH_VARARGS,
-     "setup(states, moves, watched, fin_sent, special, names): the control lane's tables"},
+     "setup(states, moves, watched, fin_sent, special, names, options): the control "
+     "lane's tables"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -925,8 +1162,10 @@ PyMODINIT_FUNC PyInit__lane(void)
         {&s_anomalies, "anomalies"}, {&s_letters, "letters"}, {&s_fin_frames, "fin_frames"},
         {&s_first_fin_seq, "first_fin_seq"}, {&s_isn, "isn"},
         {&s_handshake_ack_frame, "handshake_ack_frame"}, {&letter_a, "a"}, {&letter_f, "f"},
-        {&letter_w, "w"}, {&letter_g, "g"}, {&kind_ack, "ack"}, {&kind_fin_ack, "fin_ack"},
-        {&kind_fin, "fin"}};
+        {&letter_w, "w"}, {&letter_g, "g"}, {&letter_h, "h"}, {&letter_s, "s"},
+        {&kind_ack, "ack"}, {&kind_fin_ack, "fin_ack"}, {&kind_fin, "fin"},
+        {&s_synack_frames, "synack_frames"}, {&s_syn_frames, "syn_frames"},
+        {&s_syn_times, "syn_times"}, {&s_options, "options"}};
     for (size_t k = 0; k < sizeof strings / sizeof strings[0]; k++)
         if ((*strings[k].at = PyUnicode_InternFromString(strings[k].text)) == NULL)
             return NULL;

@@ -109,22 +109,21 @@ _SYN_RECEIVED = TcpState.SYN_RECEIVED
 
 
 def _control_tables() -> tuple[Any, ...]:
-    """What the compiled lane needs to take the ACKs and FINs without payload of the
-    streams it knows as :meth:`TcpTracker.segment` and ``_control`` take them (see
-    :meth:`TcpTracker.feed`): the state machine's moves on RCV_ACK, SND_FIN and RCV_FIN,
-    the states it tells apart, and the anomalies' names (``_lane.setup``)."""
+    """What the compiled lane needs to take SYNs, ACKs and FINs without payload as
+    :meth:`TcpTracker.segment` and ``_control`` take them (see :meth:`TcpTracker.feed`):
+    the state machine's moves on the events they make, the states it tells apart, the
+    anomalies' names and the class of a SYN's options (``_lane.setup``)."""
     states = tuple(TcpState)
     at = {s: i for i, s in enumerate(states)}
     moves = tuple(tuple(at[step(s, e)[0]] for s in states)
-                  for e in (Event.RCV_ACK, Event.SND_FIN, Event.RCV_FIN))
-    special = (TcpState.SYN_RECEIVED, TcpState.CLOSE_WAIT, TcpState.CLOSING, TcpState.FIN_WAIT_1)
+                  for e in (Event.RCV_ACK, Event.SND_FIN, Event.RCV_FIN, Event.SND_SYN,
+                            Event.RCV_SYN, Event.SND_SYNACK, Event.RCV_SYNACK))
+    special = (TcpState.SYN_RECEIVED, TcpState.CLOSE_WAIT, TcpState.CLOSING, TcpState.FIN_WAIT_1,
+               TcpState.CLOSED)
     return (states, moves, tuple(s in WATCH_STATES for s in states),
             tuple(s in _FIN_SENT for s in states), tuple(at[s] for s in special),
-            tuple((bit, name) for bit, name in ANALYSIS_NAMES if bit & ANOMALY_MASK))
-
-
-if _lane is not None:
-    _lane.setup(*_control_tables())
+            tuple((bit, name) for bit, name in ANALYSIS_NAMES if bit & ANOMALY_MASK),
+            SynOptions)
 
 
 def analysis_names(bits: int) -> list[str]:
@@ -163,6 +162,10 @@ class SynOptions:
     sack_permitted: bool = False
     timestamps: bool = False
     tfo: bool = False
+
+
+if _lane is not None:
+    _lane.setup(*_control_tables())
 
 
 @dataclass(slots=True)
@@ -489,7 +492,7 @@ class TcpTracker:
         return min((st.first_frame for st in self._by_tuple.values()), default=1 << 62)
 
     def feed(self, ids: Any, columns: list[Any], syn_options: Any, file_index: int = 0,
-             payload_of: Any = None) -> None:
+             payload_of: Any = None, spans: Any = None) -> None:
         """Feed a batch of segments: the hot path.
 
         ``columns`` are the batch as ten int64 arrays of one length: inv, sw,
@@ -502,16 +505,19 @@ class TcpTracker:
         goes through :meth:`segment`. Kept streams always do, so the tests can
         check that both ways give the same results. ``payload_of(i)`` gives
         segment ``i``'s TCP payload (read only for kept streams and for streams
-        a payload observer watches).
+        a payload observer watches). ``spans`` = (buf, lo, hi), two int64
+        arrays: segment ``i``'s options are ``buf[lo[i]:hi[i]]`` (``lo[i]`` < 0:
+        it has none, as ``syn_options(i)`` gives None).
 
         The compiled lane (flow/_lane.c) takes the fast-lane segments in C; it
         stops at each segment it does not take, and the Python lane below (its
         twin, and the whole lane without the extension) looks at that one again.
-        It also takes the ACKs and FINs without payload (no SYN, no RST) of the
-        streams it knows and that are not kept: the handshake's last ACK, the
-        close, duplicate ACKs. Those it takes as :meth:`segment` does, analysis
-        (``_analyze``), ``_control`` and anomalies, in C; in Python they go to
-        :meth:`segment` itself.
+        It also takes the segments without payload, FIN+SYN or RST of streams
+        that are not kept: SYNs (with ``spans``; the stream a SYN begins is made
+        by :meth:`_new_stream`, called from C), SYN+ACKs, the handshake's last
+        ACK, the close, duplicate ACKs. Those it takes as :meth:`segment` does,
+        options, analysis (``_analyze``), ``_control`` and anomalies, in C; in
+        Python they go to :meth:`segment` itself.
         """
         by_tuple = self._by_tuple
         segment = self.segment
@@ -519,7 +525,19 @@ class TcpTracker:
         n = len(columns[0])
         lane = None
         if self.compiled:
-            lane = _lane.Lane(by_tuple, [key for key, _ in ids], columns, quiet)
+            syn = None
+            if spans is not None:
+                # (reads the columns, not the lane: the lane holds it, and a cycle would
+                # outlive the batch, the cyclic collector being paused)
+                inv, sw, number, ts = columns[:4]
+
+                def new_stream(i: int) -> TcpStream:
+                    key, eps = ids[int(inv[i])]
+                    return self._new_stream(key, int(sw[i]), eps, int(number[i]), int(ts[i]),
+                                            file_index)
+
+                syn = (*spans, new_stream)
+            lane = _lane.Lane(by_tuple, [key for key, _ in ids], columns, quiet, syn)
             row = lane.row  # segment i as a tuple of ints
         else:
             row = list(zip(*(c.tolist() for c in columns), strict=True)).__getitem__
