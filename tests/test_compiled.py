@@ -23,7 +23,7 @@ from unittest import mock
 import numpy as np
 import pytest
 from conftest import ROOT, corpus_captures, require
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tcp_synth import ACK, FIN, PSH, RST, SYN, SYN_OPTS, new_conversation
 from test_flow_random import CLOSES, DISORDER, build
@@ -189,6 +189,16 @@ STEP = st.tuples(
 @settings(max_examples=int(os.environ.get("HS_EXAMPLES", "40")) * 5, deadline=None)
 @given(isn_c=st.integers(0, 2**32 - 1), isn_s=st.integers(0, 2**32 - 1),
        steps=st.lists(STEP, min_size=1, max_size=30))
+# data after the peer's FIN, which shut its window as it closed: no analysis flag, yet
+# not the fast lane's (data_after_peer_fin)
+@example(isn_c=1000, isn_s=5000, steps=[
+    ("c", SYN, "next", b"", 65535, SYN_OPTS, 100),
+    ("s", SYN | ACK, "next", b"", 65535, SYN_OPTS, 100),
+    ("c", ACK, "next", b"", 65535, b"", 100),
+    ("s", ACK | PSH, "next", b"hello world", 65535, b"", 100),
+    ("c", FIN | ACK, "next", b"", 0, b"", 100),
+    ("s", ACK, "next", b"", 65535, b"", 100),
+    ("s", ACK | PSH, "next", b"hello world", 65535, b"", 100)])
 def test_the_lanes_leave_chaotic_conversations_alike(tmp_path_factory: pytest.TempPathFactory,
                                                      isn_c: int, isn_s: int,
                                                      steps: list[tuple[Any, ...]]) -> None:

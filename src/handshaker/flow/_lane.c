@@ -154,12 +154,14 @@ typedef struct {
     const long long *col[NCOL];
     Py_ssize_t n;
     long long quiet;
-    /* with syn given: the batch's bytes, where each segment's options lie in them
-     * ([lo, hi); lo < 0: none), and new_stream(i), which makes segment i's stream */
+    /* with more given: the batch's bytes, where each segment's options lie in them
+     * ([lo, hi); lo < 0: none), new_stream(i), which makes segment i's stream, and
+     * deliver(stream, d, frame, ts, seq, seglen, i, bits), which offers segment i's
+     * payload to the stream's observer */
     Py_buffer buf;
     Py_buffer span[2];
     const long long *opt_lo, *opt_hi;
-    PyObject *new_stream;
+    PyObject *new_stream, *deliver;
 } Lane;
 
 static PyObject *wants_name; /* "wants", interned */
@@ -175,21 +177,23 @@ static void lane_dealloc(Lane *self)
     if (self->buf.obj != NULL)
         PyBuffer_Release(&self->buf);
     Py_XDECREF(self->new_stream);
+    Py_XDECREF(self->deliver);
     Py_XDECREF(self->table);
     Py_XDECREF(self->keys);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Lane(table, keys, columns, quiet, syn=None): columns is a sequence of NCOL contiguous
+/* Lane(table, keys, columns, quiet, more=None): columns is a sequence of NCOL contiguous
  * int64 arrays of one length (inv, sw, number, ts, seq, ack, flags, plen, win, wire);
- * syn, (buf, lo, hi, new_stream), lets the lane take SYNs: see the Lane struct. */
+ * more, (buf, lo, hi, new_stream, deliver), lets the lane take SYNs and segments with
+ * payload: see the Lane struct. */
 static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *table, *keys, *columns, *syn = Py_None;
+    PyObject *table, *keys, *columns, *more = Py_None;
     long long quiet;
-    static char *kwlist[] = {"table", "keys", "columns", "quiet", "syn", NULL};
+    static char *kwlist[] = {"table", "keys", "columns", "quiet", "more", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O!OL|O", kwlist, &PyDict_Type, &table,
-                                     &PyList_Type, &keys, &columns, &quiet, &syn))
+                                     &PyList_Type, &keys, &columns, &quiet, &more))
         return -1;
     if (self->table != NULL) {
         PyErr_SetString(PyExc_TypeError, "a Lane is made once");
@@ -231,13 +235,13 @@ static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
             return -1;
         }
     }
-    if (syn != Py_None) {
-        PyObject *buf, *lo, *hi, *make;
-        if (!PyArg_ParseTuple(syn, "OOOO;syn: (buf, lo, hi, new_stream) expected", &buf, &lo,
-                              &hi, &make))
+    if (more != Py_None) {
+        PyObject *buf, *lo, *hi, *make, *deliver;
+        if (!PyArg_ParseTuple(more, "OOOOO;more: (buf, lo, hi, new_stream, deliver) expected",
+                              &buf, &lo, &hi, &make, &deliver))
             return -1;
-        if (!PyCallable_Check(make)) {
-            PyErr_SetString(PyExc_TypeError, "syn: new_stream must be callable");
+        if (!PyCallable_Check(make) || !PyCallable_Check(deliver)) {
+            PyErr_SetString(PyExc_TypeError, "more: new_stream and deliver must be callable");
             return -1;
         }
         if (PyObject_GetBuffer(buf, &self->buf, PyBUF_SIMPLE) < 0)
@@ -250,13 +254,14 @@ static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
             if (v->itemsize != 8 || v->ndim != 1 || v->format == NULL ||
                 (strcmp(v->format, "q") != 0 && strcmp(v->format, "l") != 0) ||
                 v->shape[0] != self->n) {
-                PyErr_SetString(PyExc_ValueError, "syn: lo, hi: int64 of the columns' length");
+                PyErr_SetString(PyExc_ValueError, "more: lo, hi: int64 of the columns' length");
                 return -1;
             }
         }
         self->opt_lo = (const long long *)self->span[0].buf;
         self->opt_hi = (const long long *)self->span[1].buf;
         self->new_stream = Py_NewRef(make);
+        self->deliver = Py_NewRef(deliver);
     }
     Py_INCREF(table);
     Py_INCREF(keys);
@@ -285,6 +290,8 @@ static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore
                         Py_ssize_t i);
 static int take_syn(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
                     Py_ssize_t i);
+static int take_data(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                     Py_ssize_t i);
 
 /* Segment i (of stream st, sent by direction d) in the fast lane: an in-order segment of
  * an established, unremarkable connection, which changes nothing but running numbers.
@@ -395,6 +402,8 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
                     r = take_fast(self, st, d, fwd, rev, i);
                     if (r == 0 && seglen == 0)
                         r = take_control(self, st, d, fwd, rev, i);
+                    else if (r == 0 && !(flags & FIN))
+                        r = take_data(self, st, d, fwd, rev, i);
                 }
             }
         }
@@ -625,7 +634,8 @@ static PyObject *name_str[MAX_NAMES];
 static PyObject *s_states, *s_history, *s_events, *s_anomalies, *s_letters, *s_fin_frames,
     *s_first_fin_seq, *s_isn, *s_handshake_ack_frame, *s_synack_frames, *s_syn_frames,
     *s_syn_times, *s_options;
-static PyObject *letter_a, *letter_f, *letter_w, *letter_g, *letter_h, *letter_s, *kind_ack,
+static PyObject *letter_a, *letter_d, *letter_t, *letter_f, *letter_w, *letter_g, *letter_h,
+    *letter_s, *kind_ack,
     *kind_fin_ack, *kind_fin;
 
 static int state_at(PyObject *state)
@@ -679,6 +689,8 @@ static int history_letter(StreamCore *st, DirCore *dir, int d, PyObject *letter)
         return has < 0 ? -1 : 0;
     if (letter == letter_a)
         dir->marks |= MARK_A;
+    else if (letter == letter_d)
+        dir->marks |= MARK_D;
     return append_to((PyObject *)st, s_history, Py_BuildValue("(iO)", d, letter));
 }
 
@@ -710,11 +722,11 @@ static int append_frame(PyObject *obj, PyObject *name, long long frame)
     return append_to(obj, name, PyLong_FromLongLong(frame));
 }
 
-/* TcpTracker._control for a segment without payload or RST, and with FIN only if it has
- * no SYN (bits: its analysis): states, history letters, events. 0, or -1 on error. */
+/* TcpTracker._control for a segment without RST, whose SYN, if any, comes without payload
+ * or FIN (bits: its analysis): states, history letters, events. 0, or -1 on error. */
 static int control(StreamCore *st, PyObject *states, int d, DirCore *fwd, DirCore *rev,
                    long long frame, long long ts, long long seq, long long ack,
-                   long long flags, long long bits)
+                   long long flags, long long seglen, long long bits)
 {
     long long rfin = 0, isn = 0;
     int has_rfin = maybe_seq((PyObject *)rev, s_first_fin_seq, &rfin);
@@ -768,7 +780,15 @@ static int control(StreamCore *st, PyObject *states, int d, DirCore *fwd, DirCor
                           Py_BuildValue("(LiO)", frame, d, kind_fin_ack)) < 0)
                 return -1;
         }
-        if (!(flags & FIN) && history_letter(st, fwd, d, letter_a) < 0)
+        if (seglen == 0 && !(flags & FIN) && history_letter(st, fwd, d, letter_a) < 0)
+            return -1;
+    }
+    if (seglen > 0) {
+        /* (MARK_FIN: the peer's fin_frames are not empty) */
+        if ((rev->marks & MARK_FIN) && !(bits & ANY_RETRANSMISSION))
+            fwd->data_after_peer_fin = 1;
+        if (history_letter(st, fwd, d, letter_d) < 0 ||
+            ((bits & ANY_RETRANSMISSION) && history_letter(st, fwd, d, letter_t) < 0))
             return -1;
     }
     if ((bits & A_ZERO_WINDOW) && history_letter(st, fwd, d, letter_w) < 0)
@@ -784,7 +804,7 @@ static int control(StreamCore *st, PyObject *states, int d, DirCore *fwd, DirCor
         if (!PyList_Check(fins))
             r = -1, PyErr_SetString(PyExc_TypeError, "fin_frames: a list expected");
         else if (PyList_GET_SIZE(fins) == 0) {
-            PyObject *v = PyLong_FromLongLong(seq & M32);
+            PyObject *v = PyLong_FromLongLong((seq + seglen) & M32);
             r = v == NULL ? -1 : PyObject_SetAttr((PyObject *)fwd, s_first_fin_seq, v);
             Py_XDECREF(v);
         }
@@ -878,10 +898,56 @@ static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore
     if (need < 0)
         r = -1;
     else if (need)
-        r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, bits);
+        r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, 0, bits);
     Py_DECREF(states);
     if (r == 0)
         r = anomalies(st, bits, frame);
+    return r < 0 ? -1 : 1;
+}
+
+/* Segment i of the lane's batch, with payload and no SYN, FIN or RST, of a stream that is
+ * not kept, taken as TcpTracker.segment takes it: the counters, the analysis, _control
+ * when segment calls it, the payload offered to the stream's observer (deliver, Python:
+ * TcpTracker._deliver), the anomalies. 1: taken; 0: left to Python, nothing changed;
+ * -1: error. */
+static int take_data(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                     Py_ssize_t i)
+{
+    const long long *const *col = self->col;
+    long long frame = col[C_NUMBER][i], ts = col[C_TS][i], seq = col[C_SEQ][i],
+              ack = col[C_ACK][i], flags = col[C_FLAGS][i], window = col[C_WIN][i],
+              seglen = col[C_PLEN][i];
+    if (n_states == 0 || self->deliver == NULL || !in_range(rev, seq, ack, seglen, window))
+        return 0;
+    PyObject *states = known_states(st);
+    if (states == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    st->last_frame = frame;
+    st->last_ts = ts;
+    st->packets += 1;
+    fwd->packets += 1;
+    fwd->wire_bytes += col[C_WIRE][i];
+    fwd->payload_bytes += seglen;
+    long long dupnum;
+    long long bits = analyze_core(st, fwd, rev, frame, ts, seq, ack, flags, seglen, window, 0,
+                                  &dupnum);
+    int r = 0, need = bits || st->watch || (rev->marks & MARK_FIN);
+    if (!need) { /* ... or the first payload of this direction (its history letter) */
+        PyObject *letters = PyObject_GetAttr((PyObject *)fwd, s_letters);
+        need = letters == NULL ? -1 : !PySet_Contains(letters, letter_d);
+        Py_XDECREF(letters);
+    }
+    if (need < 0)
+        r = -1;
+    else if (need)
+        r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits);
+    Py_DECREF(states);
+    if (r == 0) {
+        PyObject *res = PyObject_CallFunction(self->deliver, "OiLLLLnL", (PyObject *)st, d, frame,
+                                              ts, seq, seglen, i, bits);
+        Py_XDECREF(res);
+        r = res == NULL ? -1 : anomalies(st, bits, frame);
+    }
     return r < 0 ? -1 : 1;
 }
 
@@ -985,7 +1051,7 @@ static int take_syn(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *re
     long long dupnum;
     long long bits = analyze_core(st, fwd, rev, frame, ts, seq, ack, flags, 0, window, 0,
                                   &dupnum);
-    int r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, bits);
+    int r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, 0, bits);
     Py_DECREF(states);
     if (r == 0)
         r = anomalies(st, bits, frame);
@@ -1163,6 +1229,7 @@ PyMODINIT_FUNC PyInit__lane(void)
         {&s_first_fin_seq, "first_fin_seq"}, {&s_isn, "isn"},
         {&s_handshake_ack_frame, "handshake_ack_frame"}, {&letter_a, "a"}, {&letter_f, "f"},
         {&letter_w, "w"}, {&letter_g, "g"}, {&letter_h, "h"}, {&letter_s, "s"},
+        {&letter_d, "d"}, {&letter_t, "t"},
         {&kind_ack, "ack"}, {&kind_fin_ack, "fin_ack"}, {&kind_fin, "fin"},
         {&s_synack_frames, "synack_frames"}, {&s_syn_frames, "syn_frames"},
         {&s_syn_times, "syn_times"}, {&s_options, "options"}};

@@ -21,6 +21,7 @@ Everything here is sans-I/O: integers in, events and summaries out.
 
 from __future__ import annotations
 
+import functools
 import heapq
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -512,12 +513,14 @@ class TcpTracker:
         The compiled lane (flow/_lane.c) takes the fast-lane segments in C; it
         stops at each segment it does not take, and the Python lane below (its
         twin, and the whole lane without the extension) looks at that one again.
-        It also takes the segments without payload, FIN+SYN or RST of streams
-        that are not kept: SYNs (with ``spans``; the stream a SYN begins is made
-        by :meth:`_new_stream`, called from C), SYN+ACKs, the handshake's last
-        ACK, the close, duplicate ACKs. Those it takes as :meth:`segment` does,
-        options, analysis (``_analyze``), ``_control`` and anomalies, in C; in
-        Python they go to :meth:`segment` itself.
+        With ``spans``, it also takes every other segment of a stream that is not
+        kept but RSTs, SYNs with payload or FIN, and FINs with payload: SYNs (the
+        stream a SYN begins is made by :meth:`_new_stream`, called from C),
+        SYN+ACKs, the handshake's last ACK, the close, duplicate ACKs,
+        retransmissions, the payloads for the stream observers. Those it takes
+        as :meth:`segment` does, options, analysis (``_analyze``), ``_control``
+        and anomalies in C, the payload handed to :meth:`_deliver`; in Python
+        they go to :meth:`segment` itself.
         """
         by_tuple = self._by_tuple
         segment = self.segment
@@ -525,7 +528,7 @@ class TcpTracker:
         n = len(columns[0])
         lane = None
         if self.compiled:
-            syn = None
+            more = None
             if spans is not None:
                 # (reads the columns, not the lane: the lane holds it, and a cycle would
                 # outlive the batch, the cyclic collector being paused)
@@ -536,8 +539,8 @@ class TcpTracker:
                     return self._new_stream(key, int(sw[i]), eps, int(number[i]), int(ts[i]),
                                             file_index)
 
-                syn = (*spans, new_stream)
-            lane = _lane.Lane(by_tuple, [key for key, _ in ids], columns, quiet, syn)
+                more = (*spans, new_stream, functools.partial(self._deliver, payload_of))
+            lane = _lane.Lane(by_tuple, [key for key, _ in ids], columns, quiet, more)
             row = lane.row  # segment i as a tuple of ints
         else:
             row = list(zip(*(c.tolist() for c in columns), strict=True)).__getitem__
@@ -690,16 +693,8 @@ class TcpTracker:
         if (flags & (SYN | FIN | RST) or bits or st.watch or (seglen and rev.fin_frames)
                 or ("d" if seglen else "a") not in fwd.letters):
             self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
-        if seglen > 0 and payload_of is not None and self._observe is not None:
-            obs = st.observer
-            if obs is None and not fwd.offered:
-                fwd.offered = True
-                payload = payload_of(index)
-                obs = st.observer = self._observe(st, d, payload)
-                if obs is not None and obs.wants[d]:
-                    obs.segment(d, frame, ts, seq, seglen, payload, bits)
-            elif obs is not None and obs.wants[d]:
-                obs.segment(d, frame, ts, seq, seglen, payload_of(index), bits)
+        if seglen > 0:
+            self._deliver(payload_of, st, d, frame, ts, seq, seglen, index, bits)
         if bits & ANOMALY_MASK:
             for bit, name in ANALYSIS_NAMES:
                 if bits & bit & ANOMALY_MASK:
@@ -712,6 +707,23 @@ class TcpTracker:
                                        (st.states[0], st.states[1]),
                                        payload_of(index) if payload_of and seglen else b""))
         return st.number, bits
+
+    def _deliver(self, payload_of: Any, st: TcpStream, d: int, frame: int, ts: int, seq: int,
+                 seglen: int, index: int, bits: int) -> None:
+        """Offer a segment's payload (``payload_of(index)``) to the stream's observer; the
+        first payload of each direction may make one (``observe``). (Also called from C:
+        the compiled lane's take_data.)"""
+        if payload_of is None or self._observe is None:
+            return
+        obs = st.observer
+        if obs is None and not st.dirs[d].offered:
+            st.dirs[d].offered = True
+            payload = payload_of(index)
+            obs = st.observer = self._observe(st, d, payload)
+            if obs is not None and obs.wants[d]:
+                obs.segment(d, frame, ts, seq, seglen, payload, bits)
+        elif obs is not None and obs.wants[d]:
+            obs.segment(d, frame, ts, seq, seglen, payload_of(index), bits)
 
     @staticmethod
     def _syn_options(st: TcpStream, d: int, flags: int, options: SynOptions | None) -> None:
