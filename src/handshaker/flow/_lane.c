@@ -286,12 +286,10 @@ static int observer_wants(PyObject *obs, int d)
     return r;
 }
 
-static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
-                        Py_ssize_t i);
+static int take_plain(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                      Py_ssize_t i);
 static int take_syn(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
                     Py_ssize_t i);
-static int take_data(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
-                     Py_ssize_t i);
 
 /* Segment i (of stream st, sent by direction d) in the fast lane: an in-order segment of
  * an established, unremarkable connection, which changes nothing but running numbers.
@@ -352,10 +350,10 @@ static int take_fast(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *r
 }
 
 /* lane.run(i) -> the index of the first segment from i on that the lane does not take
- * (the batch's length when it took them all). It takes the fast lane's segments
- * (take_fast) and the ACKs and FINs without payload of streams it knows (take_control):
- * the segments of a stream that is not kept, has not gone quiet past ``quiet`` and
- * carries neither SYN nor RST. */
+ * (the batch's length when it took them all). It takes the segments of streams that are
+ * not kept and have not gone quiet past ``quiet``, but RSTs and SYNs with payload or FIN:
+ * the fast lane's (take_fast), the others (take_plain, and with ``more`` given,
+ * take_syn, which also begins a stream). */
 static PyObject *lane_run(Lane *self, PyObject *arg)
 {
     Py_ssize_t i = PyLong_AsSsize_t(arg);
@@ -400,10 +398,8 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
                 }
                 else {
                     r = take_fast(self, st, d, fwd, rev, i);
-                    if (r == 0 && seglen == 0)
-                        r = take_control(self, st, d, fwd, rev, i);
-                    else if (r == 0 && !(flags & FIN))
-                        r = take_data(self, st, d, fwd, rev, i);
+                    if (r == 0)
+                        r = take_plain(self, st, d, fwd, rev, i);
                 }
             }
         }
@@ -866,75 +862,46 @@ static int anomalies(StreamCore *st, long long bits, long long frame)
     return 0;
 }
 
-/* Segment i of the lane's batch, an ACK or FIN without payload (no SYN, no RST) of a
- * stream that is not kept, taken as TcpTracker.segment takes it: the counters, the
- * analysis (analyze_core), _control when segment calls it, the anomalies. 1: taken;
- * 0: left to Python, nothing changed; -1: error. */
-static int take_control(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
-                        Py_ssize_t i)
+/* TcpTracker.segment's counters, for segment i of the lane's batch */
+static void count(Lane *self, StreamCore *st, DirCore *fwd, Py_ssize_t i)
 {
-    const long long *const *col = self->col;
-    long long frame = col[C_NUMBER][i], ts = col[C_TS][i], seq = col[C_SEQ][i],
-              ack = col[C_ACK][i], flags = col[C_FLAGS][i], window = col[C_WIN][i];
-    if (n_states == 0 || !in_range(rev, seq, ack, 0, window))
-        return 0;
-    PyObject *states = known_states(st);
-    if (states == NULL)
-        return PyErr_Occurred() ? -1 : 0;
-    st->last_frame = frame;
-    st->last_ts = ts;
+    st->last_frame = self->col[C_NUMBER][i];
+    st->last_ts = self->col[C_TS][i];
     st->packets += 1;
     fwd->packets += 1;
-    fwd->wire_bytes += col[C_WIRE][i];
-    long long dupnum;
-    long long bits = analyze_core(st, fwd, rev, frame, ts, seq, ack, flags, 0, window, 0,
-                                  &dupnum);
-    int r = 0, need = (flags & FIN) || bits || st->watch;
-    if (!need) { /* ... or the first pure ACK of this direction (its history letter) */
-        PyObject *letters = PyObject_GetAttr((PyObject *)fwd, s_letters);
-        need = letters == NULL ? -1 : !PySet_Contains(letters, letter_a);
-        Py_XDECREF(letters);
-    }
-    if (need < 0)
-        r = -1;
-    else if (need)
-        r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, 0, bits);
-    Py_DECREF(states);
-    if (r == 0)
-        r = anomalies(st, bits, frame);
-    return r < 0 ? -1 : 1;
+    fwd->wire_bytes += self->col[C_WIRE][i];
+    fwd->payload_bytes += self->col[C_PLEN][i];
 }
 
-/* Segment i of the lane's batch, with payload and no SYN, FIN or RST, of a stream that is
- * not kept, taken as TcpTracker.segment takes it: the counters, the analysis, _control
- * when segment calls it, the payload offered to the stream's observer (deliver, Python:
+/* Segment i of the lane's batch, neither SYN nor RST, of a stream that is not kept, taken
+ * as TcpTracker.segment takes it: the counters, the analysis (analyze_core), _control
+ * when segment calls it, the payload offered to the stream's observer (deliver: Python's
  * TcpTracker._deliver), the anomalies. 1: taken; 0: left to Python, nothing changed;
  * -1: error. */
-static int take_data(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
-                     Py_ssize_t i)
+static int take_plain(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
+                      Py_ssize_t i)
 {
     const long long *const *col = self->col;
     long long frame = col[C_NUMBER][i], ts = col[C_TS][i], seq = col[C_SEQ][i],
               ack = col[C_ACK][i], flags = col[C_FLAGS][i], window = col[C_WIN][i],
               seglen = col[C_PLEN][i];
-    if (n_states == 0 || self->deliver == NULL || !in_range(rev, seq, ack, seglen, window))
+    if (n_states == 0 || (seglen && self->deliver == NULL) ||
+        !in_range(rev, seq, ack, seglen, window))
         return 0;
     PyObject *states = known_states(st);
     if (states == NULL)
         return PyErr_Occurred() ? -1 : 0;
-    st->last_frame = frame;
-    st->last_ts = ts;
-    st->packets += 1;
-    fwd->packets += 1;
-    fwd->wire_bytes += col[C_WIRE][i];
-    fwd->payload_bytes += seglen;
+    count(self, st, fwd, i);
     long long dupnum;
     long long bits = analyze_core(st, fwd, rev, frame, ts, seq, ack, flags, seglen, window, 0,
                                   &dupnum);
-    int r = 0, need = bits || st->watch || (rev->marks & MARK_FIN);
-    if (!need) { /* ... or the first payload of this direction (its history letter) */
+    /* segment calls _control for a FIN, an analysis flag, an endpoint waiting for an
+     * ACK, data after the peer's FIN (MARK_FIN: its fin_frames are not empty), and the
+     * first pure ACK or payload of a direction (its history letter) */
+    int r = 0, need = (flags & FIN) || bits || st->watch || (seglen && (rev->marks & MARK_FIN));
+    if (!need) {
         PyObject *letters = PyObject_GetAttr((PyObject *)fwd, s_letters);
-        need = letters == NULL ? -1 : !PySet_Contains(letters, letter_d);
+        need = letters == NULL ? -1 : !PySet_Contains(letters, seglen ? letter_d : letter_a);
         Py_XDECREF(letters);
     }
     if (need < 0)
@@ -942,12 +909,14 @@ static int take_data(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *r
     else if (need)
         r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits);
     Py_DECREF(states);
-    if (r == 0) {
+    if (r == 0 && seglen) {
         PyObject *res = PyObject_CallFunction(self->deliver, "OiLLLLnL", (PyObject *)st, d, frame,
                                               ts, seq, seglen, i, bits);
         Py_XDECREF(res);
-        r = res == NULL ? -1 : anomalies(st, bits, frame);
+        r = res == NULL ? -1 : 0;
     }
+    if (r == 0)
+        r = anomalies(st, bits, frame);
     return r < 0 ? -1 : 1;
 }
 
@@ -1035,11 +1004,7 @@ static int take_syn(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *re
         }
         Py_DECREF(options);
     }
-    st->last_frame = frame;
-    st->last_ts = ts;
-    st->packets += 1;
-    fwd->packets += 1;
-    fwd->wire_bytes += col[C_WIRE][i];
+    count(self, st, fwd, i);
     /* TcpTracker._syn_options: window scaling is used only when both SYN and SYN+ACK
      * carry the option (RFC 7323 §1.3); -2 marks "known not to be used" */
     if (o.wscale >= 0)

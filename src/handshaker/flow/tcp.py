@@ -514,7 +514,7 @@ class TcpTracker:
         stops at each segment it does not take, and the Python lane below (its
         twin, and the whole lane without the extension) looks at that one again.
         With ``spans``, it also takes every other segment of a stream that is not
-        kept but RSTs, SYNs with payload or FIN, and FINs with payload: SYNs (the
+        kept but RSTs and SYNs with payload or FIN: SYNs (the
         stream a SYN begins is made by :meth:`_new_stream`, called from C),
         SYN+ACKs, the handshake's last ACK, the close, duplicate ACKs,
         retransmissions, the payloads for the stream observers. Those it takes
