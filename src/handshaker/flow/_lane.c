@@ -1,17 +1,25 @@
-/* The TCP tracker's fast lane, compiled (handshaker.flow._lane).
+/* The TCP tracker's lanes, compiled (handshaker.flow._lane).
  *
  * TcpTracker.feed (flow/tcp.py) takes most segments of a capture through a
  * fast lane: an in-order segment of an established, unremarkable connection
- * changes nothing but running numbers. Written in Python, that lane is a
- * third of the time of `handshaker analyze`; here it is one C loop over the
- * batch's columns. It stops at the first segment it cannot take and hands it
- * to Python, which runs the very same checks (so every decision below has its
- * Python twin in TcpTracker.feed) and, if they fail too, the full analysis.
+ * changes nothing but running numbers. Here that lane is one C loop over the
+ * batch's columns (take_fast; its Python twin is in TcpTracker.feed). The
+ * other segments of streams that are not kept (SYNs, SYN+ACKs, the ACKs that
+ * move the state machine, FINs, retransmissions, payloads for the stream
+ * observers) are taken here as well, as TcpTracker.segment takes them: its
+ * sequence analysis (analyze_core, twin of flow/tcp.py's _analyze), its
+ * _control (states, Zeek history letters, events) and anomalies; the stream a
+ * SYN begins is made, and a payload handed to its observer, by calling back
+ * into Python. The loop stops at the first segment it does not take (a RST, a
+ * SYN with payload, a kept stream's) and hands it to Python, which looks at it
+ * again with the same checks and, if they fail too, TcpTracker.segment.
  *
  * The state it reads and writes lives in two base types, DirCore and
  * StreamCore, whose fields Python sees as ordinary attributes: flow/tcp.py's
- * _Dir and TcpStream subclass them. Without this module, flow/tcp.py uses
- * pure-Python bases with the same field names, and the lane runs in Python.
+ * _Dir and TcpStream subclass them; the rest (lists, sets, the states) is read
+ * by attribute. Without this module, flow/tcp.py uses pure-Python bases with
+ * the same field names, and everything runs in Python: tests/test_compiled.py
+ * checks that both leave every field of every stream alike.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -368,8 +376,9 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
         PyObject *key = PyList_GET_ITEM(self->keys, col[C_INV][i]);
         PyObject *obj = PyDict_GetItemWithError(self->table, key); /* borrowed */
         long long flags = col[C_FLAGS][i], seglen = col[C_PLEN][i], gap;
-        PyObject *made = NULL; /* the stream this segment begins */
-        if (obj == NULL) {
+        if (obj != NULL)
+            Py_INCREF(obj); /* (held: the observer's Python, called below, might drop it) */
+        else {
             if (PyErr_Occurred())
                 return NULL;
             /* a new stream: the lane takes those a SYN without payload begins */
@@ -379,9 +388,9 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
             PyObject *at = PyLong_FromSsize_t(i);
             if (at == NULL)
                 return NULL;
-            obj = made = PyObject_CallOneArg(self->new_stream, at);
+            obj = PyObject_CallOneArg(self->new_stream, at);
             Py_DECREF(at);
-            if (made == NULL)
+            if (obj == NULL)
                 return NULL;
         }
         int r = 0;
@@ -405,7 +414,7 @@ static PyObject *lane_run(Lane *self, PyObject *arg)
         }
         /* (a stream made here and then left, kept say, is the one segment() finds: it
          * takes the SYN as it would have taken it on a stream it made itself) */
-        Py_XDECREF(made);
+        Py_DECREF(obj);
         if (r < 0)
             return NULL;
         if (r == 0)
