@@ -5,8 +5,9 @@ in Python when it cannot, or with HANDSHAKER_PURE_PYTHON set. Both must give
 the same answers: here on the corpus and on a generated capture with
 retransmissions and disorder, in a pure-Python interpreter (a subprocess that
 never loads an extension) against this one; the record walk on good and
-damaged buffers; test_flow_tshark and test_flow_random compare the two TCP
-fast lanes inside one interpreter as well.
+damaged buffers; the two TCP lanes, which must leave every field of every
+stream alike (here, and test_flow_tshark and test_flow_random inside one
+interpreter as well). test_tls_hello.py compares the hello readers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from handshaker.analysis import Pipeline, analyze
 from handshaker.capture import pcap
 from handshaker.flow import tcp
 from handshaker.split import analyze_split, cuts
+from handshaker.tls import hello
 
 BENCH_GENERATOR = ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"
 
@@ -41,7 +43,9 @@ import pickle, sys
 from handshaker.analysis import analyze
 from handshaker.flow import tcp
 from handshaker.capture import pcap
-out = {"lane": tcp._lane, "walk": pcap._walk, "base": tcp.TcpStream.__mro__[2].__name__,
+from handshaker.tls import hello
+out = {"lane": tcp._lane, "walk": pcap._walk, "hello": hello._compiled,
+       "base": tcp.TcpStream.__mro__[2].__name__,
        "results": [analyze(p).connections for p in sys.argv[1:]]}
 sys.stdout.buffer.write(pickle.dumps(out))
 """
@@ -61,6 +65,7 @@ def test_the_helpers_are_compiled() -> None:
     """The package's own build compiles them with the machine's C compiler."""
     require(pcap._walk is not None, "the compiled record walk (capture/_walk.c) was not built")
     require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
+    require(hello._compiled is not None, "the compiled hello readers (tls/_hello.c) were not built")
     assert tcp.TcpStream.__mro__[2] is tcp._lane.StreamCore
     assert tcp.TcpTracker().compiled
 
@@ -71,7 +76,8 @@ def test_pure_python_gives_the_same_answers(generated: Path) -> None:
     out = subprocess.run([sys.executable, "-c", _PURE, *map(str, paths)], env=env,
                          check=True, capture_output=True).stdout
     pure = pickle.loads(out)
-    assert pure["lane"] is None and pure["walk"] is None and pure["base"] == "_PyStreamCore"
+    assert pure["lane"] is None and pure["walk"] is None and pure["hello"] is None
+    assert pure["base"] == "_PyStreamCore"
     assert len(pure["results"]) == len(paths)
     for path, theirs in zip(paths, pure["results"], strict=True):
         assert analyze(path).connections == theirs, path.name

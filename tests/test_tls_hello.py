@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
-from conftest import CORPUS, corpus_captures
+from conftest import CORPUS, corpus_captures, require
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_tls_corpus import ours
 
 from handshaker.tls import extensions as ext
+from handshaker.tls import hello
 from handshaker.tls import messages as msg
 from handshaker.tls.fingerprints import ja3, ja3s, ja4
 from handshaker.tls.hello import (
@@ -70,8 +75,6 @@ def test_lean_facts_equal_the_full_parser(rel: str) -> None:
 
 
 def test_garbage_gives_none_not_an_exception() -> None:
-    import random
-
     rnd = random.Random(7)
     for _ in range(3000):
         data = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 120)))
@@ -119,3 +122,56 @@ def test_lean_ske_group_equals_the_full_parser() -> None:
                 assert _full_group(body, with_algorithm) == lean, body.hex()
     # (and the corpus's ECDHE bodies are read lean)
     assert sum(ecdhe_named_group(b, True) is not None for b in bodies) >= 20
+
+
+def _corpus_hello_bodies() -> list[bytes]:
+    return [body for rel in TLS_CAPTURES for _, body, _ in _hellos(rel)]
+
+
+def _variants(body: bytes, rnd: random.Random) -> list[bytes]:
+    """A hello body cut, grown, and with bytes changed: where a reader gives up or not."""
+    out = [body, body[:-1], body + b"\0", body[: rnd.randrange(len(body) + 1)]]
+    for _ in range(6):
+        b = bytearray(body)
+        for _ in range(rnd.randint(1, 3)):
+            if b:
+                b[rnd.randrange(len(b))] = rnd.getrandbits(8)
+        out.append(bytes(b))
+    return out
+
+
+def test_the_compiled_readers_equal_their_python_twins() -> None:
+    """tls/_hello.c against read_client_hello and read_server_hello: the same facts, or
+    both give up, on every corpus hello, each cut, grown and with bytes changed."""
+    require(hello._compiled is not None, "the compiled hello readers (tls/_hello.c) were not built")
+    rnd = random.Random(5)
+    bodies = _corpus_hello_bodies()
+    assert len(bodies) >= 100
+    given_up = 0
+    for body in bodies:
+        for v in _variants(body, rnd):
+            c, s = hello.read_client_hello(v), hello.read_server_hello(v)
+            assert client_hello_facts(v) == c, v.hex()
+            assert server_hello_facts(v) == s, v.hex()
+            given_up += c is None
+    assert given_up > 100  # (the variants reach the giving up)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200), st.binary(min_size=1, max_size=40))
+def test_the_compiled_readers_equal_their_twins_on_noise(head: bytes, ext_data: bytes) -> None:
+    """The same on noise, and on noise behind a well-formed start with one extension of
+    each kind that is read (so that the extension walk is reached)."""
+    require(hello._compiled is not None, "the compiled hello readers (tls/_hello.c) were not built")
+    # version, random, no session id, then one suite and no compression (client), or the
+    # suite and compression method chosen (server)
+    client = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+    server = b"\x03\x03" + bytes(32) + b"\x00" + b"\x13\x01" + b"\x00"
+    assert hello.read_client_hello(client + b"\x00\x00") is not None
+    assert hello.read_server_hello(server + b"\x00\x00") is not None
+    for et in (0, 10, 11, 13, 16, 35, 41, 43, 51):
+        extension = et.to_bytes(2, "big") + len(ext_data).to_bytes(2, "big") + ext_data
+        block = len(extension).to_bytes(2, "big") + extension
+        for body in (head, client + block, server + block):
+            assert client_hello_facts(body) == hello.read_client_hello(body)
+            assert server_hello_facts(body) == hello.read_server_hello(body)

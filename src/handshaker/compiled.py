@@ -1,8 +1,9 @@
 """The optional compiled helpers and how they are chosen.
 
-setup.py builds two small C extensions where a C compiler is at hand:
-``handshaker.capture._walk`` (the classic-pcap record walk) and
-``handshaker.flow._lane`` (the TCP tracker's fast lane). Each has a pure-Python
+setup.py builds three small C extensions where a C compiler is at hand:
+``handshaker.capture._walk`` (the classic-pcap record walk),
+``handshaker.flow._lane`` (the TCP tracker's lanes) and ``handshaker.tls._hello``
+(the lean ClientHello and ServerHello readers). Each has a pure-Python
 twin that gives the same answers, used when the extension was not built or
 when the environment sets ``HANDSHAKER_PURE_PYTHON`` (tests/test_compiled.py
 runs both).

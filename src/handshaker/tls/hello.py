@@ -10,7 +10,9 @@ result). What does not change from one connection to the next (a client
 program makes the same offer each time) is named and fingerprinted once and
 shared: :meth:`ClientHelloFacts.offer`, :meth:`ServerHelloFacts.fingerprint`.
 ``tests/test_tls_hello.py`` checks that both paths agree on every hello in
-the corpus.
+the corpus. Both readers are compiled as well (tls/_hello.c), where the package
+was built with its C helpers; ``read_client_hello`` and ``read_server_hello``
+are their Python twins.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from handshaker.compiled import helper
 from handshaker.tls.extensions import (
     ALPN,
     EC_POINT_FORMATS,
@@ -50,6 +53,10 @@ from handshaker.tls.registry import (
     signature_scheme_name,
     version_name,
 )
+
+# The readers compiled (tls/_hello.c), when the package was built with them; without them
+# (see handshaker.compiled), read_client_hello and read_server_hello.
+_compiled: Any = helper("handshaker.tls._hello")
 
 
 @dataclass(slots=True)
@@ -263,6 +270,27 @@ def _u16s(b: bytes) -> list[int]:
 
 def client_hello_facts(body: bytes) -> ClientHelloFacts | None:
     """The summary facts of a ClientHello body (after the 4-byte header), or None."""
+    if _compiled is None:
+        return read_client_hello(body)
+    facts = _compiled.client_hello(body)
+    return None if facts is None else ClientHelloFacts(*facts)
+
+
+def server_hello_facts(body: bytes) -> ServerHelloFacts | None:
+    """The summary facts of a ServerHello (or HelloRetryRequest) body, or None."""
+    if _compiled is None:
+        return read_server_hello(body)
+    facts = _compiled.server_hello(body)
+    if facts is None:
+        return None
+    version, sid, suite, types, retry, compression, selected, group, alpn, psk = facts
+    return ServerHelloFacts(version, sid, suite, types, retry, selected_version=selected,
+                            key_share_group=group, alpn=alpn, pre_shared_key=psk,
+                            compression=compression)
+
+
+def read_client_hello(body: bytes) -> ClientHelloFacts | None:
+    """:func:`client_hello_facts` in Python (the twin of tls/_hello.c's client_hello)."""
     n = len(body)
     if n < 38:
         return None
@@ -328,8 +356,8 @@ def client_hello_facts(body: bytes) -> ClientHelloFacts | None:
     return facts
 
 
-def server_hello_facts(body: bytes) -> ServerHelloFacts | None:
-    """The summary facts of a ServerHello (or HelloRetryRequest) body, or None."""
+def read_server_hello(body: bytes) -> ServerHelloFacts | None:
+    """:func:`server_hello_facts` in Python (the twin of tls/_hello.c's server_hello)."""
     n = len(body)
     if n < 38:
         return None
