@@ -227,8 +227,16 @@ def measure(cmd: list[str], env: dict[str, str], use_time: bool, tree: bool = Fa
 
 def hs_command(template: str, path: Path) -> list[str]:
     if "{file}" in template:
-        return [part.replace("{file}", str(path)) for part in shlex.split(template)]
-    return [*shlex.split(template), str(path)]
+        cmd = [part.replace("{file}", str(path)) for part in shlex.split(template)]
+    else:
+        cmd = [*shlex.split(template), str(path)]
+    # `handshaker` as pip installed it beside this Python: what PATH finds may be a wrapper
+    # (pyenv's shim, a bash script running `pyenv exec`: 55 ms a run on the development
+    # machine), which would be timed as handshaker's own
+    beside = Path(sys.executable).parent / "handshaker"
+    if cmd and cmd[0] == "handshaker" and os.access(beside, os.X_OK):
+        cmd[0] = str(beside)
+    return cmd
 
 
 #: the other tools of issue 7's table, where installed (-n: no name lookups, which
