@@ -514,13 +514,13 @@ class TcpTracker:
         stops at each segment it does not take, and the Python lane below (its
         twin, and the whole lane without the extension) looks at that one again.
         With ``spans``, it also takes every other segment of a stream that is not
-        kept but RSTs and SYNs with payload or FIN: SYNs (the
-        stream a SYN begins is made by :meth:`_new_stream`, called from C),
-        SYN+ACKs, the handshake's last ACK, the close, duplicate ACKs,
-        retransmissions, the payloads for the stream observers. Those it takes
-        as :meth:`segment` does, options, analysis (``_analyze``), ``_control``
-        and anomalies in C, the payload handed to :meth:`_deliver`; in Python
-        they go to :meth:`segment` itself.
+        kept but RSTs and SYNs with payload or FIN: SYNs (the stream a SYN
+        begins is made by :meth:`_new_stream`, called from C), SYN+ACKs, the
+        handshake's last ACK, the close, duplicate ACKs, retransmissions, the
+        payloads for the stream observers. Those it takes as :meth:`segment`
+        does, options, analysis (``_analyze``), ``_control`` and anomalies in
+        C, the payload handed to :meth:`_deliver`; in Python they go to
+        :meth:`segment` itself.
         """
         by_tuple = self._by_tuple
         segment = self.segment
@@ -712,7 +712,7 @@ class TcpTracker:
                  seglen: int, index: int, bits: int) -> None:
         """Offer a segment's payload (``payload_of(index)``) to the stream's observer; the
         first payload of each direction may make one (``observe``). (Also called from C:
-        the compiled lane's take_data.)"""
+        the compiled lane's take_plain.)"""
         if payload_of is None or self._observe is None:
             return
         obs = st.observer
