@@ -153,7 +153,18 @@ def test_lab_interrupted_leaves_nothing_behind(tmp_path: Path) -> None:
                              "tcp-simultaneous-close", "-o", str(tmp_path / "x.pcapng")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-    time.sleep(1.0)  # inside the scenario: its sleeps and spins alone last 1.3 s
+    # inside the scenario: while its shutdown helper (a Python spinning on the clock, a
+    # second process of its group) runs. A fixed sleep of 1 s once overshot the whole run
+    # on a busy machine (exit 0); and a helper caught between fork and exec, whose parent
+    # was interrupted inside Popen, is left to init to reap: a zombie this sandbox's init
+    # keeps a while
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        if subprocess.run(["pgrep", "-g", str(proc.pid), "-f", "monotonic_ns"],
+                          capture_output=True, check=False).returncode == 0:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "the lab ended before its scenario was seen running"
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err

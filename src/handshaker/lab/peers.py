@@ -499,11 +499,18 @@ def tcp_simultaneous_close(port: int | None = None, *, timeout: float = TIMEOUT,
                     helper = subprocess.Popen(
                         [sys.executable, "-c", _SHUTDOWN_AT, str(at), str(srv.fileno())],
                         pass_fds=(srv.fileno(),))
-                    while time.monotonic_ns() < at:
-                        pass
-                    cli.shutdown(socket.SHUT_WR)
-                    if helper.wait(timeout) != 0:
-                        raise LabError("the server's shutdown helper failed")
+                    try:
+                        while time.monotonic_ns() < at:
+                            pass
+                        cli.shutdown(socket.SHUT_WR)
+                        if helper.wait(timeout) != 0:
+                            raise LabError("the server's shutdown helper failed")
+                    finally:
+                        # interrupted (Ctrl-C reaches a helper still starting too late for
+                        # it to notice): the helper goes with the run
+                        if helper.poll() is None:
+                            helper.kill()
+                            helper.wait()
                     _recv_eof(cli)
                     _recv_eof(srv)
                     time.sleep(CLOSE_PAUSE)
