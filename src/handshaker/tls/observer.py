@@ -40,12 +40,14 @@ frame and the stream offset, and the analysis of the rest goes on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from handshaker.errors import HandshakerError
 from handshaker.flow.reassembly import Piece, Reassembler
 from handshaker.tls import messages as msg
 from handshaker.tls.hello import (
+    MAX_CACHED_OFFERS,
     ClientHelloFacts,
     ServerHelloFacts,
     client_hello_facts,
@@ -133,6 +135,68 @@ HASH_LENGTH = {"SHA256": 32, "SHA384": 48, "SM3": 32}
 #: a TLS 1.3 client record this much longer than a Finished holds a certificate (the smallest
 #: certificates are a few hundred bytes), not a padded Finished
 MAX_FINISHED_PADDING = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What a ServerHello's version, cipher suite, key share group and PSK say about a
+    session: the same for every session a server program answers alike, so made once
+    (see _answer) and shared. Never modified."""
+
+    version: str
+    suite_name: str
+    tls13: bool
+    sizes: tuple[int, int] | None  # TLS 1.3: (alert, Finished) record sizes
+    group: str | None  # TLS 1.3: the key share's
+    kx: str | None  # the observer's _kx
+    key_exchange: str
+    forward_secrecy: bool
+    reason: tuple[str, tuple[tuple[str, Any], ...]]  # set_forward_secrecy_reason's arguments
+    reason_text: str  # and the English it makes
+
+
+#: answers made so far (a limit, STYLE §10: cleared when full; the key space is small)
+_ANSWERS: dict[tuple[int, int, int | None, bool], _Answer] = {}
+
+
+def _answer(version: int, suite_id: int, group_id: int | None, psk: bool) -> _Answer:
+    key = (version, suite_id, group_id, psk)
+    found = _ANSWERS.get(key)
+    if found is not None:
+        return found
+    suite = cipher_suite(suite_id)
+    sizes: tuple[int, int] | None = None
+    group: str | None = None
+    kx: str | None
+    reason: tuple[str, tuple[tuple[str, Any], ...]]
+    if msg.is_tls13(version):
+        tag = TLS13_TAG.get(suite_id, 16)
+        sizes = (3 + tag, 5 + HASH_LENGTH.get(suite.hash, 32) + tag)
+        group = group_name(group_id) if group_id is not None else None
+        dh = "dhe" if group_id is not None and group_id in FFDHE_GROUPS else "ecdhe"
+        if psk and group_id is None:
+            kx, key_exchange, fs, reason = "psk", "psk", False, ("psk_ke", ())
+        else:
+            kx = f"tls13_{dh}"
+            key_exchange = f"psk_{dh}" if psk else f"tls13_{dh}"
+            fs, reason = True, ("tls13", (("dh", dh.upper()),))
+    else:
+        kx = msg.normalize_kx(suite.key_exchange)
+        key_exchange, fs = suite.key_exchange, suite.forward_secrecy
+        if suite.key_exchange in ("rsa", "rsa_psk"):
+            reason = ("rsa", ())
+        elif suite.forward_secrecy:
+            reason = ("fresh", (("kx", suite.key_exchange.upper()),))
+        else:
+            reason = ("static", (("kx", suite.key_exchange),))
+    probe = TlsSession(stream=0)
+    probe.set_forward_secrecy_reason(reason[0], **dict(reason[1]))
+    if len(_ANSWERS) >= MAX_CACHED_OFFERS:
+        _ANSWERS.clear()
+    found = _ANSWERS[key] = _Answer(version_name(version), suite.name, msg.is_tls13(version),
+                                    sizes, group, kx, key_exchange, fs, reason,
+                                    probe.forward_secrecy_reason)
+    return found
 
 
 def observe(stream: Any, direction: int, first_payload: bytes, *, detail: bool = False,
@@ -671,44 +735,27 @@ class TlsObserver:
                 s.hello_retry_group = group_name(f.key_share_group)
             s.chosen["hello_retry_group"] = s.hello_retry_group
             return
-        suite = cipher_suite(f.cipher_suite)
-        s.version = version_name(version)
+        a = _answer(version, f.cipher_suite, f.key_share_group, f.pre_shared_key)
+        s.version = a.version
         s.version_code = version
         s.cipher_suite = f.cipher_suite
-        s.cipher_suite_name = suite.name
+        s.cipher_suite_name = a.suite_name
         if f.alpn is not None:
             s.alpn_selected = f.alpn.decode("ascii", "replace")
-        hello = self._last_hello
-        if msg.is_tls13(version):
-            tag = TLS13_TAG.get(f.cipher_suite, 16)
-            self._sizes = (3 + tag, 5 + HASH_LENGTH.get(suite.hash, 32) + tag)
-            group = f.key_share_group
-            if group is not None:
-                s.group = group_name(group)
+        self._kx = a.kx
+        s.key_exchange = a.key_exchange
+        s.forward_secrecy = a.forward_secrecy
+        s.forward_secrecy_why = (a.reason[0], dict(a.reason[1]))
+        s.forward_secrecy_reason = a.reason_text
+        if a.tls13:
+            self._sizes = a.sizes
+            if a.group is not None:
+                s.group = a.group
             if f.pre_shared_key:
                 s.resumed = True
                 s.resumption = "psk"
-            dh = "dhe" if group is not None and group in FFDHE_GROUPS else "ecdhe"
-            if f.pre_shared_key and group is None:
-                self._kx = "psk"
-                s.key_exchange = "psk"
-                s.forward_secrecy = False
-                s.set_forward_secrecy_reason("psk_ke")
-            else:
-                self._kx = f"tls13_{dh}"
-                s.key_exchange = f"psk_{dh}" if f.pre_shared_key else f"tls13_{dh}"
-                s.forward_secrecy = True
-                s.set_forward_secrecy_reason("tls13", dh=dh.upper())
         else:
-            self._kx = msg.normalize_kx(suite.key_exchange)
-            s.key_exchange = suite.key_exchange
-            s.forward_secrecy = suite.forward_secrecy
-            if suite.key_exchange in ("rsa", "rsa_psk"):
-                s.set_forward_secrecy_reason("rsa")
-            elif suite.forward_secrecy:
-                s.set_forward_secrecy_reason("fresh", kx=suite.key_exchange.upper())
-            else:
-                s.set_forward_secrecy_reason("static", kx=suite.key_exchange)
+            hello = self._last_hello
             offered = hello is not None and hello.ticket
             if hello is not None and f.session_id and f.session_id == hello.session_id:
                 # RFC 5246 §7.4.1.3: the echo means the server resumes; RFC 5077 §3.4: with
