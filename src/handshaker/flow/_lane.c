@@ -615,7 +615,7 @@ static PyObject *lane_analyze(PyObject *module, PyObject *const *args, Py_ssize_
     return Py_BuildValue("LL", bits, dupnum);
 }
 
-/* -- the control lane: ACKs and FINs without payload (TcpTracker._control) ------------ */
+/* -- the other segments: TcpTracker.segment and _control in C ------------------------ */
 
 /* The state machine as flow/state.py's table has it for the events a SYN, an ACK or a FIN
  * moves (setup() gives it): the TcpState members, and for each the index of the state
@@ -668,7 +668,7 @@ static int maybe_seq(PyObject *obj, PyObject *name, long long *v)
     return 1;
 }
 
-/* list.append((a, b[, c])) for obj.name */
+/* obj.name.append(item), item's reference taken (NULL: an error already set) */
 static int append_to(PyObject *obj, PyObject *name, PyObject *item)
 {
     if (item == NULL)

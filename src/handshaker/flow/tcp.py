@@ -30,8 +30,9 @@ from handshaker.compiled import helper
 from handshaker.dissect.columns import ACK, FIN, RST, SYN
 from handshaker.flow.state import SYNCHRONIZED, Event, TcpState, step
 
-# The fast lane compiled (flow/_lane.c), when the package was built with it; without it
-# (see handshaker.compiled), the same lane runs in Python (TcpTracker.feed).
+# The lanes compiled (flow/_lane.c), when the package was built with it; without it
+# (see handshaker.compiled), the fast lane runs in Python (TcpTracker.feed) and the rest in
+# TcpTracker.segment.
 _lane: Any = helper("handshaker.flow._lane")
 
 # tcp.analysis flags (bit values ours; names are tshark's field names)
@@ -400,7 +401,7 @@ class TcpTracker:
         self.limit = MAX_OPEN_CONNECTIONS  # read when made (tests lower it)
         self.shed = 0  # streams retired early because the table was full
         self.shed_frame = 0  # the frame that first found it full
-        self.compiled = _lane is not None  # feed's fast lane in C (tests turn it off)
+        self.compiled = _lane is not None  # feed's lanes in C (tests turn it off)
 
     def _new_stream(self, key: Any, swap: int, eps: Any, frame: int, ts: int,
                     file_index: int) -> TcpStream:

@@ -196,7 +196,7 @@ give_up:
 }
 
 /* server_hello(body) -> (legacy_version, session_id, cipher_suite, extension_types,
- * hello_retry, compression, selected_version, key_share_group, alpn, pre_shared_key), or
+ * hello_retry, selected_version, key_share_group, alpn, pre_shared_key, compression), or
  * None: the twin of tls/hello.py's server_hello_facts. */
 static PyObject *server_hello(PyObject *module, PyObject *arg)
 {
@@ -241,9 +241,9 @@ static PyObject *server_hello(PyObject *module, PyObject *arg)
     PyObject *sel = selected < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(selected);
     PyObject *grp = group < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(group);
     if (sel != NULL && grp != NULL)
-        out = Py_BuildValue("(IOIOOIOOOO)", u16(b), sid, suite, types, retry ? Py_True : Py_False,
-                            compression, sel, grp, alpn ? alpn : Py_None,
-                            psk ? Py_True : Py_False);
+        out = Py_BuildValue("(IOIOOOOOOI)", u16(b), sid, suite, types, retry ? Py_True : Py_False,
+                            sel, grp, alpn ? alpn : Py_None, psk ? Py_True : Py_False,
+                            compression);
     Py_XDECREF(sel);
     Py_XDECREF(grp);
 give_up:

@@ -281,12 +281,7 @@ def server_hello_facts(body: bytes) -> ServerHelloFacts | None:
     if _compiled is None:
         return read_server_hello(body)
     facts = _compiled.server_hello(body)
-    if facts is None:
-        return None
-    version, sid, suite, types, retry, compression, selected, group, alpn, psk = facts
-    return ServerHelloFacts(version, sid, suite, types, retry, selected_version=selected,
-                            key_share_group=group, alpn=alpn, pre_shared_key=psk,
-                            compression=compression)
+    return None if facts is None else ServerHelloFacts(*facts)
 
 
 def read_client_hello(body: bytes) -> ClientHelloFacts | None:

@@ -152,7 +152,6 @@ class _Answer:
     key_exchange: str
     forward_secrecy: bool
     reason: tuple[str, tuple[tuple[str, Any], ...]]  # set_forward_secrecy_reason's arguments
-    reason_text: str  # and the English it makes
 
 
 #: answers made so far (a limit, STYLE §10: cleared when full; the key space is small)
@@ -189,13 +188,10 @@ def _answer(version: int, suite_id: int, group_id: int | None, psk: bool) -> _An
             reason = ("fresh", (("kx", suite.key_exchange.upper()),))
         else:
             reason = ("static", (("kx", suite.key_exchange),))
-    probe = TlsSession(stream=0)
-    probe.set_forward_secrecy_reason(reason[0], **dict(reason[1]))
     if len(_ANSWERS) >= MAX_CACHED_OFFERS:
         _ANSWERS.clear()
     found = _ANSWERS[key] = _Answer(version_name(version), suite.name, msg.is_tls13(version),
-                                    sizes, group, kx, key_exchange, fs, reason,
-                                    probe.forward_secrecy_reason)
+                                    sizes, group, kx, key_exchange, fs, reason)
     return found
 
 
@@ -745,8 +741,7 @@ class TlsObserver:
         self._kx = a.kx
         s.key_exchange = a.key_exchange
         s.forward_secrecy = a.forward_secrecy
-        s.forward_secrecy_why = (a.reason[0], dict(a.reason[1]))
-        s.forward_secrecy_reason = a.reason_text
+        s.set_forward_secrecy_reason(a.reason[0], **dict(a.reason[1]))
         if a.tls13:
             self._sizes = a.sizes
             if a.group is not None:
