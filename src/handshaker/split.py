@@ -18,9 +18,10 @@ as in one pass). What the next part's worker made of those 4-tuples is
 dropped; everything else it made is exact, because a 4-tuple that was not
 open at the cut starts from an empty table in one pass as well. A
 connection still open at the end of the next part (it crosses two cuts or
-more) is handed back and followed on by the parent, part after part. The
-connections are then numbered in order of their first frame, which is how
-one pass numbers them.
+more) is handed back and followed on by the parent, part after part, unless
+that part ends the file: then it ends there, in the worker, as the last
+part's own connections do. The connections are then numbered in order of
+their first frame, which is how one pass numbers them.
 
 That equality needs the flow stage's decisions not to depend on where
 batches begin. With ``expire`` set, a segment for a TCP stream that is over
@@ -163,11 +164,13 @@ def _init_worker(slots: Any, parent: int) -> None:
 
 def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index: int,
                  spool: str, render: Renderer = AS_IS,
-                 next_range: tuple[int, int] | None = None) -> Part:
+                 next_range: tuple[int, int] | None = None, next_last: bool = False) -> Part:
     """Analyse the frames whose records start in [lo, hi) from an empty table; the
     connections that end in the part go to the file ``spool`` (as :data:`Entry`), in
     first-frame order. With ``next_range``, the 4-tuples open at the end are then
-    followed through that range (the next part), see :class:`Part`."""
+    followed through that range (the next part), see :class:`Part`; ``next_last``: that
+    part ends the file, and so do the connections still open there (they are written
+    with the others, none is handed back)."""
     slots = _progress_slots
 
     def progress(frames: int, offset: int) -> None:
@@ -186,22 +189,24 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
     tcp, udp = pipe.tcp.hand_over(), pipe.udp.hand_over()
     del pipe
     with open(spool + ".next", "wb") as out:
-        replay = follow(path, tcp, udp, next_range, tls, file_index, render, out)
+        replay = follow(path, tcp, udp, next_range, tls, file_index, render, out,
+                        close=next_last)
     return Part(result, spool, replay.crossed(), spool + ".next", *replay.pipe_open())
 
 
 def follow(path: str, tcp: list[TcpStream], udp: list[UdpConversation],
            byte_range: tuple[int, int], tls: bool, file_index: int, render: Renderer,
-           out: BinaryIO) -> Replay:
+           out: BinaryIO, close: bool = False) -> Replay:
     """Follow the given connections, open where ``byte_range`` begins, through it: the
     connections of their 4-tuples that end in the range go to ``out`` (as
     :data:`Entry`, in first-frame order); the :class:`Replay` is returned (its
-    ``pipe_open()``: those still open at the range's end)."""
+    ``pipe_open()``: those still open at the range's end, none with ``close``, where the
+    range ends the file and they end with it, written to ``out`` too)."""
     def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
         Replay(pipe, tcp, udp)  # (it plugs itself in: pipe.replay)
         return run(path, pipe, evicted=evicted, byte_range=byte_range)
 
-    _, pipe = _spooled(out, render, tls, file_index, run_replay)
+    _, pipe = _spooled(out, render, tls, file_index, run_replay, close=close)
     replay: Replay = pipe.replay
     return replay
 
@@ -353,7 +358,8 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
         with _sigterm_held():  # (the workers are made here)
             futures = [pool.submit(analyze_part, path, lo, hi, i, tls, file_index,
                                    os.path.join(spools, f"part-{i}.pickle"), render,
-                                   parts_at[i + 1] if i + 1 < len(parts_at) else None)
+                                   parts_at[i + 1] if i + 1 < len(parts_at) else None,
+                                   i + 2 == len(parts_at))
                        for i, (lo, hi) in enumerate(parts_at)]
 
         def in_order() -> Iterator[Part]:
