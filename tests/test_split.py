@@ -89,6 +89,21 @@ def test_every_cut_of_a_connection_equals_one_pass(name: str) -> None:
         assert_same(reference, stitched(path, [cut]))
 
 
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_the_follow_reads_on_from_where_the_part_ends_whatever_the_batches(
+        batch: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part's worker follows its open connections on through the next part from
+    where its own reading stopped (analysis.Reading): the batch that crosses the cut,
+    cut in two, or the whole batch after it, is handed on, at every cut."""
+    import handshaker.analysis as analysis
+
+    monkeypatch.setattr(analysis, "BATCH_SIZE", batch)
+    path = DATA / "tour-tls12-ecdhe.pcap"
+    reference = one_pass(path)
+    for cut in record_offsets(path)[1:]:
+        assert_same(reference, stitched(path, [cut]))
+
+
 def test_every_frame_its_own_part() -> None:
     path = DATA / "tour-tls12-rsa.pcap"
     assert_same(one_pass(path), stitched(path, record_offsets(path)[1:]))

@@ -9,6 +9,7 @@ and for the streams a caller asks to keep in full.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import heapq
 import itertools
@@ -367,10 +368,31 @@ def read_chunks(f: BinaryIO) -> Iterator[Any]:
             yield from chunk
 
 
+class Reading:
+    """The batches of one open capture, read in consecutive byte ranges by more than one
+    :func:`run` (a split run's part, then the next part, which its worker follows its
+    open connections through): what one run read past its range is kept for the next."""
+
+    def __init__(self, cap: Any) -> None:
+        self.cap = cap
+        self._batches = cap.batches(BATCH_SIZE)
+        self._back: list[Any] = []
+
+    def __iter__(self) -> Reading:
+        return self
+
+    def __next__(self) -> Any:
+        return self._back.pop() if self._back else next(self._batches)
+
+    def put_back(self, batch: Any) -> None:
+        self._back.append(batch)
+
+
 def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = None,
         progress: Callable[[int, int], None] | None = None,
         evicted: Callable[[], None] | None = None,
-        byte_range: tuple[int, int] | None = None, inflate_aside: bool = False) -> Analysis:
+        byte_range: tuple[int, int] | None = None, inflate_aside: bool = False,
+        reading: Reading | None = None) -> Analysis:
     """Feed a capture's frames to ``pipe``, a batch at a time; the pipe is left open.
 
     With ``evicted``, connections that are over are retired every
@@ -379,22 +401,30 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
     file offset in [lo, hi) (a part of a split run, :mod:`handshaker.split`);
     reading stops at hi unless hi is past the end, so only the last part sees
     (and reports) the damage of the whole file. ``inflate_aside``: a gzip file is
-    inflated by a process of its own (on another core).
+    inflated by a process of its own (on another core). ``reading``: the capture,
+    open already and read up to ``byte_range`` (which it then needs).
     """
     lo, hi = byte_range if byte_range is not None else (0, END)
     next_evict = -1
     shed_at: tuple[int, int] | None = None  # (frame, offset) where the table was first full
     clock = Clock()
-    with gc_paused(), open_capture(path, inflate_aside=inflate_aside) as cap:
+    with gc_paused(), (open_capture(path, inflate_aside=inflate_aside) if reading is None
+                       else contextlib.nullcontext(reading.cap)) as cap:
         result = Analysis(path=cap.path, info=cap.info)
-        for batch in cap.batches(BATCH_SIZE):
+        batches = Reading(cap) if reading is None else reading
+        past = False  # the frames after the range were reached
+        for batch in batches:
             if byte_range is not None:
                 offsets = batch.file_offset
                 if len(batch) and int(offsets[0]) >= hi:
+                    batches.put_back(batch)
                     break
                 i, j = (int(x) for x in np.searchsorted(offsets, (lo, hi)))
                 if i:  # the last frame before the part: the time the part's first follows
                     clock.last = int(batch.ts_ns[i - 1])
+                if j < len(batch):
+                    batches.put_back(batch.slice(j, len(batch)))
+                    past = True
                 if (i, j) != (0, len(batch)):
                     batch = batch.slice(i, j)
             n = len(batch)
@@ -422,6 +452,8 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
                 next_evict = now + EVICT_EVERY_NS
                 pipe.evict(now)
                 evicted()
+            if past:
+                break
         result.diagnostics.extend(cap.diagnostics)
     result.counts = pipe.counts
     result.clock_back = clock.back

@@ -72,6 +72,7 @@ from handshaker.analysis import (
     Conn,
     InOrder,
     Pipeline,
+    Reading,
     Renderer,
     gc_paused,
     read_chunks,
@@ -178,33 +179,38 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
             slots[2 * index] = frames
             slots[2 * index + 1] = max(0, min(offset, hi) - lo)
 
-    with open(spool, "wb") as out:
-        result, pipe = _spooled(out, render, tls, file_index, lambda pipe, evicted: run(
-            path, pipe, progress=progress, byte_range=(lo, hi), evicted=evicted),
-            close=next_range is None)  # the file ends there: so do its connections
-    if next_range is None:
-        return Part(result, spool)
-    # (the pipeline must not keep alive the streams that follow retires: it is in a
-    # cycle, and a worker runs without the cyclic collector)
-    tcp, udp = pipe.tcp.hand_over(), pipe.udp.hand_over()
-    del pipe
-    with open(spool + ".next", "wb") as out:
-        replay = follow(path, tcp, udp, next_range, tls, file_index, render, out,
-                        close=next_last)
+    # (one reading of the file for the part and the next: the follow goes on from where
+    # the part ends, rather than reading the part again to get there)
+    with open_capture(path) as cap:
+        reading = Reading(cap)
+        with open(spool, "wb") as out:  # (close: the file ends there, so do its connections)
+            result, pipe = _spooled(out, render, tls, file_index, lambda pipe, evicted: run(
+                path, pipe, progress=progress, byte_range=(lo, hi), evicted=evicted,
+                reading=reading), close=next_range is None)
+        if next_range is None:
+            return Part(result, spool)
+        # (the pipeline must not keep alive the streams that follow retires: it is in a
+        # cycle, and a worker runs without the cyclic collector)
+        tcp, udp = pipe.tcp.hand_over(), pipe.udp.hand_over()
+        del pipe
+        with open(spool + ".next", "wb") as out:
+            replay = follow(path, tcp, udp, next_range, tls, file_index, render, out,
+                            close=next_last, reading=reading)
     return Part(result, spool, replay.crossed(), spool + ".next", *replay.pipe_open())
 
 
 def follow(path: str, tcp: list[TcpStream], udp: list[UdpConversation],
            byte_range: tuple[int, int], tls: bool, file_index: int, render: Renderer,
-           out: BinaryIO, close: bool = False) -> Replay:
+           out: BinaryIO, close: bool = False, reading: Reading | None = None) -> Replay:
     """Follow the given connections, open where ``byte_range`` begins, through it: the
     connections of their 4-tuples that end in the range go to ``out`` (as
     :data:`Entry`, in first-frame order); the :class:`Replay` is returned (its
     ``pipe_open()``: those still open at the range's end, none with ``close``, where the
-    range ends the file and they end with it, written to ``out`` too)."""
+    range ends the file and they end with it, written to ``out`` too). ``reading``: the
+    file, read up to the range already (see :func:`~handshaker.analysis.run`)."""
     def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
         Replay(pipe, tcp, udp)  # (it plugs itself in: pipe.replay)
-        return run(path, pipe, evicted=evicted, byte_range=byte_range)
+        return run(path, pipe, evicted=evicted, byte_range=byte_range, reading=reading)
 
     _, pipe = _spooled(out, render, tls, file_index, run_replay, close=close)
     replay: Replay = pipe.replay
