@@ -30,7 +30,7 @@ from tcp_synth import ACK, FIN, PSH, RST, SYN, SYN_OPTS, new_conversation
 from test_flow_random import CLOSES, DISORDER, build
 
 from handshaker.analysis import Pipeline, analyze
-from handshaker.capture import pcap
+from handshaker.capture import open_capture, pcap
 from handshaker.flow import tcp
 from handshaker.split import analyze_split, cuts
 from handshaker.tls import hello
@@ -367,6 +367,91 @@ def test_a_huge_incl_len_stops_the_walk() -> None:
     for offs, stop in (pcap.walk(data, 0, len(data), False),
                        pcap.walk_in_python(data, 0, len(data), False)):
         assert offs.tolist() == [0] and stop == 26
+
+
+def _decoded_hashes(batch: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a batch that the analysis feeds to its trackers (TCP or UDP, not a
+    fragment), and their 4-tuple hashes as analysis._tuple_keys computes them."""
+    from handshaker.analysis import packed_tuples, tuple_hash
+    from handshaker.dissect.columnar import decode_batch
+
+    cols = decode_batch(batch)
+    rows = np.flatnonzero(np.isin(cols["ip_proto"], (6, 17)) & (cols["sport"] >= 0)
+                          & (cols["frag"] == 0))
+    want = tuple_hash(packed_tuples(cols, rows)[0])
+    want[want == 0] = 1
+    return rows, want
+
+
+def _hashes(walk: Any, batch: Any, *wanted: np.ndarray) -> np.ndarray:
+    raw = walk.tuple_hashes(batch.buf, batch.start, batch.caplen, batch.linktype, *wanted)
+    return np.frombuffer(raw, dtype=np.bool_ if wanted else np.uint64)
+
+
+def test_the_tuple_hashes_agree_on_the_corpus(generated: Path) -> None:
+    """_walk.tuple_hashes reads a frame's 4-tuple from its bytes (a split run's follow
+    passes over the frames of other 4-tuples with it): wherever it tells (not 0), it
+    must give the hash of the 4-tuple the decoder reads, or the follow would drop a
+    frame it needs."""
+    walk = _walk_or_skip()
+    told = fed = 0
+    for path in [*corpus_captures(), generated]:
+        with open_capture(path) as cap:
+            for batch in cap.batches(4096):
+                got = _hashes(walk, batch)
+                rows, want = _decoded_hashes(batch)
+                mine = got[rows] != 0
+                assert (got[rows][mine] == want[mine]).all(), path.name
+                # the mask form keeps a frame whose hash is asked for, or not known
+                wanted = np.unique(want[::3])
+                keep = _hashes(walk, batch, wanted)
+                assert (keep == ((got == 0) | np.isin(got, wanted))).all(), path.name
+                told += int(mine.sum())
+                fed += len(rows)
+    assert told > 0.9 * fed  # (most frames of the corpus are plain Ethernet and IPv4)
+
+
+def _ipv4_frame(ihl: int, flags_frag: int, proto: int, ethertype: int, ports: bytes,
+                extra: bytes) -> bytes:
+    opts = bytes(4 * (ihl - 5)) if ihl >= 5 else b""
+    body = ports + extra
+    ip = bytes([0x40 | ihl, 0]) + (20 + len(opts) + len(body)).to_bytes(2, "big") + \
+        b"\0\1" + flags_frag.to_bytes(2, "big") + bytes([64, proto, 0, 0]) + \
+        bytes([10, 0, 0, 2, 10, 0, 0, 1]) + opts
+    return b"\2\0\0\0\0\2\2\0\0\0\0\1" + ethertype.to_bytes(2, "big") + ip + body
+
+
+@settings(max_examples=400, deadline=None)
+@given(ihl=st.integers(0, 15), flags_frag=st.sampled_from([0, 0x4000, 0x2000, 0x0001, 0x4abc]),
+       proto=st.sampled_from([6, 17, 6, 17, 1, 58]),
+       ethertype=st.sampled_from([0x0800, 0x0800, 0x0800, 0x86DD, 0x8100, 0x0806]),
+       ports=st.binary(min_size=4, max_size=4), extra=st.binary(min_size=16, max_size=30),
+       cut=st.integers(0, 80) | st.just(0), linktype=st.sampled_from([1, 1, 1, 101, 113]))
+@example(ihl=7, flags_frag=0x4000, proto=6, ethertype=0x0800, ports=b"\1\2\3\4",
+         extra=bytes(16), cut=0, linktype=1)
+def test_the_tuple_hashes_agree_on_odd_frames(ihl: int, flags_frag: int, proto: int,
+                                              ethertype: int, ports: bytes, extra: bytes,
+                                              cut: int, linktype: int) -> None:
+    """IPv4 options, fragments, other protocols and link types, frames cut short."""
+    from handshaker.capture.model import FrameBatch
+
+    walk = _walk_or_skip()
+    data = _ipv4_frame(ihl, flags_frag, proto, ethertype, ports, extra)
+    data = data[:max(1, len(data) - cut)]
+    one = np.ones(1, dtype=np.int32)
+    batch = FrameBatch(data, 1, np.zeros(1, dtype=np.int64), one * len(data),
+                       one * len(data), np.zeros(1, dtype=np.int64), one * linktype,
+                       one * 0, np.zeros(1, dtype=np.int64))
+    got = _hashes(walk, batch)
+    rows, want = _decoded_hashes(batch)
+    if got[0] != 0:
+        assert linktype == 1 and ethertype == 0x0800 and proto in (6, 17)
+        assert len(data) >= 14 + 4 * ihl + 4  # (it read no byte past the frame's end)
+        assert rows.tolist() in ([], [0])  # (it may tell where the decoder feeds nothing)
+        assert not len(rows) or got[0] == want[0]
+    elif linktype == 1 and ethertype == 0x0800 and ihl >= 5 and flags_frag & 0x3FFF == 0 \
+            and proto in (6, 17) and cut == 0:
+        pytest.fail("a plain IPv4 TCP or UDP frame without its hash")
 
 
 def test_times_at_the_ends_of_int64(tmp_path: Path) -> None:

@@ -110,22 +110,10 @@ class Analysis:
 def _tuple_keys(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
     """For the given rows: (unique-key index per row, swap bit per row, unique keys, each
     as its 40 bytes)."""
-    shi, slo, sp = cols["src_hi"][rows], cols["src_lo"][rows], cols["sport"][rows].astype(np.uint64)
-    dhi, dlo, dp = cols["dst_hi"][rows], cols["dst_lo"][rows], cols["dport"][rows].astype(np.uint64)
-    swap = (shi > dhi) | ((shi == dhi) & ((slo > dlo) | ((slo == dlo) & (sp > dp))))
-    k = np.empty((len(rows), 5), dtype=np.uint64)
-    k[:, 0] = np.where(swap, dhi, shi)
-    k[:, 1] = np.where(swap, dlo, slo)
-    k[:, 2] = np.where(swap, shi, dhi)
-    k[:, 3] = np.where(swap, slo, dlo)
-    k[:, 4] = (np.where(swap, dp, sp) << np.uint64(16)) | np.where(swap, sp, dp)
+    k, swap = packed_tuples(cols, rows)
     # One 64-bit number per row, unique'd (a sort of plain integers, several times quicker
     # than of 40-byte rows); then checked: rows with the same number must be equal.
-    h = k[:, 0] * _MIX[0]
-    for c in range(1, 5):
-        h ^= k[:, c] * _MIX[c]
-        h ^= h >> np.uint64(29)
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    _, first, inverse = np.unique(tuple_hash(k), return_index=True, return_inverse=True)
     inverse = inverse.ravel()
     keys = np.ascontiguousarray(k[first])
     if not np.array_equal(keys[inverse], k):  # two 4-tuples on one number: never seen
@@ -135,9 +123,35 @@ def _tuple_keys(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, li
     return inverse, swap.astype(np.int64), keys.view(np.dtype((np.void, 40))).ravel().tolist()
 
 
+def packed_tuples(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 4-tuples of the given rows packed as five uint64 each (the lower endpoint's
+    address halves, the higher's, both ports), and whether each row goes from the higher
+    endpoint to the lower."""
+    shi, slo, sp = cols["src_hi"][rows], cols["src_lo"][rows], cols["sport"][rows].astype(np.uint64)
+    dhi, dlo, dp = cols["dst_hi"][rows], cols["dst_lo"][rows], cols["dport"][rows].astype(np.uint64)
+    swap = (shi > dhi) | ((shi == dhi) & ((slo > dlo) | ((slo == dlo) & (sp > dp))))
+    k = np.empty((len(rows), 5), dtype=np.uint64)
+    k[:, 0] = np.where(swap, dhi, shi)
+    k[:, 1] = np.where(swap, dlo, slo)
+    k[:, 2] = np.where(swap, shi, dhi)
+    k[:, 3] = np.where(swap, slo, dlo)
+    k[:, 4] = (np.where(swap, dp, sp) << np.uint64(16)) | np.where(swap, sp, dp)
+    return k, swap
+
+
 #: odd multipliers for the 4-tuple's hash (from the golden ratio and its kin)
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
                  0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD], dtype=np.uint64)
+
+
+def tuple_hash(k: np.ndarray) -> np.ndarray:
+    """A 64-bit number for each packed 4-tuple (rows of five uint64, as :func:`_tuple_keys`
+    packs them); capture/_walk.c's tuple_hashes is its twin, from a frame's bytes."""
+    h = k[:, 0] * _MIX[0]
+    for c in range(1, 5):
+        h ^= k[:, c] * _MIX[c]
+        h ^= h >> np.uint64(29)
+    return h
 
 
 def analyze(
@@ -564,6 +578,10 @@ class Pipeline:
             self._on_udp(conv)
 
     def feed(self, batch: Any) -> None:
+        if self.replay is not None:  # (the frames of other 4-tuples need not be decoded)
+            batch = self.replay.frames_of(batch)
+            if not len(batch):
+                return
         cols = decode_batch(batch)
         _count(cols, self.counts, batch)
         proto = cols["ip_proto"]

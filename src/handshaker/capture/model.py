@@ -81,7 +81,8 @@ class FrameBatch:
     """Many frames at once: bytes in ``buf``, metadata as numpy columns.
 
     Frame ``i`` of the batch is ``buf[start[i] : start[i] + caplen[i]]``; its
-    frame number is ``first_number + i``.
+    frame number is ``first_number + i`` (``numbers[i]`` in a batch made by
+    :meth:`take`).
     """
 
     buf: bytes | bytearray | memoryview
@@ -93,13 +94,23 @@ class FrameBatch:
     linktype: npt.NDArray[np.int32]
     interface: npt.NDArray[np.int32]
     file_offset: npt.NDArray[np.int64]
+    numbers: npt.NDArray[np.int64] | None = None  # (see take)
 
     def __len__(self) -> int:
         return len(self.start)
 
     @property
     def number(self) -> npt.NDArray[np.int64]:
+        if self.numbers is not None:
+            return self.numbers
         return np.arange(self.first_number, self.first_number + len(self.start), dtype=np.int64)
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> FrameBatch:
+        """The frames where ``keep`` is true, as a batch of their own (sharing ``buf``,
+        keeping their numbers)."""
+        return FrameBatch(self.buf, self.first_number, self.start[keep], self.caplen[keep],
+                          self.wirelen[keep], self.ts_ns[keep], self.linktype[keep],
+                          self.interface[keep], self.file_offset[keep], self.number[keep])
 
     @classmethod
     def split(cls, buf: bytes | bytearray | memoryview, first_number: int, size: int,
@@ -117,7 +128,8 @@ class FrameBatch:
         """Frames i to j - 1 of this batch, as a batch of their own (sharing ``buf``)."""
         return FrameBatch(self.buf, self.first_number + i, self.start[i:j], self.caplen[i:j],
                           self.wirelen[i:j], self.ts_ns[i:j], self.linktype[i:j],
-                          self.interface[i:j], self.file_offset[i:j])
+                          self.interface[i:j], self.file_offset[i:j],
+                          None if self.numbers is None else self.numbers[i:j])
 
     def frame(self, i: int) -> Frame:
         s = int(self.start[i])
