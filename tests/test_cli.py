@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, tshark_fields
+from conftest import CORPUS, ROOT, tshark_fields
 
 from handshaker.cli import main
 from handshaker.render.csv_out import csv_safe
@@ -284,3 +286,30 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     args.quiet = True
     with cli._progress(args, path) as bar:
         assert bar is None
+
+
+def test_the_command_ends_at_once_with_its_output_whole(tmp_path: Path) -> None:
+    """The command leaves without Python's shutdown (cli.run: os._exit once the output is
+    flushed). What it wrote to a file is all there, the same as main() writes in this
+    process; a reader that stops early gets neither an error nor a traceback."""
+    path = tmp_path / "flows.pcap"
+    subprocess.run([sys.executable, str(ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"),
+                    "-o", str(path), "-n", "300", "--seed", "3"], check=True, capture_output=True)
+    args = ["analyze", str(path), "--format", "json", "-j", "2"]
+    out = tmp_path / "out.json"
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with out.open("w") as f:
+        done = subprocess.run([sys.executable, "-m", "handshaker", *args], stdout=f,
+                              stderr=subprocess.PIPE, text=True, timeout=300, check=False,
+                              env=buffered)
+    assert done.returncode == 0, done.stderr
+    here = tmp_path / "here.json"
+    with here.open("w") as f, contextlib.redirect_stdout(f):
+        assert main(args) == 0
+    assert out.read_bytes() == here.read_bytes() and len(out.read_bytes()) > 100_000
+    doc = json.loads(out.read_text())  # (written in pieces: json_out.WRITE_CHUNK)
+    capture = doc["capture"]
+    assert len(doc["connections"]) == capture["tcp_streams"] + capture["udp_streams"] >= 300
+    head = subprocess.run(f"{sys.executable} -m handshaker {' '.join(args)} | head -c 10",
+                          shell=True, capture_output=True, text=True, timeout=300, check=False)
+    assert head.stdout == '{"schema":' and head.stderr == ""

@@ -1,3 +1,3 @@
-from handshaker.cli import main
+from handshaker.cli import run
 
-raise SystemExit(main())
+run()
