@@ -649,6 +649,11 @@ class _TupleKeys:
             self._bytes[ent[0]] = (kind, b)
         return ent
 
+    def packed(self, key: Any) -> bytes | None:
+        """The packed 4-tuple of an id :meth:`lookup` gave (None: not one of this table's)."""
+        found = self._bytes.get(key)
+        return None if found is None else found[1]
+
     def forget(self, kind: str, key: int) -> None:
         found = self._bytes.pop(key, None)
         if found is not None:

@@ -195,24 +195,28 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
         # (the pipeline must not keep alive the streams that follow retires: it is in a
         # cycle, and a worker runs without the cyclic collector)
         tcp, udp = pipe.tcp.hand_over(), pipe.udp.hand_over()
+        packed = ([pipe.tuples.packed(st.key) for st in tcp],
+                  [pipe.tuples.packed(c.key) for c in udp])
         del pipe
         with open(spool + ".next", "wb") as out:
             replay = follow(path, tcp, udp, next_range, tls, file_index, render, out,
-                            close=next_last, reading=reading)
+                            close=next_last, reading=reading, packed=packed)
     return Part(result, spool, replay.crossed(), spool + ".next", *replay.pipe_open())
 
 
 def follow(path: str, tcp: list[TcpStream], udp: list[UdpConversation],
            byte_range: tuple[int, int], tls: bool, file_index: int, render: Renderer,
-           out: BinaryIO, close: bool = False, reading: Reading | None = None) -> Replay:
+           out: BinaryIO, close: bool = False, reading: Reading | None = None,
+           packed: tuple[list[bytes | None], list[bytes | None]] | None = None) -> Replay:
     """Follow the given connections, open where ``byte_range`` begins, through it: the
     connections of their 4-tuples that end in the range go to ``out`` (as
     :data:`Entry`, in first-frame order); the :class:`Replay` is returned (its
     ``pipe_open()``: those still open at the range's end, none with ``close``, where the
     range ends the file and they end with it, written to ``out`` too). ``reading``: the
-    file, read up to the range already (see :func:`~handshaker.analysis.run`)."""
+    file, read up to the range already (see :func:`~handshaker.analysis.run`);
+    ``packed``: the connections' 4-tuples packed (see :class:`Replay`)."""
     def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
-        Replay(pipe, tcp, udp)  # (it plugs itself in: pipe.replay)
+        Replay(pipe, tcp, udp, packed)  # (it plugs itself in: pipe.replay)
         return run(path, pipe, evicted=evicted, byte_range=byte_range, reading=reading)
 
     _, pipe = _spooled(out, render, tls, file_index, run_replay, close=close)
@@ -257,7 +261,8 @@ class Replay:
     connection its 4-tuple's key the first time the 4-tuple shows up.
     """
 
-    def __init__(self, pipe: Pipeline, tcp: list[TcpStream], udp: list[UdpConversation]) -> None:
+    def __init__(self, pipe: Pipeline, tcp: list[TcpStream], udp: list[UdpConversation],
+                 packed: tuple[list[bytes | None], list[bytes | None]] | None = None) -> None:
         self.pipe = pipe
         pipe.replay = self
         carried: dict[str, dict[Pair, Any]] = {
@@ -267,11 +272,15 @@ class Replay:
         # the 4-tuples whose rows have not come yet (their connections: in the tables,
         # under CARRIED keys, as long as evict leaves them there)
         self.waiting = {kind: set(c) for kind, c in carried.items()}
-        # the 4-tuples as the batches' columns pack them (analysis._tuple_keys)
-        self.packed = {kind: {packed_pair(p): p for p in c} for kind, c in carried.items()}
+        # the 4-tuples as the batches' columns pack them (analysis._tuple_keys): given, in
+        # the order of tcp and udp, by the table they come from, else made from the text
+        if packed is None:
+            packed = ([None] * len(tcp), [None] * len(udp))
+        self.packed = {kind: {b or packed_pair(p): p for p, b in zip(c, given, strict=True)}
+                       for (kind, c), given in zip(carried.items(), packed, strict=True)}
         # their hashes, as _walk.tuple_hashes gives them (0 there: it cannot tell)
-        packed = b"".join(b for c in self.packed.values() for b in c)
-        hashes = tuple_hash(np.frombuffer(packed, dtype=np.uint64).reshape(-1, 5))
+        every = b"".join(b for c in self.packed.values() for b in c)
+        hashes = tuple_hash(np.frombuffer(every, dtype=np.uint64).reshape(-1, 5))
         hashes[hashes == 0] = 1
         self.hashes = np.unique(hashes)
         for kind, tracker in (("tcp", pipe.tcp), ("udp", pipe.udp)):
