@@ -313,3 +313,14 @@ def test_the_command_ends_at_once_with_its_output_whole(tmp_path: Path) -> None:
     head = subprocess.run(f"{sys.executable} -m handshaker {' '.join(args)} | head -c 10",
                           shell=True, capture_output=True, text=True, timeout=300, check=False)
     assert head.stdout == '{"schema":' and head.stderr == ""
+
+
+def test_the_json_encoder_takes_what_orjson_refuses() -> None:
+    """orjson encodes analyze's documents; a key that is not a string and an int beyond
+    64 bits, which it refuses, go to the standard library's encoder: the same JSON."""
+    from handshaker.render.json_out import _dumps
+
+    for obj in ({1: "a", "b": [1.5, None, "é"]}, {"big": 1 << 70, "small": -(1 << 70)},
+                {"plain": {"x": [1, 2]}, "t": True}):
+        assert json.loads(_dumps(obj)) == json.loads(json.dumps(obj))
+    assert _dumps({"é": 1}) == '{"é":1}'  # (non-ASCII as it is)
