@@ -8,6 +8,7 @@ order with the same stream numbers, and the same counts.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -102,6 +103,39 @@ def test_the_follow_reads_on_from_where_the_part_ends_whatever_the_batches(
     reference = one_pass(path)
     for cut in record_offsets(path)[1:]:
         assert_same(reference, stitched(path, [cut]))
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_a_part_passes_over_the_frames_before_it_as_one_pass_reads_them(
+        order: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A part's worker passes over the records before its part unread (Capture.skip_to),
+    in chunks smaller than the file: the frame numbers, a clock that goes back right at
+    the cut, and a file cut short are as one pass finds them, at every cut."""
+    from capture_writers import pcap_file
+    from tcp_synth import ACK, SYN, frame
+
+    import handshaker.analysis
+    import handshaker.split
+
+    small = functools.partial(open_capture, chunk_size=256)  # records across many chunks
+    monkeypatch.setattr(handshaker.analysis, "open_capture", small)
+    monkeypatch.setattr(handshaker.split, "open_capture", small)
+    s = (bytes([10, 0, 0, 1]), 80)
+    times = [10, 11, 12, 9, 13, 14, 8, 15, 16, 17]  # back twice
+    pkts = []
+    for i in range(len(times)):  # a connection of two frames (SYN, SYN+ACK) after another
+        c = (bytes([10, 0, 0, 2]), 40000 + i // 2)
+        pkts.append(frame(c, s, 1000, 0, SYN) if i % 2 == 0 else frame(s, c, 5000, 1001, SYN | ACK))
+    data = pcap_file([(1_700_000_000 + t, 0, p, len(p)) for t, p in zip(times, pkts, strict=True)],
+                     order=order)
+    path = tmp_path / "back.pcap"
+    for whole in (data, data[:-7]):  # (the last record cut short: a diagnostic)
+        path.write_bytes(whole)
+        reference = one_pass(path)
+        assert any("back in time" in d.message for d in reference[1].diagnostics)
+        assert len(reference[0]) == 5
+        for cut in record_offsets(path)[1:]:
+            assert_same(reference, stitched(path, [cut]))
 
 
 def test_every_frame_its_own_part() -> None:

@@ -387,8 +387,12 @@ class Reading:
     :func:`run` (a split run's part, then the next part, which its worker follows its
     open connections through): what one run read past its range is kept for the next."""
 
-    def __init__(self, cap: Any) -> None:
+    def __init__(self, cap: Any, start: int = 0) -> None:
         self.cap = cap
+        # from file offset ``start`` on: the frames before it are passed over unread where
+        # the format allows (Capture.skip_to); the time of the last of them, for Clock
+        self.start = start
+        self.before = cap.skip_to(start) if start else None
         self._batches = cap.batches(BATCH_SIZE)
         self._back: list[Any] = []
 
@@ -425,7 +429,9 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
     with gc_paused(), (open_capture(path, inflate_aside=inflate_aside) if reading is None
                        else contextlib.nullcontext(reading.cap)) as cap:
         result = Analysis(path=cap.path, info=cap.info)
-        batches = Reading(cap) if reading is None else reading
+        batches = Reading(cap, lo) if reading is None else reading
+        if batches.start == lo:
+            clock.last = batches.before
         past = False  # the frames after the range were reached
         for batch in batches:
             if byte_range is not None:

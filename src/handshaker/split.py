@@ -185,7 +185,7 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
     # (one reading of the file for the part and the next: the follow goes on from where
     # the part ends, rather than reading the part again to get there)
     with open_capture(path) as cap:
-        reading = Reading(cap)
+        reading = Reading(cap, lo)
         with open(spool, "wb") as out:  # (close: the file ends there, so do its connections)
             result, pipe = _spooled(out, render, tls, file_index, lambda pipe, evicted: run(
                 path, pipe, progress=progress, byte_range=(lo, hi), evicted=evicted,
@@ -338,10 +338,10 @@ CARRIED = "carried"
 #: each part is this much larger than the one before (of the first's size): every
 #: worker but the last also follows its open connections through the next part (see
 #: analyze_part), so the earlier parts are smaller. Measured on 2 cores, the 1M-packet
-#: capture, medians of 5 runs taken in turn: 2.42 s with 0.05, 2.49 s with 0.15, 2.49 s
-#: with parts of one size (0.15 was best before the follow passed over other 4-tuples'
-#: frames undecoded: 4.13 s, against 4.26 s with 0 and with 0.25, in the slower days)
-PART_GROWTH = 0.05
+#: capture: with 0.05 the first worker ended 0.05-0.1 s after the second, with 0.10 as
+#: much before it (the times of whole runs, medians of 6: 2.36 s and 2.31 s, within the
+#: machine's noise); 0.15 was best when the follow decoded every frame of the next part
+PART_GROWTH = 0.075
 
 
 def cuts(size: int, jobs: int) -> list[tuple[int, int]]:

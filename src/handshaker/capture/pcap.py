@@ -80,6 +80,7 @@ class PcapReader:
         self.next_number = 1
         self._dtype = _dtype(order)
         self._caplen_at = struct.Struct(order + "8xI").unpack_from
+        self._time_at = struct.Struct(order + "II").unpack_from
         info.format = "pcap"
         info.interfaces.append(
             Interface(
@@ -98,37 +99,70 @@ class PcapReader:
 
     def batches(self, size: int) -> Iterator[FrameBatch]:
         ch = self.chunks
-        caplen_at = self._caplen_at
         while True:
             buf, end, pos = ch.buf, ch.end, self.pos
             offs, pos = walk(buf, pos, end, self.order == ">")
             self.pos = pos
             if len(offs):
                 yield from self._emit(buf, offs, size)
-            # The record at pos is incomplete in this chunk (or the data ended).
-            left = end - pos
-            if left >= RECORD_HEADER_LEN:
-                caplen = caplen_at(buf, pos)[0]
-                if caplen > MAX_RECORD:
+            del buf, offs
+            if not self._read_on(report=True):
+                return
+
+    def _read_on(self, report: bool) -> bool:
+        """The record at ``self.pos`` is not whole in the chunk: read more (False: the data
+        ended, or the record is damage; with ``report``, said in a diagnostic)."""
+        ch = self.chunks
+        buf, end, pos = ch.buf, ch.end, self.pos
+        left = end - pos
+        if left >= RECORD_HEADER_LEN:
+            caplen = self._caplen_at(buf, pos)[0]
+            if caplen > MAX_RECORD:
+                if report:
                     self._diag(
                         f"record claims {caplen} captured bytes (more than MAX_RECORD = "
                         f"{MAX_RECORD}): not a pcap record, reading stops here",
                         ch.base + pos,
                     )
-                    return
-                need = RECORD_HEADER_LEN + caplen
-            else:
-                need = RECORD_HEADER_LEN
-            if ch.eof:
-                if left:
-                    what = "record header" if left < RECORD_HEADER_LEN else "record"
-                    self._diag(
-                        f"file ends inside a {what}: {left} of {need} bytes present",
-                        ch.base + pos,
-                    )
-                return
+                return False
+            need = RECORD_HEADER_LEN + caplen
+        else:
+            need = RECORD_HEADER_LEN
+        if ch.eof:
+            if left and report:
+                what = "record header" if left < RECORD_HEADER_LEN else "record"
+                self._diag(
+                    f"file ends inside a {what}: {left} of {need} bytes present",
+                    ch.base + pos,
+                )
+            return False
+        del buf
+        self.pos = ch.refill(pos, need)
+        return True
+
+    def skip_to(self, offset: int) -> int | None:
+        """Pass over the records that start before file offset ``offset`` without making
+        batches of them (their frame numbers are counted), before :meth:`batches`; the
+        time of the last one passed over, in ns (None: none was). Damage on the way stops
+        the skipping: :meth:`batches` reads on from there and reports it."""
+        ch = self.chunks
+        last = None
+        while True:
+            buf, end = ch.buf, ch.end
+            offs, stop = walk(buf, self.pos, end, self.order == ">")
+            k = int(np.searchsorted(offs, offset - ch.base))  # the records before offset
+            if k:
+                self.next_number += k
+                at = int(offs[k - 1])
+                sec, frac = self._time_at(buf, at)
+                last = sec * _NS_PER_S + frac * self.mult
+            if k < len(offs):
+                self.pos = int(offs[k])
+                return last
+            self.pos = stop
             del buf, offs
-            self.pos = ch.refill(pos, need)
+            if ch.base + stop >= offset or not self._read_on(report=False):
+                return last
 
     def _emit(self, buf: bytearray, o: npt.NDArray[np.int64], size: int) -> Iterator[FrameBatch]:
         n = len(o)

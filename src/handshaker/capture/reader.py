@@ -130,6 +130,18 @@ class Capture:
         self._gen = self._run(size)
         return self._gen
 
+    def skip_to(self, offset: int) -> int | None:
+        """Before :meth:`batches`: pass over the frames whose records start before file
+        offset ``offset`` without making batches of them, where the format allows
+        (classic pcap; the others give every frame); their numbers are counted. The
+        time of the last frame passed over (None: none was)."""
+        if self._started or not isinstance(self._reader, PcapReader):
+            return None
+        try:
+            return self._reader.skip_to(offset)
+        except OSError:  # (batches reads on from there, and reports it)
+            return None
+
     def frames(self) -> Iterator[Frame]:
         """The frames one at a time (built on :meth:`batches`)."""
         for batch in self.batches():
