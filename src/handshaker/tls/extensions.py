@@ -22,6 +22,30 @@ from typing import Literal, TypeAlias
 
 from handshaker.errors import MalformedError
 from handshaker.tls.buffer import Buffer, BufferWriter
+from handshaker.tls.codes import (  # (defined there: see tls/codes.py)
+    ALPN,
+    COMPRESS_CERTIFICATE,
+    COOKIE,
+    EARLY_DATA,
+    EC_POINT_FORMATS,
+    ENCRYPT_THEN_MAC,
+    EXTENDED_MASTER_SECRET,
+    KEY_SHARE,
+    KEY_SHARE_DRAFT,
+    PADDING,
+    POST_HANDSHAKE_AUTH,
+    PRE_SHARED_KEY,
+    PSK_KEY_EXCHANGE_MODES,
+    RECORD_SIZE_LIMIT,
+    RENEGOTIATION_INFO,
+    SERVER_NAME,
+    SESSION_TICKET,
+    SIGNATURE_ALGORITHMS,
+    SIGNATURE_ALGORITHMS_CERT,
+    STATUS_REQUEST,
+    SUPPORTED_GROUPS,
+    SUPPORTED_VERSIONS,
+)
 from handshaker.tls.registry import is_grease as is_grease  # RFC 8701; re-exported
 
 Context: TypeAlias = Literal[
@@ -29,30 +53,6 @@ Context: TypeAlias = Literal[
     "certificate", "certificate_request", "new_session_ticket",
 ]
 
-# Extension type codes (IANA "TLS ExtensionType Values").
-SERVER_NAME = 0
-STATUS_REQUEST = 5
-SUPPORTED_GROUPS = 10
-EC_POINT_FORMATS = 11
-SIGNATURE_ALGORITHMS = 13
-ALPN = 16
-PADDING = 21
-ENCRYPT_THEN_MAC = 22
-EXTENDED_MASTER_SECRET = 23
-COMPRESS_CERTIFICATE = 27
-RECORD_SIZE_LIMIT = 28
-SESSION_TICKET = 35
-PRE_SHARED_KEY = 41
-EARLY_DATA = 42
-SUPPORTED_VERSIONS = 43
-COOKIE = 44
-PSK_KEY_EXCHANGE_MODES = 45
-POST_HANDSHAKE_AUTH = 49
-SIGNATURE_ALGORITHMS_CERT = 50
-KEY_SHARE = 51
-#: key_share's code in the TLS 1.3 drafts before 23 (reserved since for that reason)
-KEY_SHARE_DRAFT = 40
-RENEGOTIATION_INFO = 0xFF01
 
 
 # -- typed values -----------------------------------------------------------------

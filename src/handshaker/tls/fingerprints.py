@@ -25,22 +25,20 @@ handshaker cannot accept: they are deliberately not implemented.
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-from handshaker.tls.extensions import (
+from handshaker.tls.codes import (
     ALPN,
     EC_POINT_FORMATS,
     SERVER_NAME,
     SIGNATURE_ALGORITHMS,
     SUPPORTED_GROUPS,
     SUPPORTED_VERSIONS,
-    ECPointFormatList,
-    NamedGroupList,
-    ProtocolNameList,
-    SignatureSchemeList,
-    SupportedVersions,
 )
-from handshaker.tls.messages import ClientHello, ServerHello
 from handshaker.tls.registry import GREASE
+
+if TYPE_CHECKING:  # (imported where a parsed hello is read: light mode never does)
+    from handshaker.tls.messages import ClientHello, ServerHello
 
 # -- from plain values (wire order; GREASE is left out here) ------------------------------
 
@@ -133,6 +131,14 @@ def _values(hello: ClientHello) -> tuple[list[int], list[int], list[int], list[i
                                          bytes | None, list[int]]:
     """(versions, extension types, groups, point formats, first ALPN, signature schemes)
     of a ClientHello, in wire order."""
+    from handshaker.tls.extensions import (
+        ECPointFormatList,
+        NamedGroupList,
+        ProtocolNameList,
+        SignatureSchemeList,
+        SupportedVersions,
+    )
+
     versions: list[int] | None = None
     groups: list[int] = []
     formats: list[int] = []

@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handshaker.compiled import helper
-from handshaker.tls.extensions import (
+from handshaker.tls.codes import (
     ALPN,
     EC_POINT_FORMATS,
+    HELLO_RETRY_REQUEST_RANDOM,
     KEY_SHARE,
     KEY_SHARE_DRAFT,
     PRE_SHARED_KEY,
@@ -34,18 +35,8 @@ from handshaker.tls.extensions import (
     SIGNATURE_ALGORITHMS,
     SUPPORTED_GROUPS,
     SUPPORTED_VERSIONS,
-    ECPointFormatList,
-    KeyShareHelloRetryRequest,
-    KeyShareServerHello,
-    NamedGroupList,
-    ProtocolNameList,
-    ServerNameList,
-    SessionTicket,
-    SignatureSchemeList,
-    SupportedVersions,
 )
 from handshaker.tls.fingerprints import ja3_string_of, ja3s_string_of, ja4_of
-from handshaker.tls.messages import HELLO_RETRY_REQUEST_RANDOM, ClientHello, ServerHello
 from handshaker.tls.registry import (
     GREASE,
     cipher_suite,
@@ -53,6 +44,9 @@ from handshaker.tls.registry import (
     signature_scheme_name,
     version_name,
 )
+
+if TYPE_CHECKING:  # (the parsed hellos: imported only where one is read, see from_message)
+    from handshaker.tls.messages import ClientHello, ServerHello
 
 # The readers compiled (tls/_hello.c), when the package was built with them; without them
 # (see handshaker.compiled), read_client_hello and read_server_hello.
@@ -116,6 +110,16 @@ class ClientHelloFacts:
     @classmethod
     def from_message(cls, m: ClientHello) -> ClientHelloFacts:
         """The same facts from a fully parsed ClientHello (the fallback path)."""
+        from handshaker.tls.extensions import (
+            ECPointFormatList,
+            NamedGroupList,
+            ProtocolNameList,
+            ServerNameList,
+            SessionTicket,
+            SignatureSchemeList,
+            SupportedVersions,
+        )
+
         f = cls(m.legacy_version, m.legacy_session_id, _raw16(m.cipher_suites),
                 [e.extension_type for e in m.extensions or ()])
         for e in m.extensions or ():
@@ -219,6 +223,12 @@ class ServerHelloFacts:
     @classmethod
     def from_message(cls, m: ServerHello) -> ServerHelloFacts:
         """The same facts from a fully parsed ServerHello (TLS 1.3 drafts, odd hellos)."""
+        from handshaker.tls.extensions import (
+            KeyShareHelloRetryRequest,
+            KeyShareServerHello,
+            ProtocolNameList,
+        )
+
         f = cls(m.legacy_version, m.legacy_session_id_echo or b"", m.cipher_suite,
                 [e.extension_type for e in m.extensions or ()], m.is_hello_retry_request,
                 selected_version=m.selected_version,

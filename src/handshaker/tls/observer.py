@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from handshaker.errors import HandshakerError
 from handshaker.flow.reassembly import Piece, Reassembler
-from handshaker.tls import messages as msg
+from handshaker.tls import codes
 from handshaker.tls.hello import (
     MAX_CACHED_OFFERS,
     ClientHelloFacts,
@@ -89,26 +89,26 @@ MAX_PROLOGUE_BYTES = 16 * 1024
 MAX_PLAINTEXT_BYTES = 64 * 1024 * 1024
 
 #: the messages parsed when only analyze's summary is wanted (not ``detail``)
-LIGHT_TYPES = frozenset({msg.CLIENT_HELLO, msg.SERVER_HELLO, msg.SERVER_KEY_EXCHANGE})
+LIGHT_TYPES = frozenset({codes.CLIENT_HELLO, codes.SERVER_HELLO, codes.SERVER_KEY_EXCHANGE})
 
 MESSAGE_NAMES = {
-    msg.HELLO_REQUEST: "hello_request",
-    msg.CLIENT_HELLO: "client_hello",
-    msg.SERVER_HELLO: "server_hello",
-    msg.HELLO_VERIFY_REQUEST: "hello_verify_request",
-    msg.NEW_SESSION_TICKET: "new_session_ticket",
-    msg.END_OF_EARLY_DATA: "end_of_early_data",
-    msg.ENCRYPTED_EXTENSIONS: "encrypted_extensions",
-    msg.CERTIFICATE: "certificate",
-    msg.SERVER_KEY_EXCHANGE: "server_key_exchange",
-    msg.CERTIFICATE_REQUEST: "certificate_request",
-    msg.SERVER_HELLO_DONE: "server_hello_done",
-    msg.CERTIFICATE_VERIFY: "certificate_verify",
-    msg.CLIENT_KEY_EXCHANGE: "client_key_exchange",
-    msg.FINISHED: "finished",
-    msg.CERTIFICATE_STATUS: "certificate_status",
-    msg.KEY_UPDATE: "key_update",
-    msg.COMPRESSED_CERTIFICATE: "compressed_certificate",
+    codes.HELLO_REQUEST: "hello_request",
+    codes.CLIENT_HELLO: "client_hello",
+    codes.SERVER_HELLO: "server_hello",
+    codes.HELLO_VERIFY_REQUEST: "hello_verify_request",
+    codes.NEW_SESSION_TICKET: "new_session_ticket",
+    codes.END_OF_EARLY_DATA: "end_of_early_data",
+    codes.ENCRYPTED_EXTENSIONS: "encrypted_extensions",
+    codes.CERTIFICATE: "certificate",
+    codes.SERVER_KEY_EXCHANGE: "server_key_exchange",
+    codes.CERTIFICATE_REQUEST: "certificate_request",
+    codes.SERVER_HELLO_DONE: "server_hello_done",
+    codes.CERTIFICATE_VERIFY: "certificate_verify",
+    codes.CLIENT_KEY_EXCHANGE: "client_key_exchange",
+    codes.FINISHED: "finished",
+    codes.CERTIFICATE_STATUS: "certificate_status",
+    codes.KEY_UPDATE: "key_update",
+    codes.COMPRESSED_CERTIFICATE: "compressed_certificate",
 }
 
 FFDHE_GROUPS = range(256, 512)
@@ -168,7 +168,7 @@ def _answer(version: int, suite_id: int, group_id: int | None, psk: bool) -> _An
     group: str | None = None
     kx: str | None
     reason: tuple[str, tuple[tuple[str, Any], ...]]
-    if msg.is_tls13(version):
+    if codes.is_tls13(version):
         tag = TLS13_TAG.get(suite_id, 16)
         sizes = (3 + tag, 5 + HASH_LENGTH.get(suite.hash, 32) + tag)
         group = group_name(group_id) if group_id is not None else None
@@ -180,7 +180,7 @@ def _answer(version: int, suite_id: int, group_id: int | None, psk: bool) -> _An
             key_exchange = f"psk_{dh}" if psk else f"tls13_{dh}"
             fs, reason = True, ("tls13", (("dh", dh.upper()),))
     else:
-        kx = msg.normalize_kx(suite.key_exchange)
+        kx = codes.normalize_kx(suite.key_exchange)
         key_exchange, fs = suite.key_exchange, suite.forward_secrecy
         if suite.key_exchange in ("rsa", "rsa_psk"):
             reason = ("rsa", ())
@@ -190,7 +190,7 @@ def _answer(version: int, suite_id: int, group_id: int | None, psk: bool) -> _An
             reason = ("static", (("kx", suite.key_exchange),))
     if len(_ANSWERS) >= MAX_CACHED_OFFERS:
         _ANSWERS.clear()
-    found = _ANSWERS[key] = _Answer(version_name(version), suite.name, msg.is_tls13(version),
+    found = _ANSWERS[key] = _Answer(version_name(version), suite.name, codes.is_tls13(version),
                                     sizes, group, kx, key_exchange, fs, reason)
     return found
 
@@ -555,7 +555,7 @@ class TlsObserver:
                 self._add(d, frame, ts, kind, encrypted=True, length=length)
                 self._finish_both()
                 return
-        elif msg.is_tls13(self._version) and self._sizes is not None:
+        elif codes.is_tls13(self._version) and self._sizes is not None:
             # TLS 1.3 sends the rest of the handshake in application_data records;
             # without keys only their sizes show (RFC 8446 §5.2). The server's records
             # before the client's Finished carry EncryptedExtensions .. Finished. The
@@ -609,19 +609,21 @@ class TlsObserver:
         if not self.detail and hs.msg_type not in LIGHT_TYPES:
             self._add(d, frame, ts, kind, length=hs.length)  # its name is all analyze needs
             return
-        if hs.msg_type == msg.CLIENT_HELLO:
+        if hs.msg_type == codes.CLIENT_HELLO:
             self._client_hello(d, hs, frame, ts)
             return
-        if hs.msg_type == msg.SERVER_HELLO:
+        if hs.msg_type == codes.SERVER_HELLO:
             self._server_hello(d, hs, frame, ts)
             return
-        if hs.msg_type == msg.SERVER_KEY_EXCHANGE and self._kx in ("ecdhe", "ecdh") and \
+        if hs.msg_type == codes.SERVER_KEY_EXCHANGE and self._kx in ("ecdhe", "ecdh") and \
                 self._version is not None:
-            group = ecdhe_named_group(hs.body, self._version >= msg.TLS12)  # the lean read
+            group = ecdhe_named_group(hs.body, self._version >= codes.TLS12)  # the lean read
             if group is not None:
                 self._add(d, frame, ts, kind, length=hs.length)
                 self._group(group_name(group))
                 return
+        from handshaker.tls import messages as msg  # (not for light mode's usual reads)
+
         try:
             m = msg.parse_handshake(hs.msg_type, hs.body, version=self._version, kx=self._kx,
                                     offset=hs.stream_offset + 4)
@@ -668,6 +670,8 @@ class TlsObserver:
 
     def _parsed(self, d: int, hs: Handshake, frame: int, ts: int) -> Any:
         """The full parse of a hello the lean reader gave up on (None: damaged; noted)."""
+        from handshaker.tls import messages as msg
+
         try:
             return msg.parse_handshake(hs.msg_type, hs.body, version=self._version,
                                        kx=self._kx, offset=hs.stream_offset + 4)
@@ -680,6 +684,8 @@ class TlsObserver:
     def _client_hello(self, d: int, hs: Handshake, frame: int, ts: int) -> None:
         f = client_hello_facts(hs.body)  # the lean read (tls/hello.py)
         if f is None:
+            from handshaker.tls import messages as msg
+
             m = self._parsed(d, hs, frame, ts)
             if not isinstance(m, msg.ClientHello):
                 return
@@ -708,6 +714,8 @@ class TlsObserver:
         f = server_hello_facts(hs.body)
         if f is None or (f.selected_version or 0x0304) != 0x0304:
             # TLS 1.3 drafts (their own layouts and key_share number): the full parser
+            from handshaker.tls import messages as msg
+
             m = self._parsed(d, hs, frame, ts)
             if not isinstance(m, msg.ServerHello):
                 return
@@ -775,7 +783,7 @@ class TlsObserver:
         s = self.session
         if self.detail or self._resume_pending:
             return
-        if msg.is_tls13(self._version) or s.resumed or self._kx not in GROUP_IN_SKE:
+        if codes.is_tls13(self._version) or s.resumed or self._kx not in GROUP_IN_SKE:
             self._finish_both()
 
     def _sslv2(self, d: int, item: SSLv2Message, frame: int, ts: int) -> None:
@@ -790,6 +798,8 @@ class TlsObserver:
         if item.msg_type not in (2, 4):
             return
         s = self.session
+        from handshaker.tls import messages as msg
+
         try:
             m = msg.parse_sslv2(item.body, offset=item.stream_offset + 2)
         except HandshakerError as err:
@@ -887,7 +897,7 @@ class TlsObserver:
             s.close = "reset"
         elif close_kind in ("four_way", "three_way", "simultaneous", "half_closed"):
             s.close = "tcp_close" if self.detail else None
-        if msg.is_tls13(self._version) and self.detail:
+        if codes.is_tls13(self._version) and self.detail:
             # the server's Finished ends its encrypted flight: the last record of it
             flight = [m for m in s.messages
                       if m.direction != cdir and m.type == "encrypted_handshake"]

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from handshaker.errors import MalformedError
-from handshaker.tls.messages import (
+from handshaker.tls.codes import (
     SSL2_CLIENT_HELLO,
     SSL2_CLIENT_MASTER_KEY,
     SSL2_ERROR,
