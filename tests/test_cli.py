@@ -313,6 +313,11 @@ def test_the_command_ends_at_once_with_its_output_whole(tmp_path: Path) -> None:
     head = subprocess.run(f"{sys.executable} -m handshaker {' '.join(args)} | head -c 10",
                           shell=True, capture_output=True, text=True, timeout=300, check=False)
     assert head.stdout == '{"schema":' and head.stderr == ""
+    # started with standard output closed: said, not a traceback at the way out
+    closed = subprocess.run([sys.executable, "-m", "handshaker", *args],
+                            preexec_fn=lambda: os.close(1), capture_output=False,
+                            stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    assert "Traceback" not in closed.stderr
 
 
 def test_the_json_encoder_takes_what_orjson_refuses() -> None:

@@ -639,11 +639,12 @@ def run() -> None:
     the commands write is closed by them; a run that leaves a thread behind (none
     should) ends the usual way, which waits for it."""
     code = main()
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # (the reader went away: the output has nowhere to go)
-        pass
+    for stream in (sys.stdout, sys.stderr):
+        # (None: started with the descriptor closed; OSError: the reader went away; the
+        # output has nowhere to go either way)
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
     if threading.active_count() == 1:
         os._exit(code)
     sys.exit(code)
