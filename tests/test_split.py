@@ -11,6 +11,7 @@ import contextlib
 import functools
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import corpus_captures
+from conftest import ROOT, corpus_captures
 
 from handshaker.analysis import AS_IS, analyze
 from handshaker.capture import open_capture
@@ -36,7 +37,11 @@ def one_pass(path: Path) -> tuple[list[dict], object]:
     return [connection_dict(c) for c in conns], a
 
 
-def stitched(path: Path, bounds: list[int], *, pool: bool = False) -> tuple[list[dict], object]:
+def stitched(path: Path, bounds: list[int], *, pool: bool = False,
+             next_last: bool = False) -> tuple[list[dict], object]:
+    """``next_last``: the worker before the last part ends the connections still open
+    there, as in analyze_split (without, they are handed to this process, which ends
+    them: the path of a connection that crosses two cuts or more)."""
     ranges = list(zip([0, *bounds], [*bounds, END], strict=True))
     conns: list = []
     if pool:
@@ -44,7 +49,8 @@ def stitched(path: Path, bounds: list[int], *, pool: bool = False) -> tuple[list
     else:  # the same parts and stitching, in this process (fast enough to try every cut)
         with tempfile.TemporaryDirectory() as spools:
             parts = [analyze_part(str(path), lo, hi, i, True, 0, f"{spools}/{i}", AS_IS,
-                                  ranges[i + 1] if i + 1 < len(ranges) else None)
+                                  ranges[i + 1] if i + 1 < len(ranges) else None,
+                                  next_last and i + 2 == len(ranges))
                      for i, (lo, hi) in enumerate(ranges)]
             a = stitch(str(path), parts, ranges, True, 0, conns.append)
     return [connection_dict(c) for c in conns], a
@@ -149,6 +155,96 @@ def test_worker_processes_equal_one_pass() -> None:
     offsets = record_offsets(path)
     bounds = [offsets[len(offsets) * k // 4] for k in (1, 2, 3)]
     assert_same(one_pass(path), stitched(path, bounds, pool=True))
+
+
+@pytest.mark.parametrize("parts", [2, 5, 12])
+def test_many_connections_in_many_parts_equal_one_pass(
+        parts: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 connections that overlap (TLS, bulk data, retransmissions, disorder), in up
+    to 12 parts: many cross a cut, some several. The merge hands on each part's
+    connections as soon as no later one can go before them, while the later parts
+    are still at work; the order and the numbers are those of one pass. (Connections
+    over are retired after a second here, not after 10 s, and UDP conversations after
+    2 s of silence, not a minute, so that most end inside their part in a capture of
+    27 s.)"""
+    import handshaker.analysis as analysis
+    import handshaker.flow.tcp as tcp
+    import handshaker.flow.udp as udp
+
+    monkeypatch.setattr(tcp, "FINISHED_IDLE_NS", 1_000_000_000)
+    monkeypatch.setattr(udp, "UDP_IDLE_NS", 2_000_000_000)
+    monkeypatch.setattr(analysis, "EVICT_EVERY_NS", 200_000_000)
+    path = tmp_path / "flows.pcap"
+    subprocess.run([sys.executable, str(ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"),
+                    "-o", str(path), "-n", "300", "--retx", "0.05", "--ooo", "0.05",
+                    "--seed", "11", "--duration", "4"], check=True, capture_output=True)
+    offsets = record_offsets(path)
+    bounds = [offsets[len(offsets) * k // parts] for k in range(1, parts)]
+    reference = one_pass(path)
+    assert len(reference[0]) >= 300
+    assert_same(reference, stitched(path, bounds))
+    if parts == 5:
+        assert_same(reference, stitched(path, bounds, pool=True))
+
+
+def _udp_frame(src: tuple[bytes, int], dst: tuple[bytes, int], payload: bytes) -> bytes:
+    from handshaker.flow.synth import checksum
+
+    udp = struct.pack("!HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0x4000, 64, 17, 0,
+                     src[0], dst[0])
+    ip = ip[:10] + struct.pack("!H", checksum(ip)) + ip[12:]
+    return b"\x02\0\0\0\0\x02" + b"\x02\0\0\0\0\x01" + b"\x08\x00" + ip + udp
+
+
+@pytest.mark.parametrize("cuts_at", [[3.0], [3.0, 6.0]], ids=["2 parts", "3 parts"])
+def test_the_merge_hands_on_no_connection_before_its_turn(
+        cuts_at: list[float], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The merge hands a part's connections on before the later parts are in, up to
+    the next part's first frame and the first frame of a connection still followed:
+    a connection reusing the 4-tuple of one open at the cut, which begins in the next
+    part (after another that does), and a UDP conversation open across two cuts,
+    which began first, keep their places."""
+    from capture_writers import pcap_file
+    from tcp_synth import ACK, FIN, SYN, frame
+
+    import handshaker.analysis as analysis
+    import handshaker.flow.tcp as tcp
+    import handshaker.flow.udp as udp
+
+    monkeypatch.setattr(tcp, "FINISHED_IDLE_NS", 1_000_000_000)  # (over inside a part)
+    monkeypatch.setattr(udp, "UDP_IDLE_NS", 2_000_000_000)
+    monkeypatch.setattr(analysis, "EVICT_EVERY_NS", 200_000_000)
+    s = (bytes([10, 0, 0, 1]), 443)
+    pkts: list[tuple[float, bytes]] = []
+
+    def conn(port: int, t: float, isn: int = 1000) -> None:
+        c = (bytes([10, 0, 0, 2]), port)
+        pkts.extend([(t, frame(c, s, isn, 0, SYN)), (t + .01, frame(s, c, 9, isn + 1, SYN | ACK)),
+                     (t + .02, frame(c, s, isn + 1, 10, ACK)),
+                     (t + .03, frame(c, s, isn + 1, 10, FIN | ACK)),
+                     (t + .04, frame(s, c, 10, isn + 2, FIN | ACK)),
+                     (t + .05, frame(c, s, isn + 2, 11, ACK))])
+
+    dns = ((bytes([10, 0, 0, 2]), 5353), (bytes([10, 0, 0, 53]), 53))
+    pkts += [(t, _udp_frame(*dns, b"q")) for t in (0.0, 1.5, 3.05, 4.5, 6.05, 7.5)]
+    for i, t in enumerate((0.1, 0.5, 1.0, 1.6, 2.2)):
+        conn(41000 + i, t)
+    conn(42000, 2.95)  # open at the cut at 3.0 ...
+    conn(43000, 3.5)
+    conn(42000, 4.0, isn=777_000)  # ... its 4-tuple again, after another began
+    for i, t in enumerate((4.6, 5.2, 5.9, 6.3, 7.0)):
+        conn(44000 + i, t)
+    pkts.sort(key=lambda p: p[0])
+    path = tmp_path / "turns.pcap"
+    path.write_bytes(pcap_file([(1_700_000_000 + int(t), round(t % 1 * 1e6), p, len(p))
+                                for t, p in pkts]))
+    offsets = record_offsets(path)
+    bounds = [offsets[next(i for i, (t, _) in enumerate(pkts) if t >= cut)] for cut in cuts_at]
+    reference = one_pass(path)
+    assert len(reference[0]) == 14
+    for next_last in (False, True):
+        assert_same(reference, stitched(path, bounds, next_last=next_last))
 
 
 def test_only_regular_uncompressed_files_are_split(tmp_path: Path) -> None:

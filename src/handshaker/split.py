@@ -473,25 +473,29 @@ def _sigterm_raises() -> Iterator[None]:
 def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]], tls: bool,
            file_index: int, on_connection: Callable[[Any], None] | None,
            render: Renderer = AS_IS) -> Analysis:
-    """Keep of each part what is right, then merge the parts in first-frame order.
+    """Keep of each part what is right, and merge the parts in first-frame order.
 
     ``next_parts`` gives the parts in order, each when it is ready. Of part i, the
     connections of the 4-tuples open at cut i - 1 (before part i) are dropped: those
     are what the worker of part i - 1 (or, for a connection that crosses more than
-    one cut, this process) followed on from the cut.
+    one cut, this process) followed on from the cut. The merged connections are
+    handed on as soon as none still to come can go before them: those of part i
+    while the later parts' workers are still at work.
     """
+    merge = _Merge(on_connection, render)
     parts: list[Part] = []
-    sources: list[Iterator[Entry]] = []
     crossed: tuple[set[Pair], set[Pair]] = (set(), set())  # 4-tuples open at the last cut
     # connections open at the end of the part in hand, which crossed an earlier cut
     carried_tcp: list[TcpStream] = []
     carried_udp: list[UdpConversation] = []
+    frames = 0
     for i, part in enumerate(next_parts):
         parts.append(part)
-        sources.append(_without(read_spool(part.spool), *crossed))
+        frames += part.analysis.frames
+        merge.add(_without(read_spool(part.spool), *crossed))
         if part.next_spool is None:  # the last part
             break
-        sources.append(_without(read_spool(part.next_spool), *crossed))
+        merge.add(_without(read_spool(part.next_spool), *crossed))
         own_tcp = {p for p in part.crossed[0] if p not in crossed[0]}
         own_udp = {p for p in part.crossed[1] if p not in crossed[1]}
         crossed = (own_tcp | {_stream_pair(st) for st in carried_tcp},
@@ -501,18 +505,24 @@ def stitch(path: str, next_parts: Iterable[Part], parts_at: list[tuple[int, int]
             with open(followed, "wb") as out:
                 replay = follow(path, carried_tcp, carried_udp, parts_at[i + 1], tls,
                                 file_index, render, out)
-            sources.append(read_spool(followed))
+            merge.add(read_spool(followed))
             carried_tcp, carried_udp = replay.pipe_open()
         carried_tcp += [st for st in part.still_open_tcp if _stream_pair(st) in own_tcp]
         carried_udp += [c for c in part.still_open_udp if _summary_pair(c) in own_udp]
+        # the later parts' connections begin after these frames (whose count is at most
+        # the number of the next part's first frame less one: pcapng may skip numbers);
+        # the connections still carried come later, from here
+        merge.hand_on(min([frames + 1, *(st.first_frame for st in carried_tcp),
+                           *(c.first_frame for c in carried_udp)]))
     ended = []
     if carried_tcp:  # (the connections open at the end)
         pipe = Pipeline(tls=tls, file_index=file_index)
         ended = [entry(pipe.summary(st), render) for st in carried_tcp]
     ended += [entry(c, render) for c in carried_udp]
     ended.sort(key=lambda e: e[0])
-    sources.append(iter(ended))
-    return _merge(parts, heapq.merge(*sources, key=lambda e: e[0]), on_connection, render)
+    merge.add(iter(ended))
+    merge.hand_on(END)
+    return merge.result(parts)
 
 
 def _without(entries: Iterator[Entry], tcp: set[Pair], udp: set[Pair]) -> Iterator[Entry]:
@@ -522,38 +532,71 @@ def _without(entries: Iterator[Entry], tcp: set[Pair], udp: set[Pair]) -> Iterat
             yield e
 
 
-def _merge(parts: list[Part], entries: Iterator[Entry],
-           on_connection: Callable[[Any], None] | None, render: Renderer) -> Analysis:
-    """One :class:`Analysis` from the parts, connections numbered as one pass numbers them."""
-    last = parts[-1].analysis
-    result = Analysis(path=last.path, info=last.info, diagnostics=list(last.diagnostics))
-    numbers = [0, 0]  # UDP, TCP
-    for _, is_tcp, _, anomalous, local, item in entries:
-        n = numbers[is_tcp]
-        numbers[is_tcp] += 1
-        if n != local:
-            item = render.renumber(item, local, n)
-        result.anomalies_seen = result.anomalies_seen or anomalous
-        if on_connection is not None:
-            on_connection(item)
-        elif is_tcp:
-            result.tcp.append(item)
-        else:
-            result.udp.append(item)
-    result.counts = Counter()
-    for part in parts:
-        a = part.analysis
-        result.notes += a.notes
-        if a.clock_back is not None:
-            times = a.clock_back[0] + (result.clock_back[0] if result.clock_back else 0)
-            result.clock_back = (times, *(result.clock_back or a.clock_back)[1:])
-        result.frames += a.frames
-        result.captured_bytes += a.captured_bytes
-        result.counts.update(a.counts)
-        if a.first_ts_ns is not None:
-            if result.first_ts_ns is None:
-                result.first_ts_ns = a.first_ts_ns
-            result.last_ts_ns = a.last_ts_ns
-    result.udp_streams, result.tcp_streams = numbers
-    settle(result)
-    return result
+class _Merge:
+    """The parts' connections (:data:`Entry`), merged in first-frame order and numbered as
+    one pass numbers them, each handed on (``on_connection``) when :meth:`hand_on` says
+    that none still to come goes before it."""
+
+    def __init__(self, on_connection: Callable[[Any], None] | None, render: Renderer) -> None:
+        self._on_connection = on_connection
+        self._render = render
+        # the next entry of each source: (first frame, tie, entry, the rest of the source)
+        self._heads: list[tuple[int, int, Entry, Iterator[Entry]]] = []
+        self._tie = itertools.count()
+        self._numbers = [0, 0]  # UDP, TCP
+        self._anomalies_seen = False
+        self._tcp: list[Any] = []
+        self._udp: list[Any] = []
+
+    def add(self, entries: Iterator[Entry]) -> None:
+        """One more source, in first-frame order."""
+        first = next(entries, None)
+        if first is not None:
+            heapq.heappush(self._heads, (first[0], next(self._tie), first, entries))
+
+    def hand_on(self, below: int) -> None:
+        """Hand on, in order, every connection added whose first frame is below ``below``
+        (none still to be added may go before those)."""
+        heads, numbers, render = self._heads, self._numbers, self._render
+        while heads and heads[0][0] < below:
+            _, _, (_, is_tcp, _, anomalous, local, item), rest = heads[0]
+            following = next(rest, None)
+            if following is None:
+                heapq.heappop(heads)
+            else:
+                heapq.heapreplace(heads, (following[0], next(self._tie), following, rest))
+            n = numbers[is_tcp]
+            numbers[is_tcp] += 1
+            if n != local:
+                item = render.renumber(item, local, n)
+            self._anomalies_seen = self._anomalies_seen or anomalous
+            if self._on_connection is not None:
+                self._on_connection(item)
+            elif is_tcp:
+                self._tcp.append(item)
+            else:
+                self._udp.append(item)
+
+    def result(self, parts: list[Part]) -> Analysis:
+        """One :class:`Analysis` from the parts and the connections handed on."""
+        last = parts[-1].analysis
+        result = Analysis(path=last.path, info=last.info, diagnostics=list(last.diagnostics))
+        result.tcp, result.udp = self._tcp, self._udp
+        result.anomalies_seen = self._anomalies_seen
+        result.udp_streams, result.tcp_streams = self._numbers
+        result.counts = Counter()
+        for part in parts:
+            a = part.analysis
+            result.notes += a.notes
+            if a.clock_back is not None:
+                times = a.clock_back[0] + (result.clock_back[0] if result.clock_back else 0)
+                result.clock_back = (times, *(result.clock_back or a.clock_back)[1:])
+            result.frames += a.frames
+            result.captured_bytes += a.captured_bytes
+            result.counts.update(a.counts)
+            if a.first_ts_ns is not None:
+                if result.first_ts_ns is None:
+                    result.first_ts_ns = a.first_ts_ns
+                result.last_ts_ns = a.last_ts_ns
+        settle(result)
+        return result
