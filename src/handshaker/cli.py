@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import io
 import json
 import os
 import sys
@@ -650,7 +651,21 @@ def run() -> None:
     sys.exit(code)
 
 
+class _ClosedOutput(io.TextIOBase):
+    """Standard output where the command was started with it closed (``>&-``): the
+    first write says so, as an error of the command's (a command that writes nothing
+    there runs as usual)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise UsageError("standard output is closed: nowhere to write the output")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if sys.stdout is None:
+        sys.stdout = _ClosedOutput()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
