@@ -195,28 +195,27 @@ def analyze_part(path: str, lo: int, hi: int, index: int, tls: bool, file_index:
         # (the pipeline must not keep alive the streams that follow retires: it is in a
         # cycle, and a worker runs without the cyclic collector)
         tcp, udp = pipe.tcp.hand_over(), pipe.udp.hand_over()
-        packed = ([pipe.tuples.packed(st.key) for st in tcp],
-                  [pipe.tuples.packed(c.key) for c in udp])
+        packed_of = pipe.tuples.packed
         del pipe
         with open(spool + ".next", "wb") as out:
             replay = follow(path, tcp, udp, next_range, tls, file_index, render, out,
-                            close=next_last, reading=reading, packed=packed)
+                            close=next_last, reading=reading, packed_of=packed_of)
     return Part(result, spool, replay.crossed(), spool + ".next", *replay.pipe_open())
 
 
 def follow(path: str, tcp: list[TcpStream], udp: list[UdpConversation],
            byte_range: tuple[int, int], tls: bool, file_index: int, render: Renderer,
            out: BinaryIO, close: bool = False, reading: Reading | None = None,
-           packed: tuple[list[bytes | None], list[bytes | None]] | None = None) -> Replay:
+           packed_of: Callable[[Any], bytes | None] | None = None) -> Replay:
     """Follow the given connections, open where ``byte_range`` begins, through it: the
     connections of their 4-tuples that end in the range go to ``out`` (as
     :data:`Entry`, in first-frame order); the :class:`Replay` is returned (its
     ``pipe_open()``: those still open at the range's end, none with ``close``, where the
     range ends the file and they end with it, written to ``out`` too). ``reading``: the
     file, read up to the range already (see :func:`~handshaker.analysis.run`);
-    ``packed``: the connections' 4-tuples packed (see :class:`Replay`)."""
+    ``packed_of``: see :class:`Replay`."""
     def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
-        Replay(pipe, tcp, udp, packed)  # (it plugs itself in: pipe.replay)
+        Replay(pipe, tcp, udp, packed_of)  # (it plugs itself in: pipe.replay)
         return run(path, pipe, evicted=evicted, byte_range=byte_range, reading=reading)
 
     _, pipe = _spooled(out, render, tls, file_index, run_replay, close=close)
@@ -262,7 +261,7 @@ class Replay:
     """
 
     def __init__(self, pipe: Pipeline, tcp: list[TcpStream], udp: list[UdpConversation],
-                 packed: tuple[list[bytes | None], list[bytes | None]] | None = None) -> None:
+                 packed_of: Callable[[Any], bytes | None] | None = None) -> None:
         self.pipe = pipe
         pipe.replay = self
         carried: dict[str, dict[Pair, Any]] = {
@@ -272,12 +271,11 @@ class Replay:
         # the 4-tuples whose rows have not come yet (their connections: in the tables,
         # under CARRIED keys, as long as evict leaves them there)
         self.waiting = {kind: set(c) for kind, c in carried.items()}
-        # the 4-tuples as the batches' columns pack them (analysis._tuple_keys): given, in
-        # the order of tcp and udp, by the table they come from, else made from the text
-        if packed is None:
-            packed = ([None] * len(tcp), [None] * len(udp))
-        self.packed = {kind: {b or packed_pair(p): p for p, b in zip(c, given, strict=True)}
-                       for (kind, c), given in zip(carried.items(), packed, strict=True)}
+        # the 4-tuples as the batches' columns pack them (analysis._tuple_keys): by the
+        # table the connections come from (``packed_of(key)``), else made from the text
+        known = packed_of or (lambda key: None)
+        self.packed = {kind: {known(conn.key) or packed_pair(p): p for p, conn in c.items()}
+                       for kind, c in carried.items()}
         # their hashes, as _walk.tuple_hashes gives them (0 there: it cannot tell)
         every = b"".join(b for c in self.packed.values() for b in c)
         hashes = tuple_hash(np.frombuffer(every, dtype=np.uint64).reshape(-1, 5))
