@@ -267,10 +267,10 @@ def tshark_command(path: Path) -> list[str]:
 
 
 def compile_package() -> None:
-    """Compile handshaker's modules to bytecode, as installing a wheel does. From an
-    editable install with PYTHONDONTWRITEBYTECODE set (as on the development machine and
-    in CI), Python would otherwise compile every module it imports on every run, which
-    timed 50-80 ms of each; a module changed since its bytecode was written, likewise."""
+    """Compile handshaker's modules to bytecode again, as an install does (setup.py, for
+    an editable one): a module changed since it was installed would otherwise be compiled
+    on every run where PYTHONDONTWRITEBYTECODE is set (as on the development machine and
+    in CI), 50-80 ms of each for all of them."""
     import compileall
 
     import handshaker
