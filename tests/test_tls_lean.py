@@ -1,10 +1,14 @@
-"""The light TLS reader's lean path against the record layer it stands in for.
+"""The light TLS reader's lite and lean paths against the record layer they stand in for.
 
-In light mode (analyze's summary) :meth:`TlsObserver._lean` reads whole plaintext
-handshake records straight off a segment that one frame carried, without the record
-layer's objects. Here it is switched off (the record layer then reads everything) and
-the summaries compared: on every corpus capture, and on real handshakes cut into
-segments at random places, so that records and messages straddle segments.
+In light mode (analyze's summary) :meth:`TlsObserver._lite` first reads each stream
+without the reassembler and the record layer, while its segments come in order and whole
+and hold plaintext handshake records of whole messages; at the first that does not, it
+reads its log again the usual way. There, :meth:`TlsObserver._lean` reads whole
+plaintext handshake records straight off a segment that one frame carried, without the
+record layer's objects. Here each is switched off in turn (the record layer then reads
+everything) and the summaries compared: on every corpus capture, and on real handshakes
+cut into segments at random places, so that records and messages straddle segments,
+with segments sent again and out of order.
 """
 
 from __future__ import annotations
@@ -48,6 +52,24 @@ def lean_counted() -> Iterator[list[int]]:
 
 
 @contextmanager
+def lite_counted() -> Iterator[list[int]]:
+    """Count the segments the lite path reads and those it gives up at."""
+    counts = [0, 0]
+    real = TlsObserver._lite
+
+    def counting(self: TlsObserver, *args: Any) -> bool:
+        kept = real(self, *args)
+        counts[0 if kept else 1] += 1
+        return kept
+
+    TlsObserver._lite = counting  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        TlsObserver._lite = real  # type: ignore[method-assign]
+
+
+@contextmanager
 def no_lean() -> Iterator[None]:
     real = TlsObserver._lean
     TlsObserver._lean = lambda self, d, ds, data, offset, ts: (data, offset)  # type: ignore
@@ -57,18 +79,33 @@ def no_lean() -> Iterator[None]:
         TlsObserver._lean = real  # type: ignore[method-assign]
 
 
+@contextmanager
+def no_lite() -> Iterator[None]:
+    """The lite path gives up at once: each stream is read again from its log."""
+    real = TlsObserver._lite
+    TlsObserver._lite = lambda self, *args: False  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        TlsObserver._lite = real  # type: ignore[method-assign]
+
+
 def summaries(path: Path) -> list[str]:
     return [json.dumps(connection_dict(c), sort_keys=True) for c in analyze(path).connections]
 
 
-def test_corpus_summaries_are_the_same_without_the_lean_path() -> None:
+def test_corpus_summaries_are_the_same_without_the_lite_and_lean_paths() -> None:
     captures = corpus_captures() + sorted(DATA.glob("*.pcap"))
-    with lean_counted() as taken:
-        lean = {p: summaries(p) for p in captures}
-    assert taken[0] > 100_000  # it did read most handshakes
-    with no_lean():
+    with lite_counted() as counts:
+        lite = {p: summaries(p) for p in captures}
+    assert counts[0] > 200 and counts[1] > 20  # it read most streams, gave up at some
+    with no_lite(), lean_counted() as taken:
         for p in captures:
-            assert summaries(p) == lean[p], p
+            assert summaries(p) == lite[p], p
+    assert taken[0] > 100_000  # it did read most handshakes
+    with no_lite(), no_lean():
+        for p in captures:
+            assert summaries(p) == lite[p], p
 
 
 # -- real handshakes, cut anew ---------------------------------------------------------
@@ -118,16 +155,21 @@ def flights() -> list[tuple[tuple[int, int], list[tuple[int, bytes]]]]:
     return out
 
 
-def observe(isns: tuple[int, int], pieces: list[tuple[int, bytes]]) -> dict[str, Any] | None:
-    """A light-mode observer fed ``pieces`` (direction, bytes) in order."""
+def observe(isns: tuple[int, int], pieces: list[tuple[int, bytes]],
+            order: list[int] | None = None) -> dict[str, Any] | None:
+    """A light-mode observer fed ``pieces`` (direction, bytes), in order or in the
+    ``order`` of their indexes (sent again, out of order)."""
     o = observer.observe(_Stream(isns), pieces[0][0], pieces[0][1])
     if o is None:
         return None
-    nxt = [(isns[0] + 1) & 0xFFFFFFFF, (isns[1] + 1) & 0xFFFFFFFF]
-    for frame, (d, data) in enumerate(pieces, start=10):
-        if o.wants[d]:
-            o.segment(d, frame, frame * 1000, nxt[d], len(data), data, 0)
+    seqs, nxt = [], [(isns[0] + 1) & 0xFFFFFFFF, (isns[1] + 1) & 0xFFFFFFFF]
+    for d, data in pieces:
+        seqs.append(nxt[d])
         nxt[d] = (nxt[d] + len(data)) & 0xFFFFFFFF
+    for frame, i in enumerate(range(len(pieces)) if order is None else order, start=10):
+        d, data = pieces[i]
+        if o.wants[d]:
+            o.segment(d, frame, frame * 1000, seqs[i], len(data), data, 0)
     s = o.finish(("10.0.0.1", 40000), ("10.0.0.2", 443), 0, None)
     if s is None:
         return None
@@ -162,7 +204,7 @@ def reframe(flight: bytes, cuts: list[int]) -> bytes:
 
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
-def test_cut_handshakes_read_the_same_without_the_lean_path(data: st.DataObject) -> None:
+def test_cut_handshakes_read_the_same_without_the_lite_and_lean_paths(data: st.DataObject) -> None:
     isns, runs = data.draw(st.sampled_from(flights()))
     pieces = []
     for d, flight in runs:
@@ -174,15 +216,31 @@ def test_cut_handshakes_read_the_same_without_the_lean_path(data: st.DataObject)
             if c > at:
                 pieces.append((d, payload[at:c]))
                 at = c
-    lean = observe(isns, pieces)
-    with no_lean():
-        assert observe(isns, pieces) == lean
+    # some pieces sent again, or first sent one place late
+    order = list(range(len(pieces)))
+    for i in sorted(data.draw(st.sets(st.integers(0, len(pieces) - 1), max_size=2)),
+                    reverse=True):
+        if data.draw(st.booleans()):
+            order.insert(i + 1, i)
+        elif i + 1 < len(order):
+            order[i], order[i + 1] = order[i + 1], order[i]
+    for shuffled in (None, order):
+        lite = observe(isns, pieces, shuffled)
+        with no_lite():
+            assert observe(isns, pieces, shuffled) == lite
+            with no_lean():
+                assert observe(isns, pieces, shuffled) == lite
 
 
-def test_whole_flights_take_the_lean_path() -> None:
-    """A flight in one piece is read by the lean path (the test above then compares
-    something): the bytes it takes are counted."""
-    with lean_counted() as taken:
+def test_whole_flights_take_the_lite_and_lean_paths() -> None:
+    """A flight in one piece is read by the lite path, and without it by the lean path
+    (the test above then compares something): the segments and bytes they take are
+    counted."""
+    with lite_counted() as counts:
+        for isns, runs in flights():
+            observe(isns, runs)
+    assert counts[0] > 10
+    with no_lite(), lean_counted() as taken:
         for isns, runs in flights():
             observe(isns, runs)
     assert taken[0] > 1000

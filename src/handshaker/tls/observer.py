@@ -23,7 +23,11 @@ group); one server message after the ServerHello when a ticket was offered
 but no session id echoed (RFC 5077 §3.4: only an abbreviated handshake
 tells); at a fatal alert; at once when the capture began after the
 handshake. The flow stage's fast lane then takes the stream again: only
-handshake bytes ever cost Python work. In ``detail`` mode (the ``tls``
+handshake bytes ever cost Python work. Light mode first reads a stream the lite way
+(``_lite``): while each direction's segments come in order and whole and hold
+plaintext handshake records of whole messages, with no reassembler, record layer or
+frame index; at the first segment that does not, it starts over and reads the segments
+it logged the usual way, so that both give the same. In ``detail`` mode (the ``tls``
 command, a ladder) it keeps going to the end of the stream (every record,
 alerts, close_notify) and keeps the certificates.
 
@@ -44,7 +48,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from handshaker.errors import HandshakerError
-from handshaker.flow.reassembly import Piece, Reassembler
+from handshaker.flow.reassembly import M32, Piece, Reassembler
 from handshaker.tls import codes
 from handshaker.tls.hello import (
     MAX_CACHED_OFFERS,
@@ -55,6 +59,8 @@ from handshaker.tls.hello import (
     server_hello_facts,
 )
 from handshaker.tls.records import (
+    HANDSHAKE,
+    TLS_HEADER_LENGTH,
     Alert,
     ApplicationData,
     ChangeCipherSpec,
@@ -271,25 +277,52 @@ class _Direction:
         self.solo = 0  # the frame that carried all of the chunk being read (0: several)
 
 
+class _Lite:
+    """A direction in the lite reading (TlsObserver._lite)."""
+
+    __slots__ = ("done", "finished", "held", "next_seq", "total")
+
+    def __init__(self, next_seq: int) -> None:
+        self.next_seq = next_seq  # the sequence number of the next byte
+        self.total = 0  # the bytes so far
+        self.held = b""  # the start of a record that goes on in the next segment
+        self.done = False
+        self.finished = False
+
+
 class TlsObserver:
     """Reads one stream's TLS handshake (see the module docstring)."""
 
     def __init__(self, stream: Any, *, detail: bool = False, prologue: bool = False,
                  keys: KeyRing | None = None) -> None:
+        self.detail = detail
+        # what it needs of the stream, not the stream itself: a reference back would
+        # make a cycle, and the analysis runs with the cyclic collector paused
+        self._flow_dirs = stream.dirs
+        self._t0 = stream.first_ts
+        self._number = stream.number
+        self._opener: SessionOpener | None = None
+        if keys is not None:  # imported here: analyze without keys does not pay for it
+            from handshaker.tls.opener import SessionOpener
+
+            self._opener = SessionOpener(keys)
+        # light mode's usual case first takes the lite reading (see _lite), which logs the
+        # segments it is given, to read them again the usual way should it give up
+        self._log: list[tuple[int, int, int, int, int, bytes]] | None = (
+            [] if not detail and keys is None and not prologue else None)
+        self._start(prologue)
+
+    def _start(self, prologue: bool) -> None:
+        """The state of an observer that has read nothing yet."""
         self.active = True
         self.wants = [True, True]  # the flow stage's question: payload of this direction?
-        self.detail = detail
         # STARTTLS: plaintext comes first; each direction's TLS begins with a segment
         # that starts a handshake record
         self._prologue = prologue
         self._prologue_bytes = 0
         self._began = not prologue  # some TLS was seen
-        # what it needs of the stream, not the stream itself: a reference back would
-        # make a cycle, and the analysis runs with the cyclic collector paused
-        self._flow_dirs = stream.dirs
-        self._t0 = stream.first_ts
-        self.session = TlsSession(stream=stream.number)
-        self._dirs: list[_Direction | None] = [None, None]
+        self.session = TlsSession(stream=self._number)
+        self._dirs: list[Any] = [None, None]  # _Direction (or _Lite) of each direction
         self._client: int | None = None
         self._version: int | None = None
         self._kx: str | None = None
@@ -305,17 +338,17 @@ class TlsObserver:
         self._cert_ts = 0
         self._cert_at: tuple[int | None, list[int]] = (None, [])  # frame, stream offsets
         self._ts: dict[tuple[str, int], int] = {}  # (message kind, direction): its first time
-        self._opener: SessionOpener | None = None
-        if keys is not None:  # imported here: analyze without keys does not pay for it
-            from handshaker.tls.opener import SessionOpener
-
-            self._opener = SessionOpener(keys)
         self._plain_bytes = 0  # decrypted application data kept (MAX_PLAINTEXT_BYTES)
         self._opened = False  # the record being read was decrypted
 
     # -- the flow stage's side --------------------------------------------------------
     def segment(self, direction: int, frame: int, ts: int, seq: int, length: int,
                 payload: bytes, analysis: int) -> None:
+        if self._log is not None:
+            self._log.append((direction, frame, ts, seq, length, payload))
+            if not self._lite(direction, frame, ts, seq, length, payload):
+                self._again()
+            return
         ds = self._dirs[direction]
         if ds is None:
             ds = self._dirs[direction] = _Direction(self._flow_dirs[direction].isn,
@@ -346,6 +379,73 @@ class TlsObserver:
             self.wants = [False, False]
         elif not self.detail:
             self.wants = [a is None or not a.done, b is None or not b.done]
+
+    def _lite(self, d: int, frame: int, ts: int, seq: int, length: int, payload: bytes
+              ) -> bool:
+        """Light mode's usual case, read without the reassembler and the record layer:
+        each direction's segments come in order and whole, and its records are plaintext
+        handshake records that hold whole messages (records.whole_handshake_records), a
+        record may go on into the next segments. These are exactly the bytes and the
+        records the usual reading would pass through unchanged, and give the same
+        messages, each the frame that completed its record. False at the first segment
+        that is not so: the caller reads the whole log again the usual way (_again)."""
+        ld = self._dirs[d]
+        if ld is None:
+            isn = self._flow_dirs[d].isn
+            if isn is None:
+                return False
+            ld = self._dirs[d] = _Lite((isn + 1) & M32)
+        if seq != ld.next_seq or length != len(payload) or not length:
+            return False
+        ld.next_seq = (seq + length) & M32
+        ld.total += length
+        if ld.total > MAX_HANDSHAKE_BYTES:
+            return False
+        held = ld.held
+        data = held + payload if held else payload
+        offset = ld.total - len(data)
+        pos = 0
+        session = self.session
+        for end, messages in whole_handshake_records(data, offset):
+            if not (self.active or session.resumed):
+                break
+            pos = end
+            for m in messages:
+                self._handshake(d, ld, m, frame, ts)
+                if not (self.active or session.resumed):
+                    break
+        if self.active or session.resumed:
+            rest = len(data) - pos
+            if rest:
+                # what is left must be the start of a handshake record that a later
+                # segment completes; anything else is for the record layer
+                if rest >= TLS_HEADER_LENGTH and (
+                        data[pos] != HANDSHAKE or not looks_like_tls(data[pos:pos + 5])
+                        or rest >= TLS_HEADER_LENGTH + (data[pos + 3] << 8 | data[pos + 4])):
+                    return False
+                ld.held = data[pos:]
+            else:
+                ld.held = b""
+        a, b = self._dirs
+        if a is not None and b is not None and a.done and b.done:
+            self.active = False
+        if not self.active:
+            self._dirs = [None, None]
+            self.wants = [False, False]
+            self._log = None  # nothing more will be read
+        else:
+            self.wants = [a is None or not a.done, b is None or not b.done]
+        return True
+
+    def _again(self) -> None:
+        """The lite reading gave up: start over and read the segments it was given the
+        usual way, as the flow stage gave them (while they were wanted)."""
+        log = self._log or []
+        self._log = None
+        self._start(False)
+        for d, frame, ts, seq, length, payload in log:
+            if self.wants[d]:
+                self.segment(d, frame, ts, seq, length, payload, 0)
 
     def _chunk(self, d: int, ds: _Direction, data: bytes, offset: int, frame: int,
                pieces: list[Piece] | None, ts: int) -> None:
@@ -731,7 +831,7 @@ class TlsObserver:
             # also after a HelloRetryRequest (TLS 1.3 only, RFC 8446 §4.1.4): the CCS
             # either side may send next is the middlebox-compatibility dummy (§D.4), and
             # the second ClientHello after it is as plain as the first
-            if ds is not None:
+            if isinstance(ds, _Direction):  # (the lite reading stops before it matters)
                 ds.hs.set_version(version)
         if f.hello_retry:
             s.hello_retry = True
