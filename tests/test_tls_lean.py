@@ -20,14 +20,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from conftest import corpus_captures
+from conftest import corpus_captures, require
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handshaker.analysis import analyze
 from handshaker.render.json_out import connection_dict
-from handshaker.tls import observer
+from handshaker.tls import observer, records
 from handshaker.tls.observer import TlsObserver
+from handshaker.tls.records import Handshake
 
 DATA = Path(__file__).resolve().parent.parent / "src" / "handshaker" / "data"
 
@@ -244,3 +245,53 @@ def test_whole_flights_take_the_lite_and_lean_paths() -> None:
         for isns, runs in flights():
             observe(isns, runs)
     assert taken[0] > 1000
+
+
+# -- the compiled record reader against its Python twin --------------------------------
+
+def _records_or_skip() -> Any:
+    require(records._compiled is not None,
+            "the compiled record reader (tls/_hello.c) was not built")
+    return records._compiled
+
+
+def test_the_compiled_records_equal_their_twin_on_real_flights() -> None:
+    """Each flight of the tour's and the corpus's handshakes, whole, cut at every
+    length, from every record and byte in its first 600 bytes."""
+    compiled = _records_or_skip()
+    seen = 0
+    for _isns, runs in flights():
+        for _d, flight in runs:
+            for start in range(min(len(flight), 600)):
+                for end in (len(flight), *range(start, min(len(flight), start + 700), 7)):
+                    data = flight[start:end]
+                    want = records.read_handshake_records(data, 1000 + start)
+                    assert compiled.handshake_records(data, 1000 + start, Handshake) == want
+                    seen += len(want)
+    assert seen > 1000
+
+
+_message = st.tuples(st.integers(0, 255), st.binary(max_size=40), st.integers(-3, 3))
+
+
+@settings(max_examples=500, deadline=None)
+@given(recs=st.lists(st.tuples(st.sampled_from([22, 22, 22, 20, 23]),
+                               st.lists(_message, max_size=4), st.integers(-3, 3),
+                               st.booleans()), max_size=5),
+       junk=st.binary(max_size=12), cut=st.integers(0, 30), offset=st.integers(0, 2**40))
+def test_the_compiled_records_equal_their_twin_on_noise(
+        recs: list[tuple[int, list[tuple[int, bytes, int]], int, bool]], junk: bytes, cut: int,
+        offset: int) -> None:
+    """Records whose message and record lengths lie by a few bytes, other content
+    types, empty and overlong records, junk after, cut short anywhere."""
+    compiled = _records_or_skip()
+    data = b""
+    for ctype, messages, lie, huge in recs:
+        body = b"".join(bytes([t]) + max(0, len(m) + ml).to_bytes(3, "big") + m
+                        for t, m, ml in messages)
+        length = 2**14 + 2049 if huge and lie > 2 else max(0, len(body) + lie)
+        data += bytes([ctype, 3, 3]) + (length & 0xFFFF).to_bytes(2, "big") + body
+    data = (data + junk)[:max(0, len(data) + len(junk) - cut)]
+    want = records.read_handshake_records(data, offset)
+    assert compiled.handshake_records(data, offset, Handshake) == want
+    assert compiled.handshake_records(bytearray(data), offset, Handshake) == want

@@ -256,7 +256,73 @@ give_up:
     return out;
 }
 
+/* records.py's whole_handshake_records, all at once: the plaintext handshake records at
+ * the start of data (its first byte at stream offset `offset`) that hold whole
+ * messages, as a list of (where the record ends in data, [make(msg_type, length, body,
+ * stream offset, end offset, stream offset of the record's last byte), ...]); it stops
+ * at the first record that is not one, as the Python twin does. */
+#define HANDSHAKE 22
+#define MAX_RECORD_LENGTH (16384 + 2048)
+
+static PyObject *handshake_records(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    long long offset;
+    PyObject *make;
+    if (!PyArg_ParseTuple(args, "y*LO", &view, &offset, &make))
+        return NULL;
+    const unsigned char *b = view.buf;
+    Py_ssize_t n = view.len, pos = 0;
+    PyObject *out = PyList_New(0);
+    while (out != NULL && n - pos >= 5 && b[pos] == HANDSHAKE) {
+        Py_ssize_t length = (Py_ssize_t)u16(b + pos + 3), end = pos + 5 + length;
+        if (!length || length > MAX_RECORD_LENGTH || end > n)
+            break;
+        long long last = offset + end - 1;
+        PyObject *messages = PyList_New(0);
+        if (messages == NULL) {
+            Py_CLEAR(out);
+            break;
+        }
+        Py_ssize_t q = pos + 5;
+        int whole = 1;
+        while (end - q >= 4) {
+            Py_ssize_t size = (Py_ssize_t)b[q + 1] << 16 | (Py_ssize_t)b[q + 2] << 8 | b[q + 3];
+            if (q + 4 + size > end) {
+                whole = 0; /* a message that goes on in the next record */
+                break;
+            }
+            PyObject *m = PyObject_CallFunction(make, "iny#LLL", (int)b[q], size, b + q + 4,
+                                                size, offset + q, offset + q + 4 + size, last);
+            if (m == NULL || PyList_Append(messages, m) < 0) {
+                Py_XDECREF(m);
+                Py_CLEAR(messages);
+                Py_CLEAR(out);
+                break;
+            }
+            Py_DECREF(m);
+            q += 4 + size;
+        }
+        if (out == NULL)
+            break;
+        if (!whole || q != end) {
+            Py_DECREF(messages);
+            break;
+        }
+        PyObject *item = Py_BuildValue("(nN)", end, messages);
+        if (item == NULL || PyList_Append(out, item) < 0)
+            Py_CLEAR(out);
+        Py_XDECREF(item);
+        pos = end;
+    }
+    PyBuffer_Release(&view);
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"handshake_records", handshake_records, METH_VARARGS,
+     "handshake_records(data, offset, make) -> [(end, [make(...), ...]), ...]: the "
+     "leading plaintext handshake records of whole messages (records.py)"},
     {"client_hello", client_hello, METH_O,
      "client_hello(body) -> the facts of a ClientHello body as a tuple, or None"},
     {"server_hello", server_hello, METH_O,

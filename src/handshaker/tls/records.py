@@ -54,10 +54,11 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
+from handshaker.compiled import helper
 from handshaker.errors import MalformedError
 from handshaker.tls.codes import (
     SSL2_CLIENT_HELLO,
@@ -66,6 +67,9 @@ from handshaker.tls.codes import (
     SSL2_SERVER_HELLO,
     is_tls13,
 )
+
+# whole_handshake_records compiled (tls/_hello.c), where the package was built with it
+_compiled: Any = helper("handshaker.tls._hello")
 
 # ContentType (RFC 8446 §5.1, RFC 6520 for heartbeat)
 CHANGE_CIPHER_SPEC = 20
@@ -570,10 +574,19 @@ Item: TypeAlias = (Handshake | ChangeCipherSpec | Alert | HeartbeatMessage | App
                    | EncryptedRecord | SSLv2Message | RecordGap)
 
 
-def whole_handshake_records(data: bytes, offset: int) -> Iterator[tuple[int, list[Handshake]]]:
+def whole_handshake_records(data: bytes, offset: int) -> list[tuple[int, list[Handshake]]]:
     """The plaintext handshake records at the start of ``data`` (its first byte at stream
-    offset ``offset``) that hold whole messages, one at a time: (where the record ends in
-    ``data``, its messages as :class:`HandshakeReassembler` gives them).
+    offset ``offset``) that hold whole messages: (where the record ends in ``data``, its
+    messages as :class:`HandshakeReassembler` gives them) each. Compiled
+    (tls/_hello.c's handshake_records) where the package was built with its C helpers;
+    :func:`read_handshake_records` is the Python twin."""
+    if _compiled is None:
+        return read_handshake_records(data, offset)
+    return _compiled.handshake_records(data, offset, Handshake)
+
+
+def read_handshake_records(data: bytes, offset: int) -> list[tuple[int, list[Handshake]]]:
+    """:func:`whole_handshake_records` in Python.
 
     The lean twin of :class:`RecordParser` and :class:`HandshakeReassembler` together,
     for a reader at whose offset both are at rest (:meth:`RecordParser.at_rest`,
@@ -583,27 +596,29 @@ def whole_handshake_records(data: bytes, offset: int) -> Iterator[tuple[int, lis
     ``data`` does not hold whole, one that a message goes on from; the two layers read
     from there.
     """
+    out: list[tuple[int, list[Handshake]]] = []
     n = len(data)
     pos = 0
     while n - pos >= TLS_HEADER_LENGTH and data[pos] == HANDSHAKE:
         length = (data[pos + 3] << 8) | data[pos + 4]
         end = pos + TLS_HEADER_LENGTH + length
         if not length or length > MAX_RECORD_LENGTH or end > n:
-            return
+            break
         last = offset + end - 1
         messages = []
         q = pos + TLS_HEADER_LENGTH
         while end - q >= 4:
             size = (data[q + 1] << 16) | (data[q + 2] << 8) | data[q + 3]
             if q + 4 + size > end:
-                return  # a message that goes on in the next record: the layers join it
+                return out  # a message that goes on in the next record: the layers join it
             messages.append(Handshake(data[q], size, data[q + 4:q + 4 + size], offset + q,
                                       offset + q + 4 + size, last))
             q += 4 + size
         if q != end:
-            return  # (the same: fewer than 4 bytes of a header left)
-        yield end, messages
+            break  # (the same: fewer than 4 bytes of a header left)
+        out.append((end, messages))
         pos = end
+    return out
 
 
 class HandshakeReassembler:
