@@ -222,6 +222,26 @@ class _PyDirCore:
     window: int
     wire_bytes: int
 
+    def __init__(self) -> None:
+        # zero, as the compiled core's memory is when it is made
+        self.marks = 0  # MARK_* bits
+        self.base_seq = 0
+        self.base_set = False
+        self.nextseq = 0
+        self.nextseqframe = 0
+        self.nextseqtime = 0
+        self.lastack = 0
+        self.lastacktime = 0
+        self.window = 0
+        self.dupacknum = 0
+        self.lastnondupack = 0
+        self.maxseqtobeacked = 0
+        self.lastsegmentflags = 0
+        self.packets = 0
+        self.payload_bytes = 0
+        self.wire_bytes = 0
+        self.data_after_peer_fin = False
+
 
 class _PyStreamCore:
     """TcpStream's fields the fast lane reads or writes: the pure-Python twin of
@@ -239,6 +259,16 @@ class _PyStreamCore:
     segments: list[Segment] | None
     ts_mru_syn: int
     watch: bool
+
+    def __init__(self) -> None:
+        # zero, as the compiled core's memory is when it is made
+        self.a_swap = 0
+        self.watch = False
+        self.last_frame = 0
+        self.last_ts = 0
+        self.packets = 0
+        self.ts_mru_syn = 0
+        self.first_rtt_ns = 0
 
 
 if TYPE_CHECKING or _lane is None:
@@ -280,28 +310,12 @@ class _Dir(_Fields, _DirCore):
     )
 
     def __init__(self) -> None:
-        self.marks = 0  # MARK_* bits
-        self.base_seq = 0
-        self.base_set = False
-        self.nextseq = 0
-        self.nextseqframe = 0
-        self.nextseqtime = 0
-        self.lastack = 0
-        self.lastacktime = 0
-        self.window = 0
+        _DirCore.__init__(self)  # the numbers zero (the compiled core's are already)
         self.win_scale = -1  # -1 unknown, -2 not used, else the shift
-        self.dupacknum = 0
-        self.lastnondupack = 0
-        self.maxseqtobeacked = 0
-        self.lastsegmentflags = 0
         self.letters: set[str] = set()  # Zeek history letters shown so far
-        self.packets = 0
-        self.payload_bytes = 0
-        self.wire_bytes = 0
         self.syn_frames: list[int] = []  # SYN without ACK
         self.synack_frames: list[int] = []
         self.syn_times: list[int] = []
-        self.data_after_peer_fin = False
         self.fin_frames: list[int] = []
         self.rst_frames: list[int] = []
         self.first_fin_seq: int | None = None  # raw seq of the first FIN
@@ -343,26 +357,23 @@ class TcpStream(_Fields, _StreamCore):
     )
 
     def __init__(self, number: int, a: Endpoint, b: Endpoint, keep: bool) -> None:
+        # the numbers zero (the compiled core's are already): a_swap; watch, whether an
+        # endpoint waits for an ACK of its SYN or FIN; last_frame, last_ts, packets,
+        # ts_mru_syn, first_rtt_ns
+        _StreamCore.__init__(self)
         self.number = number
         self.a = a  # the source of the first segment seen
-        self.a_swap = 0
         self.key: Any = None
         self.observer: PayloadObserver | None = None  # e.g. a TLS parser for this stream
-        self.watch = False  # an endpoint waits for an ACK of its SYN or FIN
         self.b = b
         self.dirs = (_Dir(), _Dir())
         self.first_frame = 0
-        self.last_frame = 0
         self.first_ts = 0
-        self.last_ts = 0
-        self.packets = 0
         self.anomalies: list[tuple[str, int]] = []
         self.segments: list[Segment] | None = [] if keep else None
         self.keep = keep
         self.states = [TcpState.CLOSED, TcpState.CLOSED]
         self.history: list[tuple[int, str]] = []
-        self.ts_mru_syn = 0
-        self.first_rtt_ns = 0
         # control events in order: (frame, sender, kind)
         self.events: list[tuple[int, int, str]] = []
         self.file_index = 0
@@ -1080,21 +1091,18 @@ def summarize(st: TcpStream) -> TcpSummary:
     c, guess = _roles(st)
     s = 1 - c
     cd, sd = st.dirs[c], st.dirs[s]
-    client = st.a if c == 0 else st.b
-    server = st.b if c == 0 else st.a
+    client, server = (st.a, st.b) if c == 0 else (st.b, st.a)
 
     # -- handshake ------------------------------------------------------
-    syn = cd.syn_frames[0] if cd.syn_frames else None
-    synack = sd.synack_frames[0] if sd.synack_frames else None
+    syn_frames, synack_frames = cd.syn_frames, sd.synack_frames
+    syn = syn_frames[0] if syn_frames else None
+    synack = synack_frames[0] if synack_frames else None
     ack = st.handshake_ack_frame
-    rst_by_server = sd.rst_frames[0] if sd.rst_frames else None
-    if cd.syn_frames and sd.syn_frames:
+    if syn_frames and sd.syn_frames:
         hs_state = "simultaneous_open"
-    elif syn is not None and synack is not None and ack is not None:
-        hs_state = "complete"
     elif syn is not None and synack is not None:
-        hs_state = "no_final_ack"
-    elif syn is not None and rst_by_server is not None and rst_by_server > syn:
+        hs_state = "complete" if ack is not None else "no_final_ack"
+    elif syn is not None and sd.rst_frames and sd.rst_frames[0] > syn:
         hs_state = "refused"
     elif syn is not None:
         hs_state = "syn_unanswered"
@@ -1102,15 +1110,14 @@ def summarize(st: TcpStream) -> TcpSummary:
         hs_state = "syn_not_captured"
     else:
         hs_state = "not_seen"
-    hs_frames = [f for f in (syn, synack, ack) if f is not None]
     handshake: dict[str, Any] = {
         "state": hs_state,
         "client_isn": cd.isn,
         "server_isn": sd.isn,
-        "frames": hs_frames,
-        "rtt_ms": _ms(st.first_rtt_ns) if st.first_rtt_ns else None,
-        "syn_retransmissions": max(0, len(cd.syn_frames) - 1),
-        "synack_retransmissions": max(0, len(sd.synack_frames) - 1),
+        "frames": [f for f in (syn, synack, ack) if f is not None],
+        "rtt_ms": round(st.first_rtt_ns / 1e6, 3) if st.first_rtt_ns else None,
+        "syn_retransmissions": max(0, len(syn_frames) - 1),
+        "synack_retransmissions": max(0, len(synack_frames) - 1),
     }
     if len(cd.syn_times) > 1:
         t = cd.syn_times
@@ -1119,16 +1126,19 @@ def summarize(st: TcpStream) -> TcpSummary:
     # -- close ----------------------------------------------------------
     fin_c = cd.fin_frames[0] if cd.fin_frames else None
     fin_s = sd.fin_frames[0] if sd.fin_frames else None
-    rst_events = [(f, who) for f, who, kind in st.events if kind == "rst"]
-    first_rst = rst_events[0] if rst_events else None
-    fin_acks = [(f, who) for f, who, kind in st.events if kind == "fin_ack"]
+    first_rst: tuple[int, int] | None = None
+    fin_acks = []
+    for f, who, kind in st.events:
+        if kind == "rst":
+            if first_rst is None:
+                first_rst = (f, who)
+        elif kind == "fin_ack":
+            fin_acks.append((f, who))
     close: dict[str, Any] = {"kind": "none", "initiator": None, "frames": []}
-    both_fins_acked = len(fin_acks) >= 2 or (
-        fin_c is not None and fin_s is not None
-        and all(stt in (TcpState.TIME_WAIT, TcpState.CLOSED) for stt in st.states)
-    )
-    last_fin = max(fin_c or 0, fin_s or 0)
-    if first_rst is not None and not (both_fins_acked and first_rst[0] > last_fin):
+    if first_rst is not None and not (
+            (len(fin_acks) >= 2 or (fin_c is not None and fin_s is not None
+                                    and st.states[0] in _ENDED and st.states[1] in _ENDED))
+            and first_rst[0] > max(fin_c or 0, fin_s or 0)):
         rf, who = first_rst
         close = {
             "kind": "reset",
@@ -1170,26 +1180,22 @@ def summarize(st: TcpStream) -> TcpSummary:
 
     # -- Zeek conn_state ------------------------------------------------
     conn_state = _conn_state(st, c, hs_state, first_rst)
-    history = "".join(letter.upper() if k == c else letter for k, letter in st.history)
-    if guess is None and st.dirs[c].syn_frames and st.a is not client:
+    history = "".join([letter.upper() if k == c else letter for k, letter in st.history])
+    if guess is None and syn_frames and st.a is not client:
         history = "^" + history
 
-    anomalies = [{"kind": k, "frame": f} for k, f in st.anomalies]
-    options = {
-        "client": _opts(cd.options),
-        "server": _opts(sd.options),
-        "window_scaling": (cd.win_scale >= 0 and sd.win_scale >= 0),
-    }
     return TcpSummary(
-        stream=st.number, client=client, server=server, role_guess=guess,
-        first_frame=st.first_frame, last_frame=st.last_frame,
-        first_ts_ns=st.first_ts, last_ts_ns=st.last_ts, packets=st.packets,
-        packets_c2s=cd.packets, packets_s2c=sd.packets,
-        bytes_c2s=cd.payload_bytes, bytes_s2c=sd.payload_bytes,
-        wire_bytes_c2s=cd.wire_bytes, wire_bytes_s2c=sd.wire_bytes,
-        handshake=handshake, close=close, conn_state=conn_state, history=history,
-        anomalies=anomalies, client_dir=c, options=options, file_index=st.file_index,
-    )
+        st.number, client, server, guess, st.first_frame, st.last_frame, st.first_ts,
+        st.last_ts, st.packets, cd.packets, sd.packets, cd.payload_bytes, sd.payload_bytes,
+        cd.wire_bytes, sd.wire_bytes, handshake, close, conn_state, history,
+        [{"kind": k, "frame": f} for k, f in st.anomalies], c,
+        {"client": _opts(cd.options), "server": _opts(sd.options),
+         "window_scaling": (cd.win_scale >= 0 and sd.win_scale >= 0)},
+        st.file_index)
+
+
+#: the states after which a connection that sent both FINs is over
+_ENDED = frozenset({TcpState.TIME_WAIT, TcpState.CLOSED})
 
 
 def _opts(o: SynOptions | None) -> dict[str, Any] | None:
