@@ -276,11 +276,12 @@ class Replay:
         known = packed_of or (lambda key: None)
         self.packed = {kind: {known(conn.key) or packed_pair(p): p for p, conn in c.items()}
                        for kind, c in carried.items()}
-        # their hashes, as _walk.tuple_hashes gives them (0 there: it cannot tell)
+        # their hashes, as _walk.tuple_hashes gives them (0 there: it cannot tell); the
+        # same twice does no harm there. (Not np.unique: numpy 2.4's imports numpy.ma
+        # on its first call, 20 ms of the first worker's time.)
         every = b"".join(b for c in self.packed.values() for b in c)
-        hashes = tuple_hash(np.frombuffer(every, dtype=np.uint64).reshape(-1, 5))
-        hashes[hashes == 0] = 1
-        self.hashes = np.unique(hashes)
+        self.hashes = tuple_hash(np.frombuffer(every, dtype=np.uint64).reshape(-1, 5))
+        self.hashes[self.hashes == 0] = 1
         for kind, tracker in (("tcp", pipe.tcp), ("udp", pipe.udp)):
             for p, conn in carried[kind].items():
                 tracker.adopt((CARRIED, p), conn)  # its real key comes with its rows
