@@ -82,7 +82,7 @@ from handshaker.tls.registry import (
     group_name,
     version_name,
 )
-from handshaker.tls.session import TlsAlert, TlsMessage, TlsSession
+from handshaker.tls.session import TlsAlert, TlsMessage, TlsSession, fs_english
 
 if TYPE_CHECKING:
     from handshaker.tls.opener import KeyRing, SessionOpener
@@ -157,7 +157,9 @@ class _Answer:
     kx: str | None  # the observer's _kx
     key_exchange: str
     forward_secrecy: bool
-    reason: tuple[str, tuple[tuple[str, Any], ...]]  # set_forward_secrecy_reason's arguments
+    # why it has forward secrecy or not: the session's forward_secrecy_why, and its English
+    why: tuple[str, dict[str, Any]]
+    reason: str
 
 
 #: answers made so far (a limit, STYLE §10: cleared when full; the key space is small)
@@ -197,7 +199,8 @@ def _answer(version: int, suite_id: int, group_id: int | None, psk: bool) -> _An
     if len(_ANSWERS) >= MAX_CACHED_OFFERS:
         _ANSWERS.clear()
     found = _ANSWERS[key] = _Answer(version_name(version), suite.name, codes.is_tls13(version),
-                                    sizes, group, kx, key_exchange, fs, reason)
+                                    sizes, group, kx, key_exchange, fs,
+                                    (reason[0], dict(reason[1])), fs_english(*reason))
     return found
 
 
@@ -705,7 +708,7 @@ class TlsObserver:
 
     # -- handshake messages ----------------------------------------------------------
     def _handshake(self, d: int, ds: _Direction, hs: Handshake, frame: int, ts: int) -> None:
-        kind = MESSAGE_NAMES.get(hs.msg_type, f"handshake_{hs.msg_type}")
+        kind = MESSAGE_NAMES.get(hs.msg_type) or f"handshake_{hs.msg_type}"
         if not self.detail and hs.msg_type not in LIGHT_TYPES:
             self._add(d, frame, ts, kind, length=hs.length)  # its name is all analyze needs
             return
@@ -849,7 +852,7 @@ class TlsObserver:
         self._kx = a.kx
         s.key_exchange = a.key_exchange
         s.forward_secrecy = a.forward_secrecy
-        s.set_forward_secrecy_reason(a.reason[0], **dict(a.reason[1]))
+        s.forward_secrecy_why, s.forward_secrecy_reason = a.why, a.reason
         if a.tls13:
             self._sizes = a.sizes
             if a.group is not None:

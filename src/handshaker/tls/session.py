@@ -106,7 +106,7 @@ class TlsSession:
     def set_forward_secrecy_reason(self, key: str, **kw: Any) -> None:
         """Why it has forward secrecy or not: ``key`` of explain/i18n.py's FS_REASONS."""
         self.forward_secrecy_why = (key, kw)
-        self.forward_secrecy_reason = _fs_english(key, tuple(kw.items()))
+        self.forward_secrecy_reason = fs_english(key, tuple(kw.items()))
 
     def forward_secrecy_text(self, lang: str = "en") -> str:
         from handshaker.explain.i18n import fs_text
@@ -170,7 +170,9 @@ _FS_ENGLISH: dict[tuple[str, tuple[tuple[str, Any], ...]], str] = {}
 MAX_FS_ENGLISH = 256
 
 
-def _fs_english(key: str, kw: tuple[tuple[str, Any], ...]) -> str:
+def fs_english(key: str, kw: tuple[tuple[str, Any], ...] = ()) -> str:
+    """The English reason of catalogue key ``key`` with the values ``kw`` (see
+    set_forward_secrecy_reason), made once."""
     text = _FS_ENGLISH.get((key, kw))
     if text is None:
         from handshaker.explain.i18n import fs_text
