@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from conftest import corpus_captures, require
 from hypothesis import given, settings
@@ -107,6 +108,11 @@ def test_corpus_summaries_are_the_same_without_the_lite_and_lean_paths() -> None
     with no_lite(), no_lean():
         for p in captures:
             assert summaries(p) == lite[p], p
+    # the lite reading gives up on a direction after MAX_LITE_BYTES, here 300 of them
+    with mock.patch.object(observer, "MAX_LITE_BYTES", 300), lite_counted() as counts:
+        for p in captures:
+            assert summaries(p) == lite[p], p
+    assert counts[1] > 100
 
 
 # -- real handshakes, cut anew ---------------------------------------------------------

@@ -89,6 +89,10 @@ if TYPE_CHECKING:
 
 #: handshake bytes followed per direction before the observer gives up (a limit, STYLE §10)
 MAX_HANDSHAKE_BYTES = 1 << 20
+#: bytes a direction's lite reading takes (its log holds them, see TlsObserver._lite)
+#: before it leaves the rest to the usual one, which holds at most a record: a flight with
+#: a long certificate chain is a few kilobytes
+MAX_LITE_BYTES = 64 * 1024
 #: plaintext followed (both directions together) waiting for a STARTTLS switch to TLS
 MAX_PROLOGUE_BYTES = 16 * 1024
 #: decrypted application data kept per session (both directions together)
@@ -402,7 +406,7 @@ class TlsObserver:
             return False
         ld.next_seq = (seq + length) & M32
         ld.total += length
-        if ld.total > MAX_HANDSHAKE_BYTES:
+        if ld.total > MAX_LITE_BYTES:
             return False
         held = ld.held
         data = held + payload if held else payload
