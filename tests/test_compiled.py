@@ -272,7 +272,7 @@ def test_streams_pickle_with_every_field() -> None:
     st.dirs[1].nextseq = 0xFFFFFFFF
     st.dirs[1].marks = tcp.MARK_D | tcp.MARK_FIN
     st.dirs[1].fin_frames.append(7)
-    st.history.append((1, "d"))
+    st.history += "d"
     back = pickle.loads(pickle.dumps(st))
     for name in type(st)._fields:
         if name != "dirs":

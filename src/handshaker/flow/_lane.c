@@ -636,7 +636,7 @@ static long long name_bit[MAX_NAMES];  /* ANALYSIS_NAMES within ANOMALY_MASK, in
 static PyObject *name_str[MAX_NAMES];
 #define ANY_RETRANSMISSION (A_RETRANSMISSION | A_FAST_RETRANSMISSION | A_SPURIOUS_RETRANSMISSION)
 
-static PyObject *s_states, *s_history, *s_events, *s_anomalies, *s_letters, *s_fin_frames,
+static PyObject *s_states, *s_history, *s_events, *s_anomalies, *s_fin_frames,
     *s_first_fin_seq, *s_isn, *s_handshake_ack_frame, *s_synack_frames, *s_syn_frames,
     *s_syn_times, *s_options;
 static PyObject *letter_a, *letter_d, *letter_t, *letter_f, *letter_w, *letter_g, *letter_h,
@@ -680,23 +680,32 @@ static int append_to(PyObject *obj, PyObject *name, PyObject *item)
     return r;
 }
 
-/* _history_letter: the letter once per direction (dir: direction d's numbers) */
+/* _history_letter: the letter once per direction, endpoint a's upper-case, on the end of
+ * st.history (dir: direction d's numbers) */
 static int history_letter(StreamCore *st, DirCore *dir, int d, PyObject *letter)
 {
-    PyObject *letters = PyObject_GetAttr((PyObject *)dir, s_letters);
-    if (letters == NULL)
+    Py_UCS4 c = PyUnicode_READ_CHAR(letter, 0);
+    if (d == 0)
+        c = Py_UNICODE_TOUPPER(c);
+    PyObject *history = PyObject_GetAttr((PyObject *)st, s_history);
+    if (history == NULL)
         return -1;
-    int has = PySet_Contains(letters, letter);
-    if (has == 0)
-        has = PySet_Add(letters, letter);
-    Py_DECREF(letters);
-    if (has != 0)
-        return has < 0 ? -1 : 0;
+    Py_ssize_t at = PyUnicode_FindChar(history, c, 0, PY_SSIZE_T_MAX, 1);
+    if (at != -1) { /* shown already (or -2: an error) */
+        Py_DECREF(history);
+        return at == -2 ? -1 : 0;
+    }
+    PyObject *one = PyUnicode_FromOrdinal((int)c);
+    PyObject *longer = one == NULL ? NULL : PyUnicode_Concat(history, one);
+    Py_XDECREF(one);
+    Py_DECREF(history);
+    int r = longer == NULL ? -1 : PyObject_SetAttr((PyObject *)st, s_history, longer);
+    Py_XDECREF(longer);
     if (letter == letter_a)
         dir->marks |= MARK_A;
     else if (letter == letter_d)
         dir->marks |= MARK_D;
-    return append_to((PyObject *)st, s_history, Py_BuildValue("(iO)", d, letter));
+    return r;
 }
 
 /* st.states[k] = state_obj[s] */
@@ -908,14 +917,9 @@ static int take_plain(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *
      * ACK, data after the peer's FIN (MARK_FIN: its fin_frames are not empty), and the
      * first pure ACK or payload of a direction (its history letter) */
     int r = 0, need = (flags & FIN) || bits || st->watch || (seglen && (rev->marks & MARK_FIN));
-    if (!need) {
-        PyObject *letters = PyObject_GetAttr((PyObject *)fwd, s_letters);
-        need = letters == NULL ? -1 : !PySet_Contains(letters, seglen ? letter_d : letter_a);
-        Py_XDECREF(letters);
-    }
-    if (need < 0)
-        r = -1;
-    else if (need)
+    if (!need) /* the direction's first of each: its letter not shown yet */
+        need = !(fwd->marks & (seglen ? MARK_D : MARK_A));
+    if (need)
         r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits);
     Py_DECREF(states);
     if (r == 0 && seglen) {
@@ -1199,7 +1203,7 @@ PyMODINIT_FUNC PyInit__lane(void)
         return NULL;
     struct { PyObject **at; const char *text; } strings[] = {
         {&s_states, "states"}, {&s_history, "history"}, {&s_events, "events"},
-        {&s_anomalies, "anomalies"}, {&s_letters, "letters"}, {&s_fin_frames, "fin_frames"},
+        {&s_anomalies, "anomalies"}, {&s_fin_frames, "fin_frames"},
         {&s_first_fin_seq, "first_fin_seq"}, {&s_isn, "isn"},
         {&s_handshake_ack_frame, "handshake_ack_frame"}, {&letter_a, "a"}, {&letter_f, "f"},
         {&letter_w, "w"}, {&letter_g, "g"}, {&letter_h, "h"}, {&letter_s, "s"},

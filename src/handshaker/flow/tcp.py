@@ -300,7 +300,6 @@ class _Dir(_Fields, _DirCore):
         "fin_frames",
         "first_fin_seq",
         "isn",
-        "letters",
         "offered",
         "options",
         "rst_frames",
@@ -312,7 +311,6 @@ class _Dir(_Fields, _DirCore):
     def __init__(self) -> None:
         _DirCore.__init__(self)  # the numbers zero (the compiled core's are already)
         self.win_scale = -1  # -1 unknown, -2 not used, else the shift
-        self.letters: set[str] = set()  # Zeek history letters shown so far
         self.syn_frames: list[int] = []  # SYN without ACK
         self.synack_frames: list[int] = []
         self.syn_times: list[int] = []
@@ -373,7 +371,8 @@ class TcpStream(_Fields, _StreamCore):
         self.segments: list[Segment] | None = [] if keep else None
         self.keep = keep
         self.states = [TcpState.CLOSED, TcpState.CLOSED]
-        self.history: list[tuple[int, str]] = []
+        # Zeek's history letters, each once per direction: endpoint a's upper-case
+        self.history = ""
         # control events in order: (frame, sender, kind)
         self.events: list[tuple[int, int, str]] = []
         self.file_index = 0
@@ -703,7 +702,7 @@ class TcpTracker:
         bits, dupnum = analyzed
 
         if (flags & (SYN | FIN | RST) or bits or st.watch or (seglen and rev.fin_frames)
-                or ("d" if seglen else "a") not in fwd.letters):
+                or not fwd.marks & (MARK_D if seglen else MARK_A)):
             self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
         if seglen > 0:
             self._deliver(payload_of, st, d, frame, ts, seq, seglen, index, bits)
@@ -969,18 +968,17 @@ def _history_letter(st: TcpStream, d: int, letter: str) -> None:
     """Zeek's history: each letter once per direction; originator upper-case.
 
     The originator is endpoint a (the first sender) until roles are known;
-    :func:`history_string` re-cases once the client is known.
+    :func:`summarize` re-cases once the client is known.
     """
-    fwd = st.dirs[d]
-    letters = fwd.letters
-    if letter in letters:
+    if d == 0:
+        letter = letter.upper()
+    if letter in st.history:
         return
-    letters.add(letter)
-    if letter == "a":
-        fwd.marks |= MARK_A
-    elif letter == "d":
-        fwd.marks |= MARK_D
-    st.history.append((d, letter))
+    st.history += letter
+    if letter in "aA":
+        st.dirs[d].marks |= MARK_A
+    elif letter in "dD":
+        st.dirs[d].marks |= MARK_D
 
 
 def is_over(st: TcpStream) -> bool:
@@ -1180,7 +1178,7 @@ def summarize(st: TcpStream) -> TcpSummary:
 
     # -- Zeek conn_state ------------------------------------------------
     conn_state = _conn_state(st, c, hs_state, first_rst)
-    history = "".join([letter.upper() if k == c else letter for k, letter in st.history])
+    history = st.history if c == 0 else st.history.swapcase()
     if guess is None and syn_frames and st.a is not client:
         history = "^" + history
 
