@@ -411,6 +411,78 @@ def test_the_tuple_hashes_agree_on_the_corpus(generated: Path) -> None:
     assert told > 0.9 * fed  # (most frames of the corpus are plain Ethernet and IPv4)
 
 
+def _keys_agree(cols: dict[str, np.ndarray], rows: np.ndarray) -> None:
+    from handshaker.analysis import _tuple_keys, tuple_keys_in_numpy
+
+    inverse, swap, keys = _tuple_keys(cols, rows)
+    want_inverse, want_swap, want_keys = tuple_keys_in_numpy(cols, rows)
+    assert inverse.tolist() == want_inverse.tolist()
+    assert swap.tolist() == want_swap.tolist()
+    assert keys == want_keys
+
+
+def test_the_tuple_keys_agree_on_the_corpus(generated: Path) -> None:
+    """_walk.tuple_keys gives each batch's 4-tuples their ids (the analysis's every
+    batch): the same ids, swap bits and keys in the same order as numpy's twin, on
+    every batch of the corpus and of a generated capture, TCP and UDP rows apart."""
+    require(analysis_walk() is not None, "the compiled record walk (capture/_walk.c) was not built")
+    from handshaker.dissect.columnar import decode_batch
+
+    seen = 0
+    for path in [*corpus_captures(), generated]:
+        with open_capture(path) as cap:
+            for batch in cap.batches(4096):
+                cols = decode_batch(batch)
+                for proto in (6, 17):
+                    rows = np.flatnonzero((cols["ip_proto"] == proto) & (cols["sport"] >= 0)
+                                          & (cols["frag"] == 0))
+                    if len(rows):
+                        _keys_agree(cols, rows)
+                        seen += len(rows)
+    assert seen > 10_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(eps=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2**64 - 1),
+                              st.integers(0, 3), st.integers(0, 65535)), min_size=1, max_size=6),
+       picks=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=60),
+       shuffle=st.randoms(use_true_random=False))
+def test_the_tuple_keys_agree_on_odd_columns(eps: list[tuple[int, int, int, int]],
+                                             picks: list[tuple[int, int]],
+                                             shuffle: Any) -> None:
+    """Endpoints that share address halves or ports, a 4-tuple from an endpoint to
+    itself, both directions, repeats, rows picked out of order: the same as numpy."""
+    require(analysis_walk() is not None, "the compiled record walk (capture/_walk.c) was not built")
+    n = len(picks)
+    src = [eps[a % len(eps)] for a, _ in picks]
+    dst = [eps[b % len(eps)] for _, b in picks]
+    cols = {"src_hi": np.array([e[0] for e in src], dtype=np.uint64),
+            "src_lo": np.array([e[1] >> e[2] for e in src], dtype=np.uint64),
+            "sport": np.array([e[3] for e in src], dtype=np.int32),
+            "dst_hi": np.array([e[0] for e in dst], dtype=np.uint64),
+            "dst_lo": np.array([e[1] >> e[2] for e in dst], dtype=np.uint64),
+            "dport": np.array([e[3] for e in dst], dtype=np.int32)}
+    rows = list(range(n))
+    shuffle.shuffle(rows)
+    _keys_agree(cols, np.array(rows[: max(1, n - n // 3)], dtype=np.int64))
+
+
+def test_tuple_keys_refuses_bad_columns() -> None:
+    walk = analysis_walk()
+    require(walk is not None, "the compiled record walk (capture/_walk.c) was not built")
+    u, i = np.zeros(4, dtype=np.uint64), np.zeros(4, dtype=np.int32)
+    with pytest.raises(ValueError, match="one length"):
+        walk.tuple_keys(u, u, i, u[:3], u, i, np.zeros(1, dtype=np.int64))
+    with pytest.raises(IndexError, match="outside"):
+        walk.tuple_keys(u, u, i, u, u, i, np.array([4], dtype=np.int64))
+
+
+def analysis_walk() -> Any:
+    from handshaker import analysis
+
+    return analysis._walk
+
+
 def _ipv4_frame(ihl: int, flags_frag: int, proto: int, ethertype: int, ports: bytes,
                 extra: bytes) -> bytes:
     opts = bytes(4 * (ihl - 5)) if ihl >= 5 else b""

@@ -27,6 +27,7 @@ import numpy as np
 
 from handshaker.capture import open_capture
 from handshaker.capture.model import LINKTYPE_NAMES, CaptureInfo
+from handshaker.compiled import helper
 from handshaker.dissect.columnar import decode_batch
 from handshaker.dissect.columns import (
     ST_MALFORMED,
@@ -107,9 +108,28 @@ class Analysis:
         return both
 
 
+#: the compiled tuple_keys (capture/_walk.c), where the package was built with it
+_walk: Any = helper("handshaker.capture._walk")
+
+
 def _tuple_keys(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
     """For the given rows: (unique-key index per row, swap bit per row, unique keys, each
-    as its 40 bytes)."""
+    as its 40 bytes, in order of their tuple_hash). Compiled (capture/_walk.c's
+    tuple_keys, a hash table where this sorts) where the package was built with it;
+    :func:`tuple_keys_in_numpy` is the twin."""
+    if _walk is not None:
+        found = _walk.tuple_keys(cols["src_hi"], cols["src_lo"], cols["sport"],
+                                 cols["dst_hi"], cols["dst_lo"], cols["dport"],
+                                 np.ascontiguousarray(rows, dtype=np.int64))
+        if found is not None:  # (None: two 4-tuples on one number, which numpy sorts out)
+            inverse, swap, keys = found
+            return np.frombuffer(inverse, dtype=np.int64), np.frombuffer(swap, dtype=np.int64), keys
+    return tuple_keys_in_numpy(cols, rows)
+
+
+def tuple_keys_in_numpy(cols: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray,
+                                                              list[bytes]]:
+    """:func:`_tuple_keys` with numpy."""
     k, swap = packed_tuples(cols, rows)
     # One 64-bit number per row, unique'd (a sort of plain integers, several times quicker
     # than of 40-byte rows); then checked: rows with the same number must be equal.

@@ -11,6 +11,8 @@
  * a split run's worker, following a few connections on through the next part,
  * passes over the frames of the others undecoded (split.Replay.frames_of;
  * without this module it decodes them all, and drops their rows after).
+ *
+ * tuple_keys gives a batch's 4-tuples their ids (analysis._tuple_keys) in one pass.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -185,7 +187,156 @@ done:
     return out;
 }
 
+/* tuple_keys(src_hi, src_lo, sport, dst_hi, dst_lo, dport, rows) -> (inverse, swap, keys)
+ * or None: analysis._tuple_keys for the given rows of a batch's columns (uint64 address
+ * halves, int32 ports; rows int64) in one pass, with a hash table where numpy sorts.
+ * Each row's 4-tuple is packed as five uint64 (the lower endpoint's halves, the
+ * higher's, both ports) and hashed as analysis.tuple_hash does; keys are the distinct
+ * packed 4-tuples (40 bytes each) in order of their hash, as np.unique gives them;
+ * inverse (int64 per row) the index of its key, swap (int64 per row) 1 where the row
+ * goes from the higher endpoint to the lower. None where two 4-tuples share a hash
+ * (the caller then sorts the 40-byte keys themselves). */
+typedef struct {
+    uint64_t hash;
+    Py_ssize_t key;
+} HashKey;
+
+static int by_hash(const void *a, const void *b)
+{
+    uint64_t x = ((const HashKey *)a)->hash, y = ((const HashKey *)b)->hash;
+    return x < y ? -1 : x > y;
+}
+
+static PyObject *tuple_keys(PyObject *module, PyObject *args)
+{
+    Py_buffer v[7] = {{0}};
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                          &v[6]))
+        return NULL;
+    PyObject *out = NULL, *inv_b = NULL, *swap_b = NULL, *keys = NULL;
+    uint64_t *packed = NULL, *hashes = NULL;
+    Py_ssize_t *first = NULL, *table = NULL, *rank = NULL;
+    HashKey *order = NULL;
+    Py_ssize_t n = v[6].len / (Py_ssize_t)sizeof(int64_t);
+    Py_ssize_t m = v[0].len / (Py_ssize_t)sizeof(uint64_t);
+    if (v[1].len != v[0].len || v[3].len != v[0].len || v[4].len != v[0].len ||
+        v[2].len != m * (Py_ssize_t)sizeof(int32_t) || v[5].len != v[2].len ||
+        v[6].len % (Py_ssize_t)sizeof(int64_t)) {
+        PyErr_SetString(PyExc_ValueError, "tuple_keys: four uint64 and two int32 columns of "
+                                          "one length, and int64 rows");
+        goto done;
+    }
+    const uint64_t *shi = v[0].buf, *slo = v[1].buf, *dhi = v[3].buf, *dlo = v[4].buf;
+    const int32_t *spt = v[2].buf, *dpt = v[5].buf;
+    const int64_t *rows = v[6].buf;
+    inv_b = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    swap_b = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    size_t size = 16;
+    while (size < 2 * (size_t)n)
+        size *= 2;
+    packed = PyMem_Malloc(((size_t)n * 5 + 1) * sizeof(uint64_t));
+    hashes = PyMem_Malloc(((size_t)n + 1) * sizeof(uint64_t));
+    first = PyMem_Malloc(((size_t)n + 1) * sizeof(Py_ssize_t));
+    table = PyMem_Calloc(size, sizeof(Py_ssize_t));
+    if (inv_b == NULL || swap_b == NULL || packed == NULL || hashes == NULL || first == NULL ||
+        table == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *inv = (int64_t *)PyBytes_AS_STRING(inv_b);
+    int64_t *swp = (int64_t *)PyBytes_AS_STRING(swap_b);
+    Py_ssize_t u = 0; /* distinct keys so far; first[j]: the first row of key j */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t r = rows[i];
+        if (r < 0 || r >= m) {
+            PyErr_SetString(PyExc_IndexError, "tuple_keys: a row outside the columns");
+            goto done;
+        }
+        uint64_t ah = shi[r], al = slo[r], bh = dhi[r], bl = dlo[r];
+        uint64_t ap = (uint64_t)(int64_t)spt[r], bp = (uint64_t)(int64_t)dpt[r];
+        int swap = ah > bh || (ah == bh && (al > bl || (al == bl && ap > bp)));
+        uint64_t *k = packed + 5 * i;
+        k[0] = swap ? bh : ah;
+        k[1] = swap ? bl : al;
+        k[2] = swap ? ah : bh;
+        k[3] = swap ? al : bl;
+        k[4] = (swap ? bp : ap) << 16 | (swap ? ap : bp);
+        uint64_t h = k[0] * MIX[0];
+        for (int c = 1; c < 5; c++) {
+            h ^= k[c] * MIX[c];
+            h ^= h >> 29;
+        }
+        hashes[i] = h;
+        swp[i] = swap;
+        size_t j = (size_t)(h >> 17) & (size - 1);
+        for (;;) {
+            Py_ssize_t slot = table[j];
+            if (slot == 0) { /* a new key */
+                table[j] = u + 1;
+                first[u] = i;
+                inv[i] = u++;
+                break;
+            }
+            Py_ssize_t f = first[slot - 1];
+            if (hashes[f] == h) {
+                if (memcmp(packed + 5 * f, k, 5 * sizeof(uint64_t)) != 0) {
+                    out = Py_NewRef(Py_None); /* two 4-tuples on one hash */
+                    goto done;
+                }
+                inv[i] = slot - 1;
+                break;
+            }
+            j = (j + 1) & (size - 1);
+        }
+    }
+    /* the keys in order of their hash, as np.unique sorts them; each row's its place */
+    order = PyMem_Malloc(((size_t)u + 1) * sizeof(HashKey));
+    rank = PyMem_Malloc(((size_t)u + 1) * sizeof(Py_ssize_t));
+    keys = PyList_New(u);
+    if (order == NULL || rank == NULL || keys == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < u; j++) {
+        order[j].hash = hashes[first[j]];
+        order[j].key = j;
+    }
+    qsort(order, (size_t)u, sizeof(HashKey), by_hash);
+    for (Py_ssize_t p = 0; p < u; p++) {
+        Py_ssize_t j = order[p].key;
+        rank[j] = p;
+        PyObject *b = PyBytes_FromStringAndSize((const char *)(packed + 5 * first[j]),
+                                                5 * sizeof(uint64_t));
+        if (b == NULL)
+            goto done;
+        PyList_SET_ITEM(keys, p, b);
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        inv[i] = rank[inv[i]];
+    out = Py_BuildValue("(OOO)", inv_b, swap_b, keys);
+done:
+    for (int c = 0; c < 7; c++)
+        if (v[c].obj != NULL)
+            PyBuffer_Release(&v[c]);
+    Py_XDECREF(inv_b);
+    Py_XDECREF(swap_b);
+    Py_XDECREF(keys);
+    PyMem_Free(packed);
+    PyMem_Free(hashes);
+    PyMem_Free(first);
+    PyMem_Free(table);
+    PyMem_Free(order);
+    PyMem_Free(rank);
+    return out;
+}
+
 static PyMethodDef walk_methods[] = {
+    {"tuple_keys", tuple_keys, METH_VARARGS,
+     "tuple_keys(src_hi, src_lo, sport, dst_hi, dst_lo, dport, rows) -> (int64 inverse as "
+     "bytes, int64 swap as bytes, the distinct packed 4-tuples in hash order), or None where "
+     "two share a hash (analysis._tuple_keys)"},
     {"walk", walk, METH_VARARGS,
      "walk(buf, pos, end, big_endian) -> (int64 record offsets as bytes, where it stopped)"},
     {"tuple_hashes", tuple_hashes, METH_VARARGS,
