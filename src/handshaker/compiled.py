@@ -1,7 +1,7 @@
 """The optional compiled helpers and how they are chosen.
 
 setup.py builds three small C extensions where a C compiler is at hand:
-``handshaker.capture._walk`` (the classic-pcap record walk),
+``handshaker.capture._walk`` (the classic-pcap record walk, and the 4-tuples of a batch),
 ``handshaker.flow._lane`` (the TCP tracker's lanes) and ``handshaker.tls._hello``
 (the lean ClientHello and ServerHello readers). Each has a pure-Python
 twin that gives the same answers, used when the extension was not built or
