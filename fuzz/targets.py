@@ -7,7 +7,8 @@ regression test (``fuzz/regressions/TARGET/``, replayed by
 ``tests/test_fuzz_regressions.py``).
 
 Targets (``TARGETS``): ``capture`` (pcap/pcapng/gzip reading, then the
-columnar decoder and the whole flow stage), ``packet`` (the per-packet
+columnar decoder and the whole flow stage, the TLS reader in both its
+modes), ``packet`` (the per-packet
 decoder, every link type), ``reassembly`` (TCP reassembly from a script of
 segments), ``tls`` (the record layer, handshake reassembly and every
 handshake message parser, both directions through the observer's parsers),
@@ -36,15 +37,19 @@ def fuzz_capture(data: bytes) -> None:
         cap = _open_stream("<fuzz>", io.BytesIO(data), None, 1 << 16)
     except HandshakerError:
         return
-    pipe = Pipeline(tls=True, tls_detail=True)
+    # the TLS reader both ways: every record (the tls command), and the summary's light
+    # mode (analyze: the lite and lean readings, then the record layer where they stop)
+    pipes = [Pipeline(tls=True, tls_detail=True), Pipeline(tls=True)]
     n = 0
     with cap:
         for batch in cap.batches(256):
-            pipe.feed(batch)
+            for pipe in pipes:
+                pipe.feed(batch)
             n += len(batch)
             if n > MAX_ITEMS:
                 break
-    pipe.close()
+    for pipe in pipes:
+        pipe.close()
     _ = cap.diagnostics
 
 
