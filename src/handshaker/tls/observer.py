@@ -353,7 +353,9 @@ class TlsObserver:
                 payload: bytes, analysis: int) -> None:
         if self._log is not None:
             self._log.append((direction, frame, ts, seq, length, payload))
-            if not self._lite(direction, frame, ts, seq, length, payload):
+            if self._lite(direction, frame, ts, seq, length, payload):
+                self._settle()
+            else:
                 self._again()
             return
         ds = self._dirs[direction]
@@ -378,11 +380,17 @@ class TlsObserver:
             if ev.kind in ("gap", "overlap_mismatch", "limit"):
                 self._note(ev.frame, f"{self._who(direction)} stream: {ev.kind} at stream "
                                      f"offset {ev.offset} ({ev.detail})")
+        self._settle()
+
+    def _settle(self) -> None:
+        """After a segment: whether the observer, and each direction, still wants more."""
         a, b = self._dirs
         if not self.detail and a is not None and b is not None and a.done and b.done:
             self.active = False
         if not self.active:
-            self._dirs = [None, None]  # the parsers' buffers are not needed any more
+            # the parsers' buffers, and the lite reading's log, are not needed any more
+            self._dirs = [None, None]
+            self._log = None
             self.wants = [False, False]
         elif not self.detail:
             self.wants = [a is None or not a.done, b is None or not b.done]
@@ -433,15 +441,6 @@ class TlsObserver:
                 ld.held = data[pos:]
             else:
                 ld.held = b""
-        a, b = self._dirs
-        if a is not None and b is not None and a.done and b.done:
-            self.active = False
-        if not self.active:
-            self._dirs = [None, None]
-            self.wants = [False, False]
-            self._log = None  # nothing more will be read
-        else:
-            self.wants = [a is None or not a.done, b is None or not b.done]
         return True
 
     def _again(self) -> None:
