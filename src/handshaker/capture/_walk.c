@@ -85,6 +85,17 @@ static const uint64_t MIX[5] = {0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB4FULL,
                                 0x165667B19E3779F9ULL, 0xD6E8FEB86659FD93ULL,
                                 0xFF51AFD7ED558CCDULL};
 
+/* analysis.tuple_hash of one packed 4-tuple */
+static uint64_t mix(const uint64_t k[5])
+{
+    uint64_t h = k[0] * MIX[0];
+    for (int c = 1; c < 5; c++) {
+        h ^= k[c] * MIX[c];
+        h ^= h >> 29;
+    }
+    return h;
+}
+
 static uint64_t tuple_hash(const unsigned char *f, int64_t caplen)
 {
     if (caplen < 14 + 20 + 4 || f[12] != 0x08 || f[13] != 0x00)
@@ -106,11 +117,7 @@ static uint64_t tuple_hash(const unsigned char *f, int64_t caplen)
     int swap = src > dst || (src == dst && sp > dp);
     uint64_t k[5] = {0, swap ? dst : src, 0, swap ? src : dst,
                      swap ? (dp << 16 | sp) : (sp << 16 | dp)};
-    uint64_t h = k[0] * MIX[0];
-    for (int c = 1; c < 5; c++) {
-        h ^= k[c] * MIX[c];
-        h ^= h >> 29;
-    }
+    uint64_t h = mix(k);
     return h ? h : 1; /* (0 says "cannot tell"; a real 0 is kept as 1: one more kept) */
 }
 
@@ -262,11 +269,7 @@ static PyObject *tuple_keys(PyObject *module, PyObject *args)
         k[2] = swap ? ah : bh;
         k[3] = swap ? al : bl;
         k[4] = (swap ? bp : ap) << 16 | (swap ? ap : bp);
-        uint64_t h = k[0] * MIX[0];
-        for (int c = 1; c < 5; c++) {
-            h ^= k[c] * MIX[c];
-            h ^= h >> 29;
-        }
+        uint64_t h = mix(k);
         hashes[i] = h;
         swp[i] = swap;
         size_t j = (size_t)(h >> 17) & (size - 1);
