@@ -326,9 +326,13 @@ def test_lane_rows_are_the_columns() -> None:
 
 
 def _records(sizes: list[int], big: bool) -> bytes:
+    """Records of those sizes; times and wire lengths of all kinds (one longer than
+    2**31 - 1, which the wirelen column cannot hold: it is clamped)."""
     order = ">" if big else "<"
-    return b"".join(np.array([1, 2, n, n + 4], dtype=order + "u4").tobytes() + bytes([7]) * n
-                    for n in sizes)
+    return b"".join(np.array([1_700_000_000 + 7 * i, (i * 7919) % 1_000_000_000, n,
+                              0xFFFFFFF0 if i % 5 == 4 else n + 4 * i],
+                             dtype=order + "u4").tobytes() + bytes([7]) * n
+                    for i, n in enumerate(sizes))
 
 
 def _walk_or_skip() -> object:
@@ -336,37 +340,53 @@ def _walk_or_skip() -> object:
     return pcap._walk
 
 
+def _same_records(got: pcap.Records, want: pcap.Records) -> None:
+    assert got.pos == want.pos
+    for name in ("offsets", "ts_ns", "caplen", "wirelen"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert a.dtype == b.dtype and a.tolist() == b.tolist(), name
+
+
 @settings(max_examples=300, deadline=None)
 @given(sizes=st.lists(st.integers(0, 300), max_size=40), big=st.booleans(),
-       cut=st.integers(0, 400), start=st.integers(0, 40), junk=st.binary(max_size=40))
-def test_the_walks_agree(sizes: list[int], big: bool, cut: int, start: int, junk: bytes) -> None:
+       cut=st.integers(0, 400), start=st.integers(0, 40), junk=st.binary(max_size=40),
+       mult=st.sampled_from([1, 1000]))
+def test_the_walks_agree(sizes: list[int], big: bool, cut: int, start: int, junk: bytes,
+                         mult: int) -> None:
     """Whole records, a record cut short, a header cut short, garbage after, any
-    starting point: the compiled walk stops where the Python walk does."""
+    starting point: the compiled walk stops where the Python walk does, with the same
+    columns."""
     _walk_or_skip()
     data = bytearray(_records(sizes, big) + junk)
     end = max(0, len(data) - cut)
     pos = min(start, end)
-    offs, stop = pcap.walk(data, pos, end, big)
-    want, want_stop = pcap.walk_in_python(data, pos, end, big)
-    assert stop == want_stop and offs.tolist() == want.tolist()
+    dtype = pcap._dtype(">" if big else "<")
+    got = pcap.records(data, pos, end, big, mult, dtype)
+    _same_records(got, pcap.records_in_python(data, pos, end, big, mult, dtype))
+    assert got.keep is None
     if pos == 0 and not junk and cut == 0:
-        assert len(offs) == len(sizes) and stop == len(data)
+        assert len(got.offsets) == len(sizes) and got.pos == len(data)
+        assert got.wirelen.max(initial=0) <= 0x7FFFFFFF
 
 
 def test_the_walk_refuses_a_range_outside_the_buffer() -> None:
     walk = _walk_or_skip()
-    with pytest.raises(ValueError, match="pos <= end"):
-        walk.walk(bytearray(32), 0, 33, False)  # type: ignore[attr-defined]
-    with pytest.raises(ValueError, match="pos <= end"):
-        walk.walk(bytearray(32), 20, 10, False)  # type: ignore[attr-defined]
+    for pos, end in ((0, 33), (20, 10)):
+        with pytest.raises(ValueError, match="pos <= end"):
+            walk.records(bytearray(32), pos, end, False, 1000)  # type: ignore[attr-defined]
+        with pytest.raises(ValueError, match="pos <= end"):
+            walk.skip(bytearray(32), pos, end, False, 1000, 8, 99)  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="uint64 wanted"):
+        walk.records(bytearray(32), 0, 32, False, 1000, b"1234")  # type: ignore[attr-defined]
 
 
 def test_a_huge_incl_len_stops_the_walk() -> None:
     data = bytearray(_records([10, 20], False))
     data[16 + 10 + 8:16 + 10 + 12] = (0xFFFFFFFF).to_bytes(4, "little")
-    for offs, stop in (pcap.walk(data, 0, len(data), False),
-                       pcap.walk_in_python(data, 0, len(data), False)):
-        assert offs.tolist() == [0] and stop == 26
+    dtype = pcap._dtype("<")
+    for got in (pcap.records(data, 0, len(data), False, 1000, dtype),
+                pcap.records_in_python(data, 0, len(data), False, 1000, dtype)):
+        assert got.offsets.tolist() == [0] and got.pos == 26
 
 
 def _decoded_hashes(batch: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -409,6 +429,32 @@ def test_the_tuple_hashes_agree_on_the_corpus(generated: Path) -> None:
                 told += int(mine.sum())
                 fed += len(rows)
     assert told > 0.9 * fed  # (most frames of the corpus are plain Ethernet and IPv4)
+
+
+def test_the_reader_marks_the_frames_asked_for(generated: Path) -> None:
+    """A capture asked for some 4-tuples (Capture.want, as a split run's follow asks)
+    marks each batch's frames as _walk.tuple_hashes would: those whose hash is wanted
+    or not known. Classic pcap on Ethernet marks from the first chunk on; other
+    captures mark nothing (the follow then asks tuple_hashes itself)."""
+    walk = _walk_or_skip()
+    marked = 0
+    for path in [*corpus_captures(), generated]:
+        with open_capture(path) as cap:
+            every = np.concatenate([np.zeros(0, np.uint64),
+                                    *(_hashes(walk, b) for b in cap.batches(4096))])
+        wanted = np.unique(every[every != 0][::3])
+        with open_capture(path) as cap:
+            cap.want(wanted)
+            marking = cap.info.format == "pcap" and cap.info.interfaces[0].linktype == 1
+            for batch in cap.batches(4096):
+                if not marking:
+                    assert batch.keep is None, path.name
+                    continue
+                got = _hashes(walk, batch)
+                assert batch.keep is not None, path.name
+                assert batch.keep.tolist() == ((got == 0) | np.isin(got, wanted)).tolist()
+                marked += len(batch)
+    assert marked > 10_000
 
 
 def _keys_agree(cols: dict[str, np.ndarray], rows: np.ndarray) -> None:

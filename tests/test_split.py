@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, corpus_captures
+from conftest import ROOT, corpus_captures, require
 
 from handshaker.analysis import AS_IS, analyze
 from handshaker.capture import open_capture
@@ -112,20 +112,28 @@ def test_the_follow_reads_on_from_where_the_part_ends_whatever_the_batches(
 
 
 @pytest.mark.parametrize("order", ["<", ">"])
+@pytest.mark.parametrize("piece", [40, 200, 1 << 18, None])
 def test_a_part_passes_over_the_frames_before_it_as_one_pass_reads_them(
-        order: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        order: str, piece: int | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A part's worker passes over the records before its part unread (Capture.skip_to),
-    in chunks smaller than the file: the frame numbers, a clock that goes back right at
-    the cut, and a file cut short are as one pass finds them, at every cut."""
+    in chunks smaller than the file, or (compiled) in pieces of any size, a record longer
+    than one among them: the frame numbers, a clock that goes back right at the cut, and
+    a file cut short are as one pass finds them, at every cut."""
     from capture_writers import pcap_file
     from tcp_synth import ACK, SYN, frame
 
     import handshaker.analysis
     import handshaker.split
+    from handshaker.capture import pcap
 
     small = functools.partial(open_capture, chunk_size=256)  # records across many chunks
     monkeypatch.setattr(handshaker.analysis, "open_capture", small)
     monkeypatch.setattr(handshaker.split, "open_capture", small)
+    if piece is None:
+        monkeypatch.setattr(pcap, "_walk", None)  # (the Python walk, in chunks)
+    else:
+        require(pcap._walk is not None, "the compiled record walk was not built")
+        monkeypatch.setattr(pcap, "SKIP_PIECE", piece)
     s = (bytes([10, 0, 0, 1]), 80)
     times = [10, 11, 12, 9, 13, 14, 8, 15, 16, 17]  # back twice
     pkts = []

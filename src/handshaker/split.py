@@ -214,11 +214,21 @@ def follow(path: str, tcp: list[TcpStream], udp: list[UdpConversation],
     range ends the file and they end with it, written to ``out`` too). ``reading``: the
     file, read up to the range already (see :func:`~handshaker.analysis.run`);
     ``packed_of``: see :class:`Replay`."""
-    def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
-        Replay(pipe, tcp, udp, packed_of)  # (it plugs itself in: pipe.replay)
-        return run(path, pipe, evicted=evicted, byte_range=byte_range, reading=reading)
+    with contextlib.ExitStack() as stack:
+        if reading is None:
+            reading = Reading(stack.enter_context(open_capture(path)), byte_range[0])
+        cap = reading.cap
 
-    _, pipe = _spooled(out, render, tls, file_index, run_replay, close=close)
+        def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
+            replay = Replay(pipe, tcp, udp, packed_of)  # (it plugs itself in: pipe.replay)
+            cap.want(replay.hashes)  # (the reader tells which frames may be theirs)
+            try:
+                return run(path, pipe, evicted=evicted, byte_range=byte_range,
+                           reading=reading)
+            finally:
+                cap.want(None)
+
+        _, pipe = _spooled(out, render, tls, file_index, run_replay, close=close)
     replay: Replay = pipe.replay
     return replay
 
@@ -288,14 +298,19 @@ class Replay:
 
     def frames_of(self, batch: FrameBatch) -> FrameBatch:
         """The frames of the batch that may be of the carried 4-tuples: all but those
-        that _walk.tuple_hashes shows are not (all, without the compiled helper); the
-        rows of the others are dropped by :meth:`select` once decoded."""
-        if _walk is None:
+        that the reader (``batch.keep``) or _walk.tuple_hashes shows are not (all,
+        without the compiled helper); the rows of the others are dropped by
+        :meth:`select` once decoded."""
+        if batch.keep is not None:
+            keep = batch.keep
+        elif _walk is None:
             return batch
-        keep = np.frombuffer(_walk.tuple_hashes(
-            batch.buf, np.ascontiguousarray(batch.start, dtype=np.int64),
-            np.ascontiguousarray(batch.caplen, dtype=np.int32),
-            np.ascontiguousarray(batch.linktype, dtype=np.int32), self.hashes), dtype=np.bool_)
+        else:
+            keep = np.frombuffer(_walk.tuple_hashes(
+                batch.buf, np.ascontiguousarray(batch.start, dtype=np.int64),
+                np.ascontiguousarray(batch.caplen, dtype=np.int32),
+                np.ascontiguousarray(batch.linktype, dtype=np.int32), self.hashes),
+                dtype=np.bool_)
         return batch if keep.all() else batch.take(keep)
 
     def select(self, kind: str, pipe: Pipeline, rows: np.ndarray, inverse: np.ndarray,
@@ -337,10 +352,11 @@ CARRIED = "carried"
 #: each part is this much larger than the one before (of the first's size): every
 #: worker but the last also follows its open connections through the next part (see
 #: analyze_part), so the earlier parts are smaller. Measured on 2 cores, the 1M-packet
-#: capture: with 0.05 the first worker ended 0.05-0.1 s after the second, with 0.10 as
-#: much before it (the times of whole runs, medians of 6: 2.36 s and 2.31 s, within the
-#: machine's noise); 0.15 was best when the follow decoded every frame of the next part
-PART_GROWTH = 0.075
+#: capture, since the reader marks the frames the follow wants (FrameBatch.keep): with
+#: 0.045 the first worker ends 0.04-0.06 s before the second, which leaves the parent a
+#: core to merge the first part's connections on (whole runs 1.57-1.64 s); with 0 both
+#: end together and the run takes 1.62-1.66 s, with 0.075 (the value before) 1.63-1.67 s.
+PART_GROWTH = 0.045
 
 
 def cuts(size: int, jobs: int) -> list[tuple[int, int]]:

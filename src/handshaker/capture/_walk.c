@@ -2,15 +2,17 @@
  *
  * Finding where each record starts means reading every record's incl_len in
  * turn: a chain numpy cannot follow. capture/pcap.py walks it in Python (one
- * struct.unpack_from per record, about 0.5 s per million records); this does
- * the same walk in C. Both must give the same offsets and the same stopping
- * place: pcap.py keeps the Python walk as the fallback and the tests compare
- * the two on good and damaged buffers.
+ * struct.unpack_from per record, about 0.5 s per million records) and then
+ * gathers the other header fields with numpy; records() does both in one pass
+ * in C, each header read once. Both must give the same columns and the same
+ * stopping place: pcap.py keeps the Python walk as the fallback and the tests
+ * compare the two on good and damaged buffers.
  *
  * tuple_hashes gives each frame's 4-tuple hash straight from its bytes, so that
  * a split run's worker, following a few connections on through the next part,
  * passes over the frames of the others undecoded (split.Replay.frames_of;
  * without this module it decodes them all, and drops their rows after).
+ * records() tells the same as it walks, while the frame's bytes are at hand.
  *
  * tuple_keys gives a batch's 4-tuples their ids (analysis._tuple_keys) in one pass.
  */
@@ -20,59 +22,8 @@
 #include <string.h>
 
 #define RECORD_HEADER_LEN 16
-
-/* walk(buf, pos, end, big_endian) -> (offsets, pos)
- *
- * The records that lie whole in buf[pos:end], each from its 16-byte header
- * on: their start offsets as native int64 in a bytes object, and the offset
- * where the walk stopped (the first record not whole in the range). */
-static PyObject *walk(PyObject *module, PyObject *args)
-{
-    Py_buffer view;
-    Py_ssize_t pos, end;
-    int big;
-    if (!PyArg_ParseTuple(args, "y*nnp", &view, &pos, &end, &big))
-        return NULL;
-    if (pos < 0 || end < pos || end > view.len) {
-        PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "walk: need 0 <= pos <= end <= len(buf)");
-        return NULL;
-    }
-    const unsigned char *buf = (const unsigned char *)view.buf;
-    Py_ssize_t cap = 4096, n = 0;
-    int64_t *out = PyMem_Malloc(cap * sizeof(int64_t));
-    if (out == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
-    }
-    while (end - pos >= RECORD_HEADER_LEN) {
-        const unsigned char *h = buf + pos + 8; /* incl_len */
-        uint32_t caplen = big ? ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
-                                 (uint32_t)h[2] << 8 | h[3])
-                              : ((uint32_t)h[3] << 24 | (uint32_t)h[2] << 16 |
-                                 (uint32_t)h[1] << 8 | h[0]);
-        if ((Py_ssize_t)caplen > end - pos - RECORD_HEADER_LEN)
-            break;
-        if (n == cap) {
-            cap *= 2;
-            int64_t *grown = PyMem_Realloc(out, cap * sizeof(int64_t));
-            if (grown == NULL) {
-                PyMem_Free(out);
-                PyBuffer_Release(&view);
-                return PyErr_NoMemory();
-            }
-            out = grown;
-        }
-        out[n++] = pos;
-        pos += RECORD_HEADER_LEN + (Py_ssize_t)caplen;
-    }
-    PyBuffer_Release(&view);
-    PyObject *offsets = PyBytes_FromStringAndSize((const char *)out, n * sizeof(int64_t));
-    PyMem_Free(out);
-    if (offsets == NULL)
-        return NULL;
-    return Py_BuildValue("Nn", offsets, pos);
-}
+#define WIDE ((Py_ssize_t)sizeof(int64_t))
+#define NARROW ((Py_ssize_t)sizeof(int32_t))
 
 /* The 4-tuple hash of analysis._tuple_keys, for a frame that is plainly Ethernet,
  * IPv4 (no fragment) and TCP or UDP with its ports captured; 0 for any other
@@ -121,6 +72,182 @@ static uint64_t tuple_hash(const unsigned char *f, int64_t caplen)
     return h ? h : 1; /* (0 says "cannot tell"; a real 0 is kept as 1: one more kept) */
 }
 
+/* An open-addressing set of the uint64 hashes in ``wanted`` (0 marks a free slot: a
+ * wanted 0 is never asked for, a frame's 0 is kept anyway); NULL on no memory. */
+static uint64_t *wanted_set(const Py_buffer *wanted, size_t *mask)
+{
+    size_t count = (size_t)wanted->len / sizeof(uint64_t), size = 16;
+    while (size < 2 * count)
+        size *= 2;
+    uint64_t *table = PyMem_Calloc(size, sizeof(uint64_t));
+    if (table == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    *mask = size - 1;
+    const uint64_t *w = (const uint64_t *)wanted->buf;
+    for (size_t i = 0; i < count; i++) {
+        size_t j = (size_t)(w[i] >> 17) & *mask;
+        while (table[j] != 0 && table[j] != w[i])
+            j = (j + 1) & *mask;
+        table[j] = w[i];
+    }
+    return table;
+}
+
+static int is_wanted(const uint64_t *table, size_t mask, uint64_t h)
+{
+    for (size_t j = (size_t)(h >> 17) & mask; table[j] != 0; j = (j + 1) & mask)
+        if (table[j] == h)
+            return 1;
+    return 0;
+}
+
+static uint32_t u32(const unsigned char *h, int big)
+{
+    return big ? ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3])
+               : ((uint32_t)h[3] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[1] << 8 | h[0]);
+}
+
+/* the columns records() gives, as they grow */
+typedef struct {
+    int64_t *offs, *ts;
+    int32_t *incl, *orig;
+    char *keep;
+} Columns;
+
+static int grow(Columns *c, Py_ssize_t cap, int keep)
+{
+    void *p;
+#define GROW(field, size)                                                                   \
+    if ((p = PyMem_Realloc(c->field, (size_t)cap * (size))) == NULL)                        \
+        goto no_memory;                                                                     \
+    c->field = p;
+    GROW(offs, sizeof(int64_t))
+    GROW(ts, sizeof(int64_t))
+    GROW(incl, sizeof(int32_t))
+    GROW(orig, sizeof(int32_t))
+    if (keep) {
+        GROW(keep, 1)
+    }
+#undef GROW
+    return 0;
+no_memory:
+    PyErr_NoMemory();
+    return -1;
+}
+
+/* records(buf, pos, end, big_endian, mult[, wanted])
+ *     -> (offsets, ts_ns, caplen, wirelen, keep, pos)
+ *
+ * The records that lie whole in buf[pos:end], each from its 16-byte header on, as
+ * columns in bytes objects (native order): where each starts (int64), its time in ns
+ * (int64: ts_sec * 10^9 + ts_frac * mult), incl_len (int32) and orig_len (int32, at
+ * most 2^31 - 1); and the offset where the walk stopped (the first record not whole
+ * in the range). With ``wanted`` (uint64 4-tuple hashes; the capture is Ethernet),
+ * keep is a byte per record: 1 where the frame's tuple_hash is 0 (it cannot tell) or
+ * one of those wanted, else 0 (split.Replay.frames_of); without it, None. */
+static PyObject *records(PyObject *module, PyObject *args)
+{
+    Py_buffer view, wanted = {0};
+    Py_ssize_t pos, end;
+    int big;
+    long long mult;
+    if (!PyArg_ParseTuple(args, "y*nnpL|y*", &view, &pos, &end, &big, &mult, &wanted))
+        return NULL;
+    int asked = wanted.obj != NULL;
+    PyObject *out = NULL;
+    Columns cols = {0};
+    uint64_t *table = NULL;
+    size_t mask = 0;
+    if (pos < 0 || end < pos || end > view.len || wanted.len % (Py_ssize_t)sizeof(uint64_t)) {
+        PyErr_SetString(PyExc_ValueError, "records: need 0 <= pos <= end <= len(buf) "
+                                          "(and uint64 wanted)");
+        goto done;
+    }
+    if (asked && (table = wanted_set(&wanted, &mask)) == NULL)
+        goto done;
+    Py_ssize_t cap = 4096, n = 0;
+    if (grow(&cols, cap, asked) < 0)
+        goto done;
+    const unsigned char *buf = (const unsigned char *)view.buf;
+    while (end - pos >= RECORD_HEADER_LEN) {
+        const unsigned char *h = buf + pos;
+        uint32_t caplen = u32(h + 8, big);
+        if ((Py_ssize_t)caplen > end - pos - RECORD_HEADER_LEN)
+            break;
+        if (n == cap && grow(&cols, (cap *= 2), asked) < 0)
+            goto done;
+        uint32_t wire = u32(h + 12, big);
+        cols.offs[n] = pos;
+        cols.ts[n] = (int64_t)u32(h, big) * 1000000000LL + (int64_t)u32(h + 4, big) * mult;
+        cols.incl[n] = (int32_t)caplen;
+        cols.orig[n] = wire > 0x7FFFFFFF ? 0x7FFFFFFF : (int32_t)wire;
+        if (asked) {
+            uint64_t hash = tuple_hash(h + RECORD_HEADER_LEN, caplen);
+            cols.keep[n] = (char)(hash == 0 || is_wanted(table, mask, hash));
+        }
+        n++;
+        pos += RECORD_HEADER_LEN + (Py_ssize_t)caplen;
+    }
+    PyObject *kept = asked ? PyBytes_FromStringAndSize(cols.keep, n) : Py_NewRef(Py_None);
+    if (kept != NULL)
+        out = Py_BuildValue("(y#y#y#y#Nn)", (const char *)cols.offs, n * WIDE,
+                            (const char *)cols.ts, n * WIDE, (const char *)cols.incl, n * NARROW,
+                            (const char *)cols.orig, n * NARROW, kept, pos);
+done:
+    PyMem_Free(cols.offs);
+    PyMem_Free(cols.ts);
+    PyMem_Free(cols.incl);
+    PyMem_Free(cols.orig);
+    PyMem_Free(cols.keep);
+    PyMem_Free(table);
+    PyBuffer_Release(&view);
+    if (asked)
+        PyBuffer_Release(&wanted);
+    return out;
+}
+
+/* skip(buf, pos, end, big_endian, mult, offset, max_record) -> (count, pos, last_ts)
+ *
+ * Pass over the records from buf[pos] on that start before ``offset`` (capture/pcap.py's
+ * skip_to, with the file mapped in memory: the other records' bytes are never read):
+ * how many, where the walk stopped (the first record at ``offset`` or beyond, or the
+ * first not whole in buf[:end], or claiming more than max_record bytes: damage, which
+ * the reading reports from there) and the time of the last one passed over, in ns
+ * (None: none was). */
+static PyObject *skip(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t pos, end, offset, max_record;
+    int big;
+    long long mult;
+    if (!PyArg_ParseTuple(args, "y*nnpLnn", &view, &pos, &end, &big, &mult, &offset,
+                          &max_record))
+        return NULL;
+    if (pos < 0 || end < pos || end > view.len) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "skip: need 0 <= pos <= end <= len(buf)");
+        return NULL;
+    }
+    const unsigned char *buf = (const unsigned char *)view.buf, *last = NULL;
+    Py_ssize_t count = 0;
+    while (pos < offset && end - pos >= RECORD_HEADER_LEN) {
+        const unsigned char *h = buf + pos;
+        uint32_t caplen = u32(h + 8, big);
+        if ((Py_ssize_t)caplen > max_record || (Py_ssize_t)caplen > end - pos - RECORD_HEADER_LEN)
+            break;
+        last = h;
+        count++;
+        pos += RECORD_HEADER_LEN + (Py_ssize_t)caplen;
+    }
+    PyObject *ts = last == NULL ? Py_NewRef(Py_None)
+                                : PyLong_FromLongLong((long long)u32(last, big) * 1000000000LL +
+                                                      (long long)u32(last + 4, big) * mult);
+    PyBuffer_Release(&view);
+    return ts == NULL ? NULL : Py_BuildValue("(nnN)", count, pos, ts);
+}
+
 /* tuple_hashes(buf, start, caplen, linktype[, wanted]) -> the hash of each frame as
  * native uint64 in a bytes object (see tuple_hash); with ``wanted`` (uint64 hashes),
  * a byte per frame instead: 1 where its hash is 0 (it cannot tell) or one of those
@@ -143,26 +270,8 @@ static PyObject *tuple_hashes(PyObject *module, PyObject *args)
         goto done;
     }
     int asked = PyTuple_GET_SIZE(args) == 5;
-    if (asked) {
-        /* an open-addressing set of the wanted hashes (0 marks a free slot: a wanted 0
-         * is never asked for, a frame's 0 is kept anyway) */
-        size_t count = (size_t)wanted.len / sizeof(uint64_t), size = 16;
-        while (size < 2 * count)
-            size *= 2;
-        table = PyMem_Calloc(size, sizeof(uint64_t));
-        if (table == NULL) {
-            PyErr_NoMemory();
-            goto done;
-        }
-        mask = size - 1;
-        const uint64_t *w = (const uint64_t *)wanted.buf;
-        for (size_t i = 0; i < count; i++) {
-            size_t j = (size_t)(w[i] >> 17) & mask;
-            while (table[j] != 0 && table[j] != w[i])
-                j = (j + 1) & mask;
-            table[j] = w[i];
-        }
-    }
+    if (asked && (table = wanted_set(&wanted, &mask)) == NULL)
+        goto done;
     out = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)(asked ? 1 : sizeof(uint64_t)));
     if (out == NULL)
         goto done;
@@ -178,10 +287,7 @@ static PyObject *tuple_hashes(PyObject *module, PyObject *args)
             ((uint64_t *)PyBytes_AS_STRING(out))[i] = h;
             continue;
         }
-        int keep = h == 0;
-        for (size_t j = (size_t)(h >> 17) & mask; !keep && table[j] != 0; j = (j + 1) & mask)
-            keep = table[j] == h;
-        PyBytes_AS_STRING(out)[i] = (char)keep;
+        PyBytes_AS_STRING(out)[i] = (char)(h == 0 || is_wanted(table, mask, h));
     }
 done:
     PyMem_Free(table);
@@ -340,8 +446,12 @@ static PyMethodDef walk_methods[] = {
      "tuple_keys(src_hi, src_lo, sport, dst_hi, dst_lo, dport, rows) -> (int64 inverse as "
      "bytes, int64 swap as bytes, the distinct packed 4-tuples in hash order), or None where "
      "two share a hash (analysis._tuple_keys)"},
-    {"walk", walk, METH_VARARGS,
-     "walk(buf, pos, end, big_endian) -> (int64 record offsets as bytes, where it stopped)"},
+    {"records", records, METH_VARARGS,
+     "records(buf, pos, end, big_endian, mult[, wanted]) -> (int64 offsets, int64 ts_ns, "
+     "int32 caplen, int32 wirelen, keep (1 byte per record) or None, where it stopped)"},
+    {"skip", skip, METH_VARARGS,
+     "skip(buf, pos, end, big_endian, mult, offset, max_record) -> (records passed over, "
+     "where it stopped, the time of the last one passed in ns or None)"},
     {"tuple_hashes", tuple_hashes, METH_VARARGS,
      "tuple_hashes(buf, start, caplen, linktype[, wanted]) -> uint64 4-tuple hash per frame "
      "as bytes (0: not plain Ethernet/IPv4/TCP or UDP); with wanted, 1 byte per frame: "

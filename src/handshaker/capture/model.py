@@ -95,6 +95,7 @@ class FrameBatch:
     interface: npt.NDArray[np.int32]
     file_offset: npt.NDArray[np.int64]
     numbers: npt.NDArray[np.int64] | None = None  # (see take)
+    keep: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.start)
@@ -117,10 +118,11 @@ class FrameBatch:
               start: npt.NDArray[np.int64], caplen: npt.NDArray[np.int32],
               wirelen: npt.NDArray[np.int32], ts_ns: npt.NDArray[np.int64],
               linktype: npt.NDArray[np.int32], interface: npt.NDArray[np.int32],
-              file_offset: npt.NDArray[np.int64]) -> Iterator[FrameBatch]:
+              file_offset: npt.NDArray[np.int64],
+              keep: npt.NDArray[np.bool_] | None = None) -> Iterator[FrameBatch]:
         """Cut the columns of one buffer's records into batches of at most ``size`` frames."""
         whole = cls(buf, first_number, start, caplen, wirelen, ts_ns, linktype, interface,
-                    file_offset)
+                    file_offset, None, keep)
         for i in range(0, len(start), size):
             yield whole.slice(i, i + size)
 
@@ -129,7 +131,8 @@ class FrameBatch:
         return FrameBatch(self.buf, self.first_number + i, self.start[i:j], self.caplen[i:j],
                           self.wirelen[i:j], self.ts_ns[i:j], self.linktype[i:j],
                           self.interface[i:j], self.file_offset[i:j],
-                          None if self.numbers is None else self.numbers[i:j])
+                          None if self.numbers is None else self.numbers[i:j],
+                          None if self.keep is None else self.keep[i:j])
 
     def frame(self, i: int) -> Frame:
         s = int(self.start[i])

@@ -16,7 +16,7 @@ import struct
 import sys
 from collections.abc import Iterator
 from types import TracebackType
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from ..errors import CaptureError, Diagnostic
 from .model import CaptureInfo, Frame, FrameBatch
@@ -141,6 +141,14 @@ class Capture:
             return self._reader.skip_to(offset)
         except OSError:  # (batches reads on from there, and reports it)
             return None
+
+    def want(self, hashes: Any) -> None:
+        """From the next chunk read on, mark in each batch the frames that may be of the
+        4-tuples with these hashes (uint64, as analysis.tuple_hash gives them), as
+        FrameBatch.keep, where the format and the compiled helper can tell (classic pcap,
+        Ethernet); None: no more marking."""
+        if isinstance(self._reader, PcapReader):
+            self._reader.wanted = hashes
 
     def frames(self) -> Iterator[Frame]:
         """The frames one at a time (built on :meth:`batches`)."""

@@ -358,6 +358,26 @@ class ChunkBuffer:
             self._spares = [*self._spares[-1:], old]
         return 0
 
+    @property
+    def can_jump(self) -> bool:
+        """The stream is a regular file read as it is: :meth:`read_at` and :meth:`jump`
+        work."""
+        seekable = getattr(self.stream, "seekable", None)
+        return self._size_hint is not None and seekable is not None and seekable()
+
+    def read_at(self, into: bytearray, offset: int) -> int:
+        """Read file bytes from ``offset`` on into ``into``, past the window (only where
+        :attr:`can_jump`); how many (fewer at the end of the file)."""
+        return os.preadv(self.stream.fileno(), [into], offset)  # type: ignore[attr-defined]
+
+    def jump(self, offset: int) -> None:
+        """Go on from file offset ``offset`` (only where :attr:`can_jump`): the window
+        empties, the next :meth:`refill` reads from there."""
+        self.stream.seek(offset)  # type: ignore[attr-defined]
+        self.base = offset
+        self.end = 0
+        self.eof = False
+
     def ensure(self, pos: int, need: int) -> int:
         """Make ``need`` bytes available from ``pos`` if the stream has them; return new pos."""
         if self.end - pos >= need or self.eof:
