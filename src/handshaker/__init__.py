@@ -11,12 +11,28 @@ The library surface::
     handshaker.build_ladder(analysis.kept[0], analysis.tcp[0])   # one connection's ladder
 """
 
+from typing import TYPE_CHECKING, Any
+
 from handshaker.analysis import Analysis, analyze
 from handshaker.capture import Capture, Frame, open_capture
 from handshaker.errors import CaptureError, Diagnostic, HandshakerError
-from handshaker.explain.ladder import Ladder, Step, build_ladder
 from handshaker.flow.tcp import TcpSummary
 from handshaker.flow.udp import UdpConversation
+
+if TYPE_CHECKING:
+    from handshaker.explain.ladder import Ladder, Step, build_ladder
+
+# the ladder is the library's, not analyze's: imported when first asked for (5 ms)
+_LAZY = {"Ladder", "Step", "build_ladder"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from handshaker.explain import ladder
+
+        return getattr(ladder, name)
+    raise AttributeError(f"module 'handshaker' has no attribute {name!r}")
+
 
 __all__ = [
     "Analysis",

@@ -12,6 +12,7 @@ are stored IPv4-mapped (``::ffff:a.b.c.d``) so one set of columns holds both.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -173,8 +174,10 @@ def ip_to_halves(packed: bytes) -> tuple[int, int]:
     return v >> 64, v & 0xFFFFFFFFFFFFFFFF
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def halves_to_ip(hi: int, lo: int) -> str:
-    """Inverse of :func:`ip_to_halves`, as text (IPv4 dotted, IPv6 compressed)."""
+    """Inverse of :func:`ip_to_halves`, as text (IPv4 dotted, IPv6 compressed). (Asked
+    for both ends of each new 4-tuple: the servers' addresses come again and again.)"""
     if hi == 0 and (lo >> 32) == 0xFFFF:
         return f"{(lo >> 24) & 0xFF}.{(lo >> 16) & 0xFF}.{(lo >> 8) & 0xFF}.{lo & 0xFF}"
     import ipaddress

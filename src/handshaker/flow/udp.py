@@ -8,6 +8,7 @@ conversation one-to-many.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
@@ -50,8 +51,11 @@ class UdpConversation:
                 "ratio": round(header / (header + payload), 4) if header + payload else None}
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def destination_kind(ip: str) -> str | None:
-    """'broadcast', 'multicast' or None for a unicast destination."""
+    """'broadcast', 'multicast' or None for a unicast destination. (Asked once for each
+    conversation; most go to a few addresses, and ipaddress takes 5 µs an address: 1.3%
+    of the 1M-packet benchmark capture's analysis before the cache.)"""
     try:
         addr = ipaddress.ip_address(ip)
     except ValueError:
