@@ -1,5 +1,5 @@
 """The compiled helpers (see src/handshaker/compiled.py): the classic-pcap record walk,
-the TCP tracker's lanes and the lean TLS hello readers.
+the columnar decoder, the TCP tracker's lanes and the lean TLS hello readers.
 
 All are optional: where they cannot be built (no C compiler), the package installs
 without them and runs their pure-Python twins, which give the same answers.
@@ -28,6 +28,7 @@ class BuildExt(build_ext):
 setup(cmdclass={"build_ext": BuildExt}, ext_modules=[
     Extension(name, [source], optional=True, extra_compile_args=["-O2"])
     for name, source in (("handshaker.capture._walk", "src/handshaker/capture/_walk.c"),
+                         ("handshaker.dissect._decode", "src/handshaker/dissect/_decode.c"),
                          ("handshaker.flow._lane", "src/handshaker/flow/_lane.c"),
                          ("handshaker.tls._hello", "src/handshaker/tls/_hello.c"))
 ])

@@ -8,6 +8,9 @@
 * frames cut at every length, in one batch: the right status, and no value
   taken from bytes past ``caplen`` (changing those bytes changes nothing);
 * Hypothesis: random and mutated frames never raise and still agree.
+
+The compiled decoder (dissect/_decode.c, decode_batch's path where it was built)
+is held to the same: ``assert_agrees`` checks it beside the numpy path.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from hypothesis import strategies as st
 from handshaker.capture.model import FrameBatch
 from handshaker.dissect.columnar import (
     MAX_VLAN_TAGS,
+    _decode,
     decode_batch,
+    decode_compiled,
     decode_reference,
     decode_vectorized,
 )
@@ -86,13 +91,19 @@ def reference_rows(batch: FrameBatch) -> list[dict[str, int]]:
 
 
 def assert_agrees(batch: FrameBatch) -> PacketColumns:
-    """decode_batch == summarize() on every row; the vectorized path on its own rows."""
+    """decode_batch == summarize() on every row; the vectorized path and its compiled
+    twin on their own rows, which are the same."""
     cols = decode_batch(batch)
     vec, fallback = decode_vectorized(batch)
+    paths = [("vectorized", vec)]
+    if _decode is not None:
+        compiled, compiled_fallback = decode_compiled(batch)
+        assert compiled_fallback.tolist() == fallback.tolist()
+        paths.append(("compiled", compiled))
     for i, ref in enumerate(reference_rows(batch)):
         assert row(cols, i) == ref, f"row {i}: decode_batch differs from summarize"
-        if not fallback[i]:
-            assert row(vec, i) == ref, f"row {i}: vectorized path differs from summarize"
+        for name, path in paths if not fallback[i] else ():
+            assert row(path, i) == ref, f"row {i}: the {name} path differs from summarize"
     for name, dtype in COLUMNS.items():
         assert cols[name].dtype == dtype and len(cols[name]) == len(batch), name
     return cols

@@ -4,7 +4,8 @@ The package builds them when it can (setup.py, optional) and runs the same code
 in Python when it cannot, or with HANDSHAKER_PURE_PYTHON set. Both must give
 the same answers: here on the corpus and on a generated capture with
 retransmissions and disorder, in a pure-Python interpreter (a subprocess that
-never loads an extension) against this one; the record walk on good and
+never loads an extension) against this one (test_columnar.py holds both
+decoders to the reference decoder); the record walk on good and
 damaged buffers; the two TCP lanes, which must leave every field of every
 stream alike (here, and test_flow_tshark and test_flow_random inside one
 interpreter as well). test_tls_hello.py compares the hello readers.
@@ -31,6 +32,7 @@ from test_flow_random import CLOSES, DISORDER, build
 
 from handshaker.analysis import Pipeline, analyze
 from handshaker.capture import open_capture, pcap
+from handshaker.dissect import columnar
 from handshaker.flow import tcp
 from handshaker.split import analyze_split, cuts
 from handshaker.tls import hello
@@ -43,8 +45,9 @@ import pickle, sys
 from handshaker.analysis import analyze
 from handshaker.flow import tcp
 from handshaker.capture import pcap
+from handshaker.dissect import columnar
 from handshaker.tls import hello
-out = {"lane": tcp._lane, "walk": pcap._walk, "hello": hello._compiled,
+out = {"lane": tcp._lane, "walk": pcap._walk, "hello": hello._compiled, "decode": columnar._decode,
        "base": tcp.TcpStream.__mro__[2].__name__,
        "results": [analyze(p).connections for p in sys.argv[1:]]}
 sys.stdout.buffer.write(pickle.dumps(out))
@@ -66,6 +69,7 @@ def test_the_helpers_are_compiled() -> None:
     require(pcap._walk is not None, "the compiled record walk (capture/_walk.c) was not built")
     require(tcp._lane is not None, "the compiled fast lane (flow/_lane.c) was not built")
     require(hello._compiled is not None, "the compiled hello readers (tls/_hello.c) were not built")
+    require(columnar._decode is not None, "the compiled decoder (dissect/_decode.c) was not built")
     assert tcp.TcpStream.__mro__[2] is tcp._lane.StreamCore
     assert tcp.TcpTracker().compiled
 
@@ -77,6 +81,7 @@ def test_pure_python_gives_the_same_answers(generated: Path) -> None:
                          check=True, capture_output=True).stdout
     pure = pickle.loads(out)
     assert pure["lane"] is None and pure["walk"] is None and pure["hello"] is None
+    assert pure["decode"] is None
     assert pure["base"] == "_PyStreamCore"
     assert len(pure["results"]) == len(paths)
     for path, theirs in zip(paths, pure["results"], strict=True):
