@@ -714,13 +714,15 @@ def _feed_tcp(tcp: TcpTracker, cols: Any, batch: Any, rows: np.ndarray, inverse:
         cols["window"][rows], cols["wirelen"][rows])]
     rows_of = _Rows(batch, cols, rows)
     tcp.feed(ids, columns, rows_of.syn_options, file_index, rows_of.payload,
-             _option_spans(batch, cols, rows) if tcp.compiled else None)
+             _spans(batch, cols, rows) if tcp.compiled else None)
 
 
-def _option_spans(batch: Any, cols: Any, rows: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray]:
-    """(buf, lo, hi): the TCP options of the given rows are ``buf[lo:hi]``; ``lo`` < 0
-    where the header is too short to have any. The compiled lane reads a SYN's there
-    (:meth:`_Rows.syn_options` is its twin)."""
+def _spans(batch: Any, cols: Any, rows: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray,
+                                                             np.ndarray, np.ndarray]:
+    """(buf, lo, hi, plo, phi): the TCP options of the given rows are ``buf[lo:hi]``
+    (``lo`` < 0 where the header is too short to have any), their captured payloads
+    ``buf[plo:phi]``. The compiled lane reads a SYN's options and hands the payloads on
+    from there (:meth:`_Rows.syn_options` and :meth:`_Rows.payload` are its twins)."""
     hlen, l4 = cols["tcp_hlen"][rows].astype(np.int64), cols["l4_off"][rows].astype(np.int64)
     start, caplen = batch.start[rows].astype(np.int64), batch.caplen[rows].astype(np.int64)
     lo = start + l4 + 20
@@ -729,7 +731,13 @@ def _option_spans(batch: Any, cols: Any, rows: np.ndarray) -> tuple[Any, np.ndar
     lo[none] = 0
     hi[none] = 0
     lo[hlen < 20] = -1
-    return batch.buf, lo, hi
+    off, n = cols["payload_off"][rows].astype(np.int64), cols["payload_len"][rows]
+    plo = start + off
+    phi = np.maximum(plo, start + np.minimum(off + n, caplen))
+    empty = (off < 0) | (n <= 0)
+    plo[empty] = 0
+    phi[empty] = 0
+    return batch.buf, lo, hi, plo, phi
 
 
 class _Rows:

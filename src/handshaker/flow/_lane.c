@@ -163,12 +163,12 @@ typedef struct {
     Py_ssize_t n;
     long long quiet;
     /* with more given: the batch's bytes, where each segment's options lie in them
-     * ([lo, hi); lo < 0: none), new_stream(i), which makes segment i's stream, and
-     * deliver(stream, d, frame, ts, seq, seglen, i, bits), which offers segment i's
-     * payload to the stream's observer */
+     * ([lo, hi); lo < 0: none) and where its captured payload does ([plo, phi)),
+     * new_stream(i), which makes segment i's stream, and deliver(stream, d, frame, ts,
+     * seq, seglen, payload, bits), which offers the payload to the stream's observer */
     Py_buffer buf;
-    Py_buffer span[2];
-    const long long *opt_lo, *opt_hi;
+    Py_buffer span[4];
+    const long long *opt_lo, *opt_hi, *pay_lo, *pay_hi;
     PyObject *new_stream, *deliver;
 } Lane;
 
@@ -179,7 +179,7 @@ static void lane_dealloc(Lane *self)
     for (int c = 0; c < NCOL; c++)
         if (self->view[c].obj != NULL)
             PyBuffer_Release(&self->view[c]);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 4; k++)
         if (self->span[k].obj != NULL)
             PyBuffer_Release(&self->span[k]);
     if (self->buf.obj != NULL)
@@ -193,8 +193,8 @@ static void lane_dealloc(Lane *self)
 
 /* Lane(table, keys, columns, quiet, more=None): columns is a sequence of NCOL contiguous
  * int64 arrays of one length (inv, sw, number, ts, seq, ack, flags, plen, win, wire);
- * more, (buf, lo, hi, new_stream, deliver), lets the lane take SYNs and segments with
- * payload: see the Lane struct. */
+ * more, (buf, lo, hi, plo, phi, new_stream, deliver), lets the lane take SYNs and
+ * segments with payload: see the Lane struct. */
 static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
 {
     PyObject *table, *keys, *columns, *more = Py_None;
@@ -244,9 +244,10 @@ static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
         }
     }
     if (more != Py_None) {
-        PyObject *buf, *lo, *hi, *make, *deliver;
-        if (!PyArg_ParseTuple(more, "OOOOO;more: (buf, lo, hi, new_stream, deliver) expected",
-                              &buf, &lo, &hi, &make, &deliver))
+        PyObject *buf, *lo, *hi, *plo, *phi, *make, *deliver;
+        if (!PyArg_ParseTuple(more,
+                              "OOOOOOO;more: (buf, lo, hi, plo, phi, new_stream, deliver) expected",
+                              &buf, &lo, &hi, &plo, &phi, &make, &deliver))
             return -1;
         if (!PyCallable_Check(make) || !PyCallable_Check(deliver)) {
             PyErr_SetString(PyExc_TypeError, "more: new_stream and deliver must be callable");
@@ -254,20 +255,23 @@ static int lane_init(Lane *self, PyObject *args, PyObject *kwds)
         }
         if (PyObject_GetBuffer(buf, &self->buf, PyBUF_SIMPLE) < 0)
             return -1;
-        PyObject *spans[2] = {lo, hi};
-        for (int k = 0; k < 2; k++) {
+        PyObject *spans[4] = {lo, hi, plo, phi};
+        for (int k = 0; k < 4; k++) {
             Py_buffer *v = &self->span[k];
             if (PyObject_GetBuffer(spans[k], v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
                 return -1;
             if (v->itemsize != 8 || v->ndim != 1 || v->format == NULL ||
                 (strcmp(v->format, "q") != 0 && strcmp(v->format, "l") != 0) ||
                 v->shape[0] != self->n) {
-                PyErr_SetString(PyExc_ValueError, "more: lo, hi: int64 of the columns' length");
+                PyErr_SetString(PyExc_ValueError,
+                                "more: lo, hi, plo, phi: int64 of the columns' length");
                 return -1;
             }
         }
         self->opt_lo = (const long long *)self->span[0].buf;
         self->opt_hi = (const long long *)self->span[1].buf;
+        self->pay_lo = (const long long *)self->span[2].buf;
+        self->pay_hi = (const long long *)self->span[3].buf;
         self->new_stream = Py_NewRef(make);
         self->deliver = Py_NewRef(deliver);
     }
@@ -296,6 +300,8 @@ static int observer_wants(PyObject *obs, int d)
 
 static int take_plain(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
                       Py_ssize_t i);
+static int deliver(Lane *self, StreamCore *st, int d, long long frame, long long ts,
+                   long long seq, long long seglen, Py_ssize_t i, long long bits);
 static int take_syn(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *rev,
                     Py_ssize_t i);
 
@@ -922,15 +928,36 @@ static int take_plain(Lane *self, StreamCore *st, int d, DirCore *fwd, DirCore *
     if (need)
         r = control(st, states, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits);
     Py_DECREF(states);
-    if (r == 0 && seglen) {
-        PyObject *res = PyObject_CallFunction(self->deliver, "OiLLLLnL", (PyObject *)st, d, frame,
-                                              ts, seq, seglen, i, bits);
-        Py_XDECREF(res);
-        r = res == NULL ? -1 : 0;
-    }
+    if (r == 0 && seglen)
+        r = deliver(self, st, d, frame, ts, seq, seglen, i, bits);
     if (r == 0)
         r = anomalies(st, bits, frame);
     return r < 0 ? -1 : 1;
+}
+
+/* Offer segment i's captured payload to the stream's observer: deliver (Python's
+ * TcpTracker._deliver), unless the observer there no longer wants this direction's
+ * bytes. 0, or -1 on error. */
+static int deliver(Lane *self, StreamCore *st, int d, long long frame, long long ts,
+                   long long seq, long long seglen, Py_ssize_t i, long long bits)
+{
+    if (st->observer != NULL && st->observer != Py_None) {
+        int w = observer_wants(st->observer, d);
+        if (w <= 0)
+            return w;
+    }
+    /* (as Python slices: cut to the buffer, empty where it ends before it begins) */
+    long long lo = self->pay_lo[i], hi = self->pay_hi[i], size = self->buf.len;
+    hi = hi < size ? hi : size;
+    lo = lo < 0 ? 0 : lo;
+    PyObject *payload = PyBytes_FromStringAndSize((const char *)self->buf.buf + lo,
+                                                  hi > lo ? hi - lo : 0);
+    if (payload == NULL)
+        return -1;
+    PyObject *res = PyObject_CallFunction(self->deliver, "OiLLLLNL", (PyObject *)st, d, frame,
+                                          ts, seq, seglen, payload, bits);
+    Py_XDECREF(res);
+    return res == NULL ? -1 : 0;
 }
 
 /* What a SYN's options announce (the twin of dissect/tcpopts.py's syn_options) */

@@ -21,7 +21,6 @@ Everything here is sans-I/O: integers in, events and summaries out.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import inspect
 from dataclasses import dataclass, field
@@ -510,9 +509,10 @@ class TcpTracker:
         goes through :meth:`segment`. Kept streams always do, so the tests can
         check that both ways give the same results. ``payload_of(i)`` gives
         segment ``i``'s TCP payload (read only for kept streams and for streams
-        a payload observer watches). ``spans`` = (buf, lo, hi), two int64
-        arrays: segment ``i``'s options are ``buf[lo[i]:hi[i]]`` (``lo[i]`` < 0:
-        it has none, as ``syn_options(i)`` gives None).
+        a payload observer watches). ``spans`` = (buf, lo, hi, plo, phi), four
+        int64 arrays: segment ``i``'s options are ``buf[lo[i]:hi[i]]`` (``lo[i]``
+        < 0: it has none, as ``syn_options(i)`` gives None), its payload
+        ``buf[plo[i]:phi[i]]`` (as ``payload_of(i)`` gives it).
 
         The compiled lane (flow/_lane.c) takes the fast-lane segments in C; it
         stops at each segment it does not take, and the Python lane below (its
@@ -543,7 +543,7 @@ class TcpTracker:
                     return self._new_stream(key, int(sw[i]), eps, int(number[i]), int(ts[i]),
                                             file_index)
 
-                more = (*spans, new_stream, functools.partial(self._deliver, payload_of))
+                more = (*spans, new_stream, self._deliver)
             lane = _lane.Lane(by_tuple, [key for key, _ in ids], columns, quiet, more)
             row = lane.row  # segment i as a tuple of ints
         else:
@@ -697,8 +697,8 @@ class TcpTracker:
         if (flags & (SYN | FIN | RST) or bits or st.watch or (seglen and rev.fin_frames)
                 or not fwd.marks & (MARK_D if seglen else MARK_A)):
             self._control(st, d, fwd, rev, frame, ts, seq, ack, flags, seglen, bits)
-        if seglen > 0:
-            self._deliver(payload_of, st, d, frame, ts, seq, seglen, index, bits)
+        if seglen > 0 and payload_of is not None and self._observe is not None:
+            self._deliver(st, d, frame, ts, seq, seglen, payload_of(index), bits)
         if bits & ANOMALY_MASK:
             for bit, name in ANALYSIS_NAMES:
                 if bits & bit & ANOMALY_MASK:
@@ -712,22 +712,21 @@ class TcpTracker:
                                        payload_of(index) if payload_of and seglen else b""))
         return st.number, bits
 
-    def _deliver(self, payload_of: Any, st: TcpStream, d: int, frame: int, ts: int, seq: int,
-                 seglen: int, index: int, bits: int) -> None:
-        """Offer a segment's payload (``payload_of(index)``) to the stream's observer; the
-        first payload of each direction may make one (``observe``). (Also called from C:
-        the compiled lane's take_plain.)"""
-        if payload_of is None or self._observe is None:
+    def _deliver(self, st: TcpStream, d: int, frame: int, ts: int, seq: int, seglen: int,
+                 payload: bytes, bits: int) -> None:
+        """Offer a segment's payload to the stream's observer; the first payload of each
+        direction may make one (``observe``). (Also called from C: the compiled lane's
+        take_plain, with the payload it cut from the batch.)"""
+        if self._observe is None:
             return
         obs = st.observer
         if obs is None and not st.dirs[d].offered:
             st.dirs[d].offered = True
-            payload = payload_of(index)
             obs = st.observer = self._observe(st, d, payload)
             if obs is not None and obs.wants[d]:
                 obs.segment(d, frame, ts, seq, seglen, payload, bits)
         elif obs is not None and obs.wants[d]:
-            obs.segment(d, frame, ts, seq, seglen, payload_of(index), bits)
+            obs.segment(d, frame, ts, seq, seglen, payload, bits)
 
     @staticmethod
     def _syn_options(st: TcpStream, d: int, flags: int, options: SynOptions | None) -> None:
