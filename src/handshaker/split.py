@@ -577,11 +577,12 @@ class _Merge:
             _, _, entry, rest = heads[0]
             if len(heads) == 1:  # one source left (the last part's, mostly): no heap
                 heapq.heappop(heads)
-                while entry is not None and entry[0] < below:
-                    self._hand(entry)
-                    entry = next(rest, None)
-                if entry is not None:
-                    heapq.heappush(heads, (entry[0], next(self._tie), entry, rest))
+                e: Entry | None = entry
+                while e is not None and e[0] < below:
+                    self._hand(e)
+                    e = next(rest, None)
+                if e is not None:
+                    heapq.heappush(heads, (e[0], next(self._tie), e, rest))
                 return
             following = next(rest, None)
             if following is None:
