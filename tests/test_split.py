@@ -412,3 +412,74 @@ def test_a_sigterm_while_workers_are_made_waits_for_the_way_out() -> None:
         reached.append("after")  # the signal was delivered on the way out
     assert reached == ["held"]
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+def test_the_last_part_is_read_as_its_worker_writes_it(tmp_path: Path) -> None:
+    """analysis.follow_chunks reads a ChunkWriter's file while another process writes it:
+    each chunk once it is whole, not before the file exists, until the writer is done;
+    a chunk the writer left half written (it failed) is not read."""
+    from handshaker.analysis import ChunkWriter, follow_chunks
+
+    path = tmp_path / "spool"
+    done = threading.Event()
+    steps = threading.Semaphore(0)
+
+    def writer() -> None:
+        steps.acquire()  # (the reader is waiting for the file)
+        with open(path, "wb") as f:
+            w = ChunkWriter(f, size=3)
+            for i in range(10):
+                w.append(("item", i))
+                if i % 3 == 2:
+                    steps.acquire()  # a chunk is out: the reader reads it before the next
+            w.flush()
+        done.set()
+
+    naps = []
+
+    def nap() -> None:
+        naps.append(1)
+        steps.release()
+        time.sleep(0.001)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    got = list(follow_chunks(str(path), done.is_set, nap))
+    t.join()
+    assert got == [("item", i) for i in range(10)]
+    assert len(naps) >= 4  # (it waited for the file and for each chunk)
+
+    # a writer that failed half way through a chunk: the whole chunks, then the end
+    whole = path.read_bytes()
+    path.write_bytes(whole + whole[:20])
+    assert list(follow_chunks(str(path), lambda: True, lambda: None)) == got
+    # a writer that failed before it made the file
+    assert list(follow_chunks(str(tmp_path / "none"), lambda: True, lambda: None)) == []
+
+
+def test_the_connections_open_at_the_end_go_in_order_of_first_frame(tmp_path: Path) -> None:
+    """Pipeline.close(on_way) retires the connections still open, TCP and UDP together,
+    in order of their first frame, and tells on_way where the next begins (a split
+    run's last worker writes out what comes before it meanwhile); what it retires is
+    what close() retires."""
+    import handshaker.analysis as analysis
+    from handshaker.analysis import Pipeline, run
+
+    path = tmp_path / "flows.pcap"
+    subprocess.run([sys.executable, str(ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"),
+                    "-o", str(path), "-n", "400", "--seed", "5", "--duration", "2"],
+                   check=True, capture_output=True)
+    retired: list[list[int]] = [[], []]
+    floors: list[int] = []
+    for k, on_way in enumerate((None, floors.append)):
+        def done(c: object, k: int = k) -> None:
+            retired[k].append(c.first_frame)  # type: ignore[attr-defined]
+
+        pipe = Pipeline(on_tcp=done, on_udp=done)
+        run(str(path), pipe)
+        pipe.close(on_way)
+    assert sorted(retired[0]) == sorted(retired[1]) and len(retired[1]) > 300
+    assert retired[1] == sorted(retired[1])
+    assert floors == sorted(floors) and floors[-1] == analysis.END
+    for floor in floors[:-1]:  # each floor: the first frame of one still to go
+        assert floor in retired[1]

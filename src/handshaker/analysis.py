@@ -356,6 +356,8 @@ AS_IS = Renderer()
 
 #: objects per pickled chunk of a temporary file
 CHUNK_OBJECTS = 1000
+#: Pipeline.close(on_way): connections retired between two calls of on_way
+CLOSE_STEP = 100
 #: connections per chunk of InOrder's files (each file being read keeps one in memory)
 SPILL_CHUNK = 100
 #: InOrder's files open at once; one more merges them all into one
@@ -364,7 +366,9 @@ MAX_SPILL_FILES = 64
 
 class ChunkWriter:
     """Items pickled to ``f`` as they come, in chunks of ``size`` (read back by
-    :func:`read_chunks`): one chunk in memory at a time. ``flush`` writes the last one."""
+    :func:`read_chunks`): one chunk in memory at a time. ``flush`` writes the last one.
+    Each chunk goes to the file as soon as it is whole, its length before it (a reader
+    may follow the file as it grows: :func:`follow_chunks`)."""
 
     def __init__(self, f: BinaryIO, size: int = CHUNK_OBJECTS) -> None:
         self._f = f
@@ -378,8 +382,15 @@ class ChunkWriter:
 
     def flush(self) -> None:
         if self._chunk:
-            pickle.dump(self._chunk, self._f, protocol=pickle.HIGHEST_PROTOCOL)
+            blob = pickle.dumps(self._chunk, protocol=pickle.HIGHEST_PROTOCOL)
+            self._f.write(_CHUNK_LEN.pack(len(blob)))
+            self._f.write(blob)
+            self._f.flush()
             self._chunk = []
+
+
+#: the length before each chunk of a ChunkWriter's file
+_CHUNK_LEN = struct.Struct("<Q")
 
 
 def write_chunks(f: BinaryIO, items: Iterable[Any], size: int = CHUNK_OBJECTS) -> None:
@@ -395,11 +406,44 @@ def read_chunks(f: BinaryIO) -> Iterator[Any]:
     the file is closed at the end. Only for files this process's own code wrote."""
     with f:
         while True:
-            try:
-                chunk = pickle.load(f)  # our own temporary file
-            except EOFError:
+            head = f.read(_CHUNK_LEN.size)
+            if not head:
                 return
-            yield from chunk
+            yield from pickle.loads(f.read(_CHUNK_LEN.unpack(head)[0]))  # our own file
+
+
+def follow_chunks(path: str, finished: Callable[[], bool],
+                  wait: Callable[[], None]) -> Iterator[Any]:
+    """:func:`read_chunks` of a file that another process is writing with a
+    :class:`ChunkWriter` (and may not have made yet): each chunk as soon as it is whole;
+    ``wait()`` while none is, until ``finished()`` says the writer is done. Only for
+    files this program's own processes wrote."""
+    f = None
+    held = bytearray()
+    try:
+        while True:
+            over = finished()  # (asked before reading: what it wrote before is there then)
+            if f is None:
+                with contextlib.suppress(FileNotFoundError):
+                    f = open(path, "rb")  # noqa: SIM115 - closed below
+            if f is not None:
+                held += f.read()
+            at = 0
+            while len(held) - at >= _CHUNK_LEN.size:
+                end = at + _CHUNK_LEN.size + _CHUNK_LEN.unpack_from(held, at)[0]
+                if end > len(held):
+                    break
+                chunk = pickle.loads(held[at + _CHUNK_LEN.size:end])
+                at = end
+                yield from chunk
+            del held[:at]
+            if over and not at:
+                return  # (what is left, if anything, is what a failed writer left half made)
+            if not at:
+                wait()
+    finally:
+        if f is not None:
+            f.close()
 
 
 class Reading:
@@ -636,7 +680,21 @@ class Pipeline:
     def first_open_frame(self) -> int:
         return min(self.tcp.first_open_frame(), self.udp.first_open_frame())
 
-    def close(self) -> None:
+    def close(self, on_way: Callable[[int], None] | None = None) -> None:
+        """Retire every connection still open (the capture has ended). With ``on_way``
+        they go in order of their first frame, TCP and UDP together, and after each
+        CLOSE_STEP of them ``on_way`` is told the first frame of the next to go (END: none
+        is left): a split run's last worker writes out what comes before it meanwhile."""
+        if on_way is not None:
+            tcp = sorted(self.tcp.open_streams(), key=lambda s: s.number)  # (first frames')
+            udp = sorted(self.udp.open_conversations(), key=lambda c: c.stream)
+            order = list(heapq.merge(((s.first_frame, 1, s) for s in tcp),
+                                     ((c.first_frame, 0, c) for c in udp)))
+            for k, (_, is_tcp, conn) in enumerate(order, 1):
+                tracker: Any = self.tcp if is_tcp else self.udp
+                tracker.retire(conn)
+                if k % CLOSE_STEP == 0 or k == len(order):
+                    on_way(order[k][0] if k < len(order) else END)
         self.tcp.close()
         self.udp.close()
 

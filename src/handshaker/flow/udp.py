@@ -106,6 +106,12 @@ class UdpTracker:
             self._retire(c)
         self._by_tuple.clear()
 
+    def retire(self, conv: UdpConversation) -> None:
+        """Retire one conversation now (TcpTracker.retire's twin)."""
+        if self._by_tuple.get(conv.key) is conv:
+            del self._by_tuple[conv.key]
+            self._retire(conv)
+
     def adopt(self, key: Any, obj: UdpConversation) -> None:
         """Take over a conversation followed elsewhere (a split run's previous part) as ``key``
         (if it is here already under another key, it moves)."""
