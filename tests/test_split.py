@@ -414,11 +414,17 @@ def test_a_sigterm_while_workers_are_made_waits_for_the_way_out() -> None:
     assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, set())
 
 
-def test_the_last_part_is_read_as_its_worker_writes_it(tmp_path: Path) -> None:
-    """analysis.follow_chunks reads a ChunkWriter's file while another process writes it:
-    each chunk once it is whole, not before the file exists, until the writer is done;
-    a chunk the writer left half written (it failed) is not read."""
+@pytest.mark.parametrize("read", [7, 1 << 20])
+def test_the_last_part_is_read_as_its_worker_writes_it(
+        read: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """analysis.follow_chunks reads a ChunkWriter's file while another process writes it
+    (in reads of any size): each chunk once it is whole, not before the file exists,
+    until the writer is done; a chunk the writer left half written (it failed) is not
+    read."""
+    import handshaker.analysis as analysis
     from handshaker.analysis import ChunkWriter, follow_chunks
+
+    monkeypatch.setattr(analysis, "FOLLOW_READ", read)
 
     path = tmp_path / "spool"
     done = threading.Event()

@@ -391,6 +391,8 @@ class ChunkWriter:
 
 #: the length before each chunk of a ChunkWriter's file
 _CHUNK_LEN = struct.Struct("<Q")
+#: follow_chunks reads this much at a time (what it holds: about this and a chunk)
+FOLLOW_READ = 1 << 20
 
 
 def write_chunks(f: BinaryIO, items: Iterable[Any], size: int = CHUNK_OBJECTS) -> None:
@@ -426,8 +428,8 @@ def follow_chunks(path: str, finished: Callable[[], bool],
             if f is None:
                 with contextlib.suppress(FileNotFoundError):
                     f = open(path, "rb")  # noqa: SIM115 - closed below
-            if f is not None:
-                held += f.read()
+            got = f.read(FOLLOW_READ) if f is not None else b""
+            held += got
             at = 0
             while len(held) - at >= _CHUNK_LEN.size:
                 end = at + _CHUNK_LEN.size + _CHUNK_LEN.unpack_from(held, at)[0]
@@ -437,10 +439,11 @@ def follow_chunks(path: str, finished: Callable[[], bool],
                 at = end
                 yield from chunk
             del held[:at]
-            if over and not at:
+            if got or at:
+                continue  # (more may be there already)
+            if over:
                 return  # (what is left, if anything, is what a failed writer left half made)
-            if not at:
-                wait()
+            wait()
     finally:
         if f is not None:
             f.close()
