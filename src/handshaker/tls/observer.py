@@ -991,13 +991,14 @@ class TlsObserver:
             s.client, s.server = server, client
         for m in s.messages:
             m.dir = "c2s" if m.direction == cdir else "s2c"
-        for a in s.alerts:
+        alerts = s.alerts  # (most sessions have none)
+        for a in alerts:
             a.dir = "c2s" if a.direction == cdir else "s2c"
-        if any(a.description == 0 for a in s.alerts):
+        if alerts and any(a.description == 0 for a in alerts):
             s.close = "close_notify"
-        elif any(a.level == "fatal" for a in s.alerts):
+        elif alerts and any(a.level == "fatal" for a in alerts):
             s.close = "fatal_alert"  # RFC 5246 §7.2.2: the connection ends with it
-        elif any(a.level == "encrypted" for a in s.alerts):
+        elif alerts and any(a.level == "encrypted" for a in alerts):
             s.close = "encrypted_alert"
         elif close_kind == "reset":
             s.close = "reset"
