@@ -489,3 +489,29 @@ def test_the_connections_open_at_the_end_go_in_order_of_first_frame(tmp_path: Pa
     assert floors == sorted(floors) and floors[-1] == analysis.END
     for floor in floors[:-1]:  # each floor: the first frame of one still to go
         assert floor in retired[1]
+
+
+@pytest.mark.parametrize("broken", [0, 1])
+def test_a_worker_that_fails_fails_the_run(broken: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's error ends the run with that error, whether its part is merged when it
+    is in (the first) or as it is written (the last): the parent neither waits for
+    ever nor goes on as if the part were empty."""
+    import handshaker.split as split
+
+    real = split.analyze_part
+
+    def analyze_part(path: str, lo: int, hi: int, index: int, *args: object,
+                     **kw: object) -> object:
+        if index == broken:
+            raise RuntimeError(f"worker {index} broke")
+        return real(path, lo, hi, index, *args, **kw)  # type: ignore[arg-type]
+
+    # (the forked workers find it where the parent put it, by the name it is pickled by)
+    analyze_part.__qualname__ = "analyze_part"
+    analyze_part.__module__ = "handshaker.split"
+    monkeypatch.setattr(split, "analyze_part", analyze_part)
+    path = max(SPLITTABLE, key=lambda p: p.stat().st_size)
+    offsets = record_offsets(path)
+    ranges = [(0, offsets[len(offsets) // 2]), (offsets[len(offsets) // 2], END)]
+    with pytest.raises(RuntimeError, match=f"worker {broken} broke"):
+        analyze_split(str(path), jobs=2, on_connection=lambda c: None, ranges=ranges)
