@@ -19,11 +19,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, corpus_captures, require
 
-from handshaker.analysis import AS_IS, analyze
+from handshaker.analysis import AS_IS, Renderer, analyze
 from handshaker.capture import open_capture
 from handshaker.render.json_out import connection_dict
 from handshaker.split import END, analyze_part, analyze_split, splittable, stitch
@@ -491,27 +492,41 @@ def test_the_connections_open_at_the_end_go_in_order_of_first_frame(tmp_path: Pa
         assert floor in retired[1]
 
 
-@pytest.mark.parametrize("broken", [0, 1])
-def test_a_worker_that_fails_fails_the_run(broken: int, monkeypatch: pytest.MonkeyPatch) -> None:
+class _Breaking(Renderer):
+    """Renders as AS_IS does, but breaks on the connections that begin at ``frame`` and
+    after (``after``) or before it: a worker that fails, whether the workers are forked
+    or spawned (it goes to them pickled)."""
+
+    def __init__(self, frame: int, after: bool) -> None:
+        self.frame = frame
+        self.after = after
+
+    def render(self, conn: Any) -> Any:
+        if (conn.first_frame >= self.frame) == self.after:
+            raise RuntimeError("a worker broke")
+        return conn
+
+
+@pytest.mark.parametrize("spawned", [False, True], ids=["forked", "spawned"])
+@pytest.mark.parametrize("last", [False, True], ids=["first", "last"])
+def test_a_worker_that_fails_fails_the_run(last: bool, spawned: bool, tmp_path: Path) -> None:
     """A worker's error ends the run with that error, whether its part is merged when it
-    is in (the first) or as it is written (the last): the parent neither waits for
-    ever nor goes on as if the part were empty."""
-    import handshaker.split as split
-
-    real = split.analyze_part
-
-    def analyze_part(path: str, lo: int, hi: int, index: int, *args: object,
-                     **kw: object) -> object:
-        if index == broken:
-            raise RuntimeError(f"worker {index} broke")
-        return real(path, lo, hi, index, *args, **kw)  # type: ignore[arg-type]
-
-    # (the forked workers find it where the parent put it, by the name it is pickled by)
-    analyze_part.__qualname__ = "analyze_part"
-    analyze_part.__module__ = "handshaker.split"
-    monkeypatch.setattr(split, "analyze_part", analyze_part)
-    path = max(SPLITTABLE, key=lambda p: p.stat().st_size)
+    is in (the first) or as it is written (the last), the workers forked or spawned
+    (another thread running): the parent neither waits for ever nor goes on as if the
+    part were empty."""
+    stop = threading.Event()
+    if spawned:
+        threading.Thread(target=stop.wait, daemon=True).start()
+    path = tmp_path / "flows.pcap"
+    subprocess.run([sys.executable, str(ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"),
+                    "-o", str(path), "-n", "100", "--seed", "3", "--duration", "2"],
+                   check=True, capture_output=True)
     offsets = record_offsets(path)
-    ranges = [(0, offsets[len(offsets) // 2]), (offsets[len(offsets) // 2], END)]
-    with pytest.raises(RuntimeError, match=f"worker {broken} broke"):
-        analyze_split(str(path), jobs=2, on_connection=lambda c: None, ranges=ranges)
+    cut = len(offsets) // 2  # (frame cut + 1 is the last part's first)
+    ranges = [(0, offsets[cut]), (offsets[cut], END)]
+    try:
+        with pytest.raises(RuntimeError, match="a worker broke"):
+            analyze_split(str(path), jobs=2, on_connection=lambda c: None, ranges=ranges,
+                          render=_Breaking(cut + 1, last))
+    finally:
+        stop.set()
