@@ -365,9 +365,8 @@ def test_the_walks_agree(sizes: list[int], big: bool, cut: int, start: int, junk
     data = bytearray(_records(sizes, big) + junk)
     end = max(0, len(data) - cut)
     pos = min(start, end)
-    dtype = pcap._dtype(">" if big else "<")
-    got = pcap.records(data, pos, end, big, mult, dtype)
-    _same_records(got, pcap.records_in_python(data, pos, end, big, mult, dtype))
+    got = pcap.records(data, pos, end, big, mult)
+    _same_records(got, pcap.records_in_python(data, pos, end, big, mult))
     assert got.keep is None
     if pos == 0 and not junk and cut == 0:
         assert len(got.offsets) == len(sizes) and got.pos == len(data)
@@ -388,9 +387,8 @@ def test_the_walk_refuses_a_range_outside_the_buffer() -> None:
 def test_a_huge_incl_len_stops_the_walk() -> None:
     data = bytearray(_records([10, 20], False))
     data[16 + 10 + 8:16 + 10 + 12] = (0xFFFFFFFF).to_bytes(4, "little")
-    dtype = pcap._dtype("<")
-    for got in (pcap.records(data, 0, len(data), False, 1000, dtype),
-                pcap.records_in_python(data, 0, len(data), False, 1000, dtype)):
+    for got in (pcap.records(data, 0, len(data), False, 1000),
+                pcap.records_in_python(data, 0, len(data), False, 1000)):
         assert got.offsets.tolist() == [0] and got.pos == 26
 
 

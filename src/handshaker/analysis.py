@@ -477,7 +477,7 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
         progress: Callable[[int, int], None] | None = None,
         evicted: Callable[[], None] | None = None,
         byte_range: tuple[int, int] | None = None, inflate_aside: bool = False,
-        reading: Reading | None = None) -> Analysis:
+        reading: Reading | None = None, want: Any = None) -> Analysis:
     """Feed a capture's frames to ``pipe``, a batch at a time; the pipe is left open.
 
     With ``evicted``, connections that are over are retired every
@@ -487,7 +487,9 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
     reading stops at hi unless hi is past the end, so only the last part sees
     (and reports) the damage of the whole file. ``inflate_aside``: a gzip file is
     inflated by a process of its own (on another core). ``reading``: the capture,
-    open already and read up to ``byte_range`` (which it then needs).
+    open already and read up to ``byte_range`` (which it then needs). ``want``: 4-tuple
+    hashes whose frames the reader marks in each batch (Capture.want; a split run's
+    follow, which looks at those only).
     """
     lo, hi = byte_range if byte_range is not None else (0, END)
     next_evict = -1
@@ -499,6 +501,7 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
         batches = Reading(cap, lo) if reading is None else reading
         if batches.start == lo:
             clock.last = batches.before
+        cap.want(want)
         past = False  # the frames after the range were reached
         for batch in batches:
             if byte_range is not None:
@@ -541,6 +544,7 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
                 evicted()
             if past:
                 break
+        cap.want(None)
         result.diagnostics.extend(cap.diagnostics)
     result.counts = pipe.counts
     result.clock_back = clock.back

@@ -235,21 +235,12 @@ def follow(path: str, tcp: list[TcpStream], udp: list[UdpConversation],
     range ends the file and they end with it, written to ``out`` too). ``reading``: the
     file, read up to the range already (see :func:`~handshaker.analysis.run`);
     ``packed_of``: see :class:`Replay`."""
-    with contextlib.ExitStack() as stack:
-        if reading is None:
-            reading = Reading(stack.enter_context(open_capture(path)), byte_range[0])
-        cap = reading.cap
+    def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
+        replay = Replay(pipe, tcp, udp, packed_of)  # (it plugs itself in: pipe.replay)
+        return run(path, pipe, evicted=evicted, byte_range=byte_range, reading=reading,
+                   want=replay.hashes)  # (the reader tells which frames may be theirs)
 
-        def run_replay(pipe: Pipeline, evicted: Callable[[], None]) -> Analysis:
-            replay = Replay(pipe, tcp, udp, packed_of)  # (it plugs itself in: pipe.replay)
-            cap.want(replay.hashes)  # (the reader tells which frames may be theirs)
-            try:
-                return run(path, pipe, evicted=evicted, byte_range=byte_range,
-                           reading=reading)
-            finally:
-                cap.want(None)
-
-        _, pipe = _spooled(out, render, tls, file_index, run_replay, close=close)
+    _, pipe = _spooled(out, render, tls, file_index, run_replay, close=close)
     replay: Replay = pipe.replay
     return replay
 
@@ -453,8 +444,8 @@ def _analyze_split(path: str, jobs: int, on_connection: Callable[[Conn], None] |
             worker writes it (the progress shown meanwhile)."""
             for i, f in enumerate(futures):
                 if i + 1 == len(futures):
-                    def nap(f: Any = f) -> None:
-                        wait([f], timeout=FOLLOW_NAP_S)
+                    def nap() -> None:
+                        wait([futures[-1]], timeout=FOLLOW_NAP_S)
                         show()
 
                     yield Following(functools.partial(follow_chunks, spool_of(i), f.done, nap),
@@ -581,9 +572,9 @@ def stitch(path: str, next_parts: Iterable[Part | Following], parts_at: list[tup
     merge.add(iter(ended))
     if last is not None:  # its connections handed on as its worker writes them
         merge.add(_without(last.entries(), *crossed))
-        merge.hand_on(END)
-        parts.append(last.part())  # (raises the worker's error, if it failed)
     merge.hand_on(END)
+    if last is not None:
+        parts.append(last.part())  # (raises the worker's error, if it failed)
     return merge.result(parts)
 
 
@@ -622,15 +613,6 @@ class _Merge:
         heads = self._heads
         while heads and heads[0][0] < below:
             _, _, entry, rest = heads[0]
-            if len(heads) == 1:  # one source left (the last part's, mostly): no heap
-                heapq.heappop(heads)
-                e: Entry | None = entry
-                while e is not None and e[0] < below:
-                    self._hand(e)
-                    e = next(rest, None)
-                if e is not None:
-                    heapq.heappush(heads, (e[0], next(self._tie), e, rest))
-                return
             following = next(rest, None)
             if following is None:
                 heapq.heappop(heads)

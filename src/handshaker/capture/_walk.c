@@ -211,8 +211,7 @@ done:
 /* skip(buf, pos, end, big_endian, mult, offset, max_record) -> (count, pos, last_ts)
  *
  * Pass over the records from buf[pos] on that start before ``offset`` (capture/pcap.py's
- * skip_to, with the file mapped in memory: the other records' bytes are never read):
- * how many, where the walk stopped (the first record at ``offset`` or beyond, or the
+ * skip_to, on a piece of the file read for it): how many, where the walk stopped (the first record at ``offset`` or beyond, or the
  * first not whole in buf[:end], or claiming more than max_record bytes: damage, which
  * the reading reports from there) and the time of the last one passed over, in ns
  * (None: none was). */

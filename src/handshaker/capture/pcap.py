@@ -79,7 +79,6 @@ class PcapReader:
         self.linktype = linktype
         self.pos += HEADER_LEN
         self.next_number = 1
-        self._dtype = _dtype(order)
         self._caplen_at = struct.Struct(order + "8xI").unpack_from
         #: 4-tuple hashes: the batches mark the frames that may be of them (FrameBatch.keep)
         self.wanted: npt.NDArray[np.uint64] | None = None
@@ -104,8 +103,7 @@ class PcapReader:
         while True:
             buf, end = ch.buf, ch.end
             wanted = self.wanted if self.linktype == LINKTYPE_ETHERNET else None
-            cols = records(buf, self.pos, end, self.order == ">", self.mult, self._dtype,
-                           wanted)
+            cols = records(buf, self.pos, end, self.order == ">", self.mult, wanted)
             self.pos = cols.pos
             if len(cols.offsets):
                 yield from self._emit(buf, cols, size)
@@ -153,7 +151,7 @@ class PcapReader:
         last = self._skip_in_pieces(offset) if _walk is not None and ch.can_jump else None
         while True:  # (what is left: all of it without the compiled walk)
             buf, end = ch.buf, ch.end
-            cols = records(buf, self.pos, end, self.order == ">", self.mult, self._dtype)
+            cols = records(buf, self.pos, end, self.order == ">", self.mult)
             offs = cols.offsets
             k = int(np.searchsorted(offs, offset - ch.base))  # the records before offset
             if k:
@@ -213,9 +211,9 @@ class Records(NamedTuple):
 
 
 def records(buf: bytearray, pos: int, end: int, big_endian: bool, mult: int,
-            dtype: np.dtype[np.void], wanted: npt.NDArray[np.uint64] | None = None) -> Records:
+            wanted: npt.NDArray[np.uint64] | None = None) -> Records:
     """The records that lie whole in ``buf[pos:end]`` (``mult``: ns per tick of the
-    timestamps' fraction; ``dtype``: the record header's, :func:`_dtype`). With
+    timestamps' fraction). With
     ``wanted`` (4-tuple hashes, as analysis.tuple_hash gives them; an Ethernet capture),
     ``keep`` is true for the frames that may be of those 4-tuples (the others are surely
     not); else None, as always without the compiled helper, which tells that as it
@@ -226,13 +224,14 @@ def records(buf: bytearray, pos: int, end: int, big_endian: bool, mult: int,
         return Records(np.frombuffer(raw[0], dtype=np.int64), np.frombuffer(raw[1], np.int64),
                        np.frombuffer(raw[2], np.int32), np.frombuffer(raw[3], np.int32),
                        None if raw[4] is None else np.frombuffer(raw[4], dtype=np.bool_), raw[5])
-    return records_in_python(buf, pos, end, big_endian, mult, dtype)
+    return records_in_python(buf, pos, end, big_endian, mult)
 
 
-def records_in_python(buf: bytearray, pos: int, end: int, big_endian: bool, mult: int,
-                      dtype: np.dtype[np.void]) -> Records:
+def records_in_python(buf: bytearray, pos: int, end: int, big_endian: bool,
+                      mult: int) -> Records:
     """:func:`records` in Python and numpy (keep: None)."""
     offs, pos = walk_in_python(buf, pos, end, big_endian)
+    dtype = _dtype(">" if big_endian else "<")
     hdr = _gather(buf, offs, dtype) if len(offs) else np.zeros(0, dtype)
     ts = hdr["sec"].astype(np.int64) * _NS_PER_S + hdr["frac"].astype(np.int64) * mult
     return Records(offs, ts, hdr["incl"].astype(np.int32),
