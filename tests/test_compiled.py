@@ -31,7 +31,7 @@ from tcp_synth import ACK, FIN, PSH, RST, SYN, SYN_OPTS, new_conversation
 from test_flow_random import CLOSES, DISORDER, build
 
 from handshaker.analysis import Pipeline, analyze
-from handshaker.capture import open_capture, pcap
+from handshaker.capture import open_capture, pcap, pcapng
 from handshaker.dissect import columnar
 from handshaker.flow import tcp
 from handshaker.split import analyze_split, cuts
@@ -373,6 +373,48 @@ def test_the_walks_agree(sizes: list[int], big: bool, cut: int, start: int, junk
         assert got.wirelen.max(initial=0) <= 0x7FFFFFFF
 
 
+# pcapng blocks for the walk: (type, interface or original length, length as claimed,
+# body bytes); claimed lengths of all kinds: short of the minimum, past the end, huge
+_BLOCK = st.tuples(st.sampled_from([pcapng.EPB, pcapng.SPB, pcapng.IDB, pcapng.ISB, 0x40000BAD]),
+                   st.integers(0, 3),
+                   st.one_of(st.none(), st.integers(0, 80), st.just(0xFFFFFFFC)),
+                   st.integers(0, 40))
+
+
+def _blocks(blocks: list[tuple[int, int, int | None, int]], big: bool) -> bytes:
+    order = ">" if big else "<"
+    out = b""
+    for kind, third, claimed, body in blocks:
+        size = 12 + body + 4  # (None: the length true to the block, trailer included)
+        head = np.array([kind, size if claimed is None else claimed, third], order + "u4")
+        out += head.tobytes() + bytes(body) + np.array([size], order + "u4").tobytes()
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@example(blocks=[(pcapng.EPB, 1, None, 16), (pcapng.EPB, 0, None, 40)], big=True,
+         interfaces=2, cut=0, start=0, junk=b"")
+@given(blocks=st.lists(_BLOCK, max_size=30), big=st.booleans(), interfaces=st.integers(0, 3),
+       cut=st.integers(0, 200), start=st.integers(0, 40), junk=st.binary(max_size=40))
+def test_the_pcapng_walks_agree(blocks: list[tuple[int, int, int | None, int]], big: bool,
+                                interfaces: int, cut: int, start: int, junk: bytes) -> None:
+    """pcapng's walk: packet blocks naming an interface or not, other blocks, lengths
+    short, long or cut, garbage after, any starting point: the compiled walk takes the
+    blocks the Python walk takes and stops where it does."""
+    _walk_or_skip()
+    data = bytearray(_blocks(blocks, big) + junk)
+    end = max(0, len(data) - cut)
+    pos = min(start, end)
+    order = ">" if big else "<"
+    got, stop = pcapng.packet_blocks(data, pos, end, order, interfaces)
+    want, want_stop = pcapng.packet_blocks_in_python(data, pos, end, order, interfaces)
+    assert got.dtype == want.dtype and got.tolist() == want.tolist() and stop == want_stop
+    if pos == 0 and not cut and all(
+            kind == pcapng.EPB and third < interfaces and claimed is None and body >= 16
+            for kind, third, claimed, body in blocks):
+        assert len(got) == len(blocks) and stop >= len(data) - len(junk)
+
+
 def test_the_walk_refuses_a_range_outside_the_buffer() -> None:
     walk = _walk_or_skip()
     for pos, end in ((0, 33), (20, 10)):
@@ -380,6 +422,8 @@ def test_the_walk_refuses_a_range_outside_the_buffer() -> None:
             walk.records(bytearray(32), pos, end, False, 1000)  # type: ignore[attr-defined]
         with pytest.raises(ValueError, match="pos <= end"):
             walk.skip(bytearray(32), pos, end, False, 1000, 8, 99)  # type: ignore[attr-defined]
+        with pytest.raises(ValueError, match="pos <= end"):
+            walk.blocks(bytearray(32), pos, end, False, 1)  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="uint64 wanted"):
         walk.records(bytearray(32), 0, 32, False, 1000, b"1234")  # type: ignore[attr-defined]
 

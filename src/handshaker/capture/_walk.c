@@ -1,4 +1,4 @@
-/* The classic-pcap record walk, compiled (handshaker.capture._walk).
+/* The capture record walks, compiled (handshaker.capture._walk).
  *
  * Finding where each record starts means reading every record's incl_len in
  * turn: a chain numpy cannot follow. capture/pcap.py walks it in Python (one
@@ -13,6 +13,8 @@
  * passes over the frames of the others undecoded (split.Replay.frames_of;
  * without this module it decodes them all, and drops their rows after).
  * records() tells the same as it walks, while the frame's bytes are at hand.
+ *
+ * blocks is pcapng's walk: the offsets of a run of packet blocks.
  *
  * tuple_keys gives a batch's 4-tuples their ids (analysis._tuple_keys) in one pass.
  */
@@ -247,6 +249,68 @@ static PyObject *skip(PyObject *module, PyObject *args)
     return ts == NULL ? NULL : Py_BuildValue("(nnN)", count, pos, ts);
 }
 
+/* blocks(buf, pos, end, big_endian, interfaces) -> (offsets, pos)
+ *
+ * pcapng's walk (capture/pcapng.py, PcapngReader.batches): the packet blocks that lie
+ * whole in buf[pos:end], one after another, of the kinds the reader takes in bulk:
+ * enhanced packet blocks naming one of the section's ``interfaces`` and, where it has
+ * any, simple packet blocks. Their offsets (int64, native order, in a bytes object),
+ * and the offset of the first block that is not one of those, or not whole. Only each
+ * block's type, length and third word are read; the reader checks the rest (the
+ * trailing length, the captured length) on the columns after. */
+#define PCAPNG_SPB 3
+#define PCAPNG_EPB 6
+#define PCAPNG_EPB_MIN 32
+#define PCAPNG_SPB_MIN 16
+static PyObject *blocks(PyObject *module, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t pos, end, interfaces;
+    int big;
+    if (!PyArg_ParseTuple(args, "y*nnpn", &view, &pos, &end, &big, &interfaces))
+        return NULL;
+    PyObject *out = NULL;
+    int64_t *offs = NULL;
+    if (pos < 0 || end < pos || end > view.len) {
+        PyErr_SetString(PyExc_ValueError, "blocks: need 0 <= pos <= end <= len(buf)");
+        goto done;
+    }
+    const unsigned char *buf = (const unsigned char *)view.buf;
+    Py_ssize_t cap = 4096, n = 0;
+    if ((offs = PyMem_Malloc((size_t)cap * sizeof(int64_t))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    while (end - pos >= 12) {
+        const unsigned char *h = buf + pos;
+        uint32_t type = u32(h, big);
+        Py_ssize_t len = (Py_ssize_t)u32(h + 4, big);
+        if (len > end - pos)
+            break;
+        if (type == PCAPNG_EPB) {
+            if ((Py_ssize_t)u32(h + 8, big) >= interfaces || len < PCAPNG_EPB_MIN)
+                break;
+        } else if (type != PCAPNG_SPB || !interfaces || len < PCAPNG_SPB_MIN) {
+            break;
+        }
+        if (n == cap) {
+            int64_t *more = PyMem_Realloc(offs, (size_t)(cap *= 2) * sizeof(int64_t));
+            if (more == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            offs = more;
+        }
+        offs[n++] = pos;
+        pos += len;
+    }
+    out = Py_BuildValue("(y#n)", (const char *)offs, n * WIDE, pos);
+done:
+    PyMem_Free(offs);
+    PyBuffer_Release(&view);
+    return out;
+}
+
 /* tuple_hashes(buf, start, caplen, linktype[, wanted]) -> the hash of each frame as
  * native uint64 in a bytes object (see tuple_hash); with ``wanted`` (uint64 hashes),
  * a byte per frame instead: 1 where its hash is 0 (it cannot tell) or one of those
@@ -451,6 +515,9 @@ static PyMethodDef walk_methods[] = {
     {"skip", skip, METH_VARARGS,
      "skip(buf, pos, end, big_endian, mult, offset, max_record) -> (records passed over, "
      "where it stopped, the time of the last one passed in ns or None)"},
+    {"blocks", blocks, METH_VARARGS,
+     "blocks(buf, pos, end, big_endian, interfaces) -> (int64 offsets of the whole EPBs "
+     "naming one of the interfaces, and SPBs where there is one, in a row; where it stopped)"},
     {"tuple_hashes", tuple_hashes, METH_VARARGS,
      "tuple_hashes(buf, start, caplen, linktype[, wanted]) -> uint64 4-tuple hash per frame "
      "as bytes (0: not plain Ethernet/IPv4/TCP or UDP); with wanted, 1 byte per frame: "
@@ -461,7 +528,7 @@ static PyMethodDef walk_methods[] = {
 static struct PyModuleDef walk_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "handshaker.capture._walk",
-    .m_doc = "The classic-pcap record walk, compiled (see capture/pcap.py).",
+    .m_doc = "The capture record walks, compiled (see capture/pcap.py and pcapng.py).",
     .m_size = -1,
     .m_methods = walk_methods,
 };

@@ -7,7 +7,8 @@ the Interface Description Blocks (IDBs) of a section are numbered from 0.
 
 Theory of operation
 -------------------
-The walk over a chunk is a tight loop that recognises the common case, an
+The walk over a chunk is a tight loop (:func:`packet_blocks`: in C where the
+package was built with it, else in Python) that recognises the common case, an
 Enhanced Packet Block (EPB) or Simple Packet Block (SPB) that is complete in
 the chunk and names an existing interface, and only records its offset
 ("pending"). Anything else drops to the slow path, which checks the block
@@ -29,10 +30,12 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from ..compiled import helper
 from ..errors import CaptureError, Diagnostic
 from .model import CaptureInfo, DecryptionSecrets, FrameBatch, Interface
 from .source import ChunkBuffer
@@ -88,6 +91,8 @@ NRB_IPV6 = 2
 
 _NS_PER_S = 1_000_000_000
 _I64 = 1 << 63
+
+_walk: Any = helper("handshaker.capture._walk")
 
 
 def block_name(t: int) -> str:
@@ -250,28 +255,14 @@ class PcapngReader:
 
     def batches(self, size: int) -> Iterator[FrameBatch]:
         ch = self.chunks
-        pending: list[int] = []
+        pending: list[npt.NDArray[np.int64]] = []  # runs of packet block offsets
         while not self.stopped:
             buf, end, off = ch.buf, ch.end, self.pos
             sec = self.sec
-            u3 = sec.u3
-            nif = len(sec.global_ids)
-            app = pending.append
-            lim = end - 12
             # Fast loop: complete EPBs/SPBs naming an existing interface.
-            while off <= lim:
-                t, blen, ifc = u3(buf, off)
-                nxt = off + blen
-                if t == EPB:
-                    if ifc < nif and off + EPB_MIN <= nxt <= end:
-                        app(off)
-                        off = nxt
-                        continue
-                elif t == SPB and nif and off + SPB_MIN <= nxt <= end:
-                    app(off)
-                    off = nxt
-                    continue
-                break
+            run, off = packet_blocks(buf, off, end, sec.order, len(sec.global_ids))
+            if len(run):
+                pending.append(run)
             self.pos = off
 
             # Slow path: the block at off.
@@ -324,7 +315,7 @@ class PcapngReader:
             if trailer == blen and t in PACKET_BLOCKS:
                 skip = self._packet_problem(buf, off, t, blen)
                 if skip is None:
-                    pending.append(off)
+                    pending.append(np.array([off], dtype=np.int64))
                     self.pos = off + blen
                     continue
             yield from self._flush(buf, pending, size)
@@ -370,13 +361,14 @@ class PcapngReader:
             return f"{name} captured length {cap} exceeds the block ({blen} bytes)"
         return None
 
-    def _flush(self, buf: bytearray, pending: list[int], size: int) -> Iterator[FrameBatch]:
+    def _flush(self, buf: bytearray, pending: list[npt.NDArray[np.int64]],
+               size: int) -> Iterator[FrameBatch]:
         """Check and decode the pending packet blocks of ``buf``; yield them as batches."""
         if not pending:
             return
         sec = self.sec
         base = self.chunks.base
-        o = np.array(pending, dtype=np.int64)
+        o = pending[0] if len(pending) == 1 else np.concatenate(pending)
         rec = _gather(buf, o, sec.dtype)
         blen = rec["blen"].astype(np.int64)
         trailer = _gather(buf, o + blen - 4, sec.trailer_dtype)
@@ -595,6 +587,45 @@ class PcapngReader:
             return
         data = bytes(buf[off + 16 : off + 16 + slen])
         self.info.secrets.append(DecryptionSecrets(stype, data, self.next_number - 1))
+
+
+def packet_blocks(buf: bytearray, off: int, end: int, order: str,
+                  interfaces: int) -> tuple[npt.NDArray[np.int64], int]:
+    """The offsets of the packet blocks the reader takes in bulk that lie whole in
+    ``buf[off:end]`` one after another (EPBs naming one of the section's ``interfaces``;
+    SPBs, where it has any), and the offset of the first other block: in C where the
+    package was built with it (capture/_walk.c), else in Python (its twin)."""
+    if _walk is not None:
+        raw, off = _walk.blocks(buf, off, end, order == ">", interfaces)
+        return np.frombuffer(raw, dtype=np.int64), off
+    return packet_blocks_in_python(buf, off, end, order, interfaces)
+
+
+def packet_blocks_in_python(buf: bytearray, off: int, end: int, order: str,
+                            interfaces: int) -> tuple[npt.NDArray[np.int64], int]:
+    """:func:`packet_blocks` in Python: a block's type, length and third word (an EPB's
+    interface) are all it reads."""
+    u3 = _U3[order]
+    offs: list[int] = []
+    app = offs.append
+    lim = end - 12
+    while off <= lim:
+        t, blen, ifc = u3(buf, off)
+        nxt = off + blen
+        if t == EPB:
+            if ifc < interfaces and off + EPB_MIN <= nxt <= end:
+                app(off)
+                off = nxt
+                continue
+        elif t == SPB and interfaces and off + SPB_MIN <= nxt <= end:
+            app(off)
+            off = nxt
+            continue
+        break
+    return np.array(offs, dtype=np.int64), off
+
+
+_U3 = {order: struct.Struct(order + "III").unpack_from for order in "<>"}
 
 
 def _bom_order(buf: bytearray, off: int) -> str | None:
