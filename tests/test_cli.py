@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gzip
 import io
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import CORPUS, ROOT, tshark_fields
@@ -267,6 +269,42 @@ def test_progress_reports_frames_and_bytes() -> None:
     assert seen and seen == sorted(seen) and seen[-1][0] == a.frames
     size = (DATA / "tour-isn.pcap").stat().st_size
     assert size - 64 <= seen[-1][1] <= size
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_through_a_gzip_file_is_of_its_compressed_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int) -> None:
+    """A gzip file's progress is told in its compressed bytes (inflated in this process,
+    or by a child with -j 2, whose offset in the file this one reads): a share of the
+    size on disk that only grows and ends at the end, so the bar has a total and a time
+    left."""
+    from handshaker import procs
+    from handshaker.analysis import analyze
+    from handshaker.capture import source
+
+    path = tmp_path / "flows.pcap"
+    subprocess.run([sys.executable, str(ROOT.parent / "shared" / "bench" / "make_bench_pcap.py"),
+                    "-o", str(path), "-n", "400", "--seed", "5"], check=True, capture_output=True)
+    packed = tmp_path / "flows.pcap.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes(), compresslevel=1))
+    size = packed.stat().st_size
+    assert size < path.stat().st_size * 0.9  # (else the two would not be told apart)
+    children = []
+    start = source.GzipProcess.start.__func__  # type: ignore[attr-defined]
+
+    def started(cls: type, raw: Any, initial: bytes) -> Any:
+        children.append(start(cls, raw, initial))
+        return children[-1]
+
+    monkeypatch.setattr(procs, "fork_safe", lambda: True)  # (other tests' threads may linger)
+    monkeypatch.setattr(source.GzipProcess, "start", classmethod(started))
+    seen: list[tuple[int, int]] = []
+    a = analyze(packed, progress=lambda f, b: seen.append((f, b)), jobs=jobs,
+                on_connection=lambda c: None)
+    assert len(children) == (jobs > 1) and all(children)
+    assert len(seen) > 1 and seen == sorted(seen) and seen[-1][0] == a.frames
+    assert all(b <= size for _, b in seen) and seen[-1][1] == size
+    assert seen[0][1] < size  # (the first batch is not the end of the file)
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -210,7 +210,8 @@ def analyze(
     is followed in detail and decrypted where the keys open it; the
     capture's own Decryption Secrets Blocks join the keys as they are read.
     ``progress(frames, bytes)`` is called after each batch with the frames and
-    the (decompressed) file bytes read so far. With ``render`` (a
+    the bytes of the file read so far, as it is on disk (a gzip file's compressed
+    bytes: a share of its size). With ``render`` (a
     :class:`Renderer`), ``on_connection`` gets ``render.render(conn)`` instead
     of the connection.
 
@@ -534,7 +535,8 @@ def run(path: str | os.PathLike[str], pipe: Pipeline, *, keys: KeyRing | None = 
                 frame = min(f for f in (pipe.tcp.shed_frame, pipe.udp.shed_frame) if f)
                 shed_at = (frame, int(batch.file_offset[frame - batch.first_number]))
             if progress is not None:
-                progress(result.frames, int(batch.file_offset[-1]) + int(batch.caplen[-1]))
+                progress(result.frames,
+                         cap.on_disk(int(batch.file_offset[-1]) + int(batch.caplen[-1])))
             # the batch's median time, not its latest: one frame with a wild timestamp
             # must not retire every connection at once
             now = int(np.median(ts_all))

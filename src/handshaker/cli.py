@@ -90,11 +90,11 @@ def _progress(args: argparse.Namespace, path: str) -> Any:
         TransferSpeedColumn,
     )
 
-    gz = path.endswith(".gz")  # the bytes read are decompressed: no total to go by
+    # (the bytes done are of the file as it is on disk: a gzip file's compressed bytes)
     bar = Progress(TextColumn("{task.description}"), BarColumn(),
                    TextColumn("{task.fields[frames]:,} packets"), TransferSpeedColumn(),
                    TimeRemainingColumn(), console=_console(args, stderr=True), transient=True)
-    task = bar.add_task(os.path.basename(path), total=None if gz else size, frames=0)
+    task = bar.add_task(os.path.basename(path), total=size, frames=0)
 
     def update(frames: int, done: int) -> None:
         bar.update(task, completed=done, frames=frames)

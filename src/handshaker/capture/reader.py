@@ -115,6 +115,15 @@ class Capture:
             closer, self._closer = self._closer, None
             closer.close()
 
+    def on_disk(self, offset: int) -> int:
+        """How far the reading has got into the file as it is on disk, ``offset`` being
+        how far into the capture: the same, but for a gzip file, whose compressed bytes
+        read are told (for a progress bar's share of the file's size)."""
+        if self._gzip is None:
+            return offset
+        at = self._gzip.on_disk()
+        return offset if at is None else at
+
     def batches(self, size: int = DEFAULT_BATCH) -> Iterator[FrameBatch]:
         """The frames in file order, at most ``size`` per batch (see :class:`FrameBatch`).
 
