@@ -1,5 +1,5 @@
-"""The compiled helpers (see src/handshaker/compiled.py): the classic-pcap record walk,
-the columnar decoder, the TCP tracker's lanes and the lean TLS hello readers.
+"""The compiled helpers (see src/handshaker/compiled.py): the record walks of classic pcap
+and pcapng, the columnar decoder, the TCP tracker's lanes and the lean TLS hello readers.
 
 All are optional: where they cannot be built (no C compiler), the package installs
 without them and runs their pure-Python twins, which give the same answers.
