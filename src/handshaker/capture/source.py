@@ -193,12 +193,18 @@ class GzipProcess(_Pieces):
             _inflate_to(raw, initial, ring, filled_w, free_r, parent, prctl)
         os.close(filled_w)
         os.close(free_r)
-        return cls(pid, ring, filled_r, free_w, raw.fileno())
+        try:
+            raw_fd = raw.fileno()
+        except (OSError, ValueError):  # (io.UnsupportedOperation: not a file)
+            raw_fd = -1
+        return cls(pid, ring, filled_r, free_w, raw_fd)
 
     def on_disk(self) -> int | None:
         """How far the child has read into the compressed file (its descriptor's offset,
         which the two processes share: a little ahead of what was read here, by what
-        the ring holds); None where the file has no offset (a pipe)."""
+        the ring holds); None where the file has no offset (a pipe, not a file)."""
+        if self._raw_fd < 0:
+            return None
         try:
             return os.lseek(self._raw_fd, 0, os.SEEK_CUR)
         except OSError:
