@@ -118,11 +118,15 @@ class Capture:
     def on_disk(self, offset: int) -> int:
         """How far the reading has got into the file as it is on disk, ``offset`` being
         how far into the capture: the same, but for a gzip file, whose compressed bytes
-        read are told (for a progress bar's share of the file's size)."""
-        if self._gzip is None:
+        read are told (for a progress bar's share of the file's size): the file's offset,
+        which a child inflating it shares (GzipProcess; a little ahead of what was read
+        here, by what its ring holds)."""
+        if self._gzip is None or self._closer is None:  # (standard input: no size either)
             return offset
-        at = self._gzip.on_disk()
-        return offset if at is None else at
+        try:
+            return os.lseek(self._closer.fileno(), 0, os.SEEK_CUR)
+        except OSError:
+            return offset
 
     def batches(self, size: int = DEFAULT_BATCH) -> Iterator[FrameBatch]:
         """The frames in file order, at most ``size`` per batch (see :class:`FrameBatch`).

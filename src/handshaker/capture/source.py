@@ -81,24 +81,17 @@ class GzipStream(_Pieces):
     def __init__(self, raw: BinaryIO, initial: bytes = b"") -> None:
         self._raw = raw
         self._pending = initial
-        self._compressed = len(initial)  # bytes read of the file (see on_disk)
         self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         self._done = False
         self._left = memoryview(b"")  # inflated, not read yet
         self.problem: str | None = None  # why decompression stopped early
         self.problem_is_error = True  # False: only trailing bytes were ignored
 
-    def on_disk(self) -> int | None:
-        """How many bytes of the compressed file have been read."""
-        return self._compressed
-
     def _read_raw(self) -> bytes:
         if self._pending:
             data, self._pending = self._pending, b""
             return data
-        data = self._raw.read(_RAW_READ) or b""
-        self._compressed += len(data)
-        return data
+        return self._raw.read(_RAW_READ) or b""
 
     def _more(self) -> memoryview:
         """The next bytes out of zlib, at most INFLATE_STEP of them: a size decided here,
@@ -162,10 +155,8 @@ class GzipProcess(_Pieces):
     or when this process dies.
     """
 
-    def __init__(self, pid: int, ring: mmap.mmap, filled_fd: int, free_fd: int,
-                 raw_fd: int) -> None:
+    def __init__(self, pid: int, ring: mmap.mmap, filled_fd: int, free_fd: int) -> None:
         self._pid = pid
-        self._raw_fd = raw_fd  # the compressed file's, shared with the child
         self._ring = memoryview(ring)
         self._filled = os.fdopen(filled_fd, "rb")
         self._free_fd = free_fd
@@ -193,22 +184,7 @@ class GzipProcess(_Pieces):
             _inflate_to(raw, initial, ring, filled_w, free_r, parent, prctl)
         os.close(filled_w)
         os.close(free_r)
-        try:
-            raw_fd = raw.fileno()
-        except (OSError, ValueError):  # (io.UnsupportedOperation: not a file)
-            raw_fd = -1
-        return cls(pid, ring, filled_r, free_w, raw_fd)
-
-    def on_disk(self) -> int | None:
-        """How far the child has read into the compressed file (its descriptor's offset,
-        which the two processes share: a little ahead of what was read here, by what
-        the ring holds); None where the file has no offset (a pipe, not a file)."""
-        if self._raw_fd < 0:
-            return None
-        try:
-            return os.lseek(self._raw_fd, 0, os.SEEK_CUR)
-        except OSError:
-            return None
+        return cls(pid, ring, filled_r, free_w)
 
     def _more(self) -> memoryview:
         """The next filled slot (the one read before handed back)."""
