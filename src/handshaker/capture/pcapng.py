@@ -93,6 +93,8 @@ _NS_PER_S = 1_000_000_000
 _I64 = 1 << 63
 
 _walk: Any = helper("handshaker.capture._walk")
+#: a block's first three words (type, length, and an EPB's interface), by byte order
+_U3 = {order: struct.Struct(order + "III").unpack_from for order in "<>"}
 
 
 def block_name(t: int) -> str:
@@ -152,7 +154,7 @@ class _Section:
         self.linktypes: list[int] = []
         self.conv: list[tuple[int, int, int]] = []  # (num, den, offset_ns) per interface
         self.snaplens: list[int] = []
-        self.u3 = struct.Struct(order + "III").unpack_from
+        self.u3 = _U3[order]
         self.u2h = struct.Struct(order + "HH").unpack_from
         self.u1 = struct.Struct(order + "I").unpack_from
         self.dtype = _dtype(order)
@@ -624,8 +626,6 @@ def packet_blocks_in_python(buf: bytearray, off: int, end: int, order: str,
         break
     return np.array(offs, dtype=np.int64), off
 
-
-_U3 = {order: struct.Struct(order + "III").unpack_from for order in "<>"}
 
 
 def _bom_order(buf: bytearray, off: int) -> str | None:
