@@ -610,30 +610,25 @@ class _Merge:
     def hand_on(self, below: int) -> None:
         """Hand on, in order, every connection added whose first frame is below ``below``
         (none still to be added may go before those)."""
-        heads = self._heads
+        heads, numbers, render = self._heads, self._numbers, self._render
         while heads and heads[0][0] < below:
-            _, _, entry, rest = heads[0]
+            _, _, (_, is_tcp, _, anomalous, local, item), rest = heads[0]
             following = next(rest, None)
             if following is None:
                 heapq.heappop(heads)
             else:
                 heapq.heapreplace(heads, (following[0], next(self._tie), following, rest))
-            self._hand(entry)
-
-    def _hand(self, entry: Entry) -> None:
-        _, is_tcp, _, anomalous, local, item = entry
-        numbers = self._numbers
-        n = numbers[is_tcp]
-        numbers[is_tcp] += 1
-        if n != local:
-            item = self._render.renumber(item, local, n)
-        self._anomalies_seen = self._anomalies_seen or anomalous
-        if self._on_connection is not None:
-            self._on_connection(item)
-        elif is_tcp:
-            self._tcp.append(item)
-        else:
-            self._udp.append(item)
+            n = numbers[is_tcp]
+            numbers[is_tcp] += 1
+            if n != local:
+                item = render.renumber(item, local, n)
+            self._anomalies_seen = self._anomalies_seen or anomalous
+            if self._on_connection is not None:
+                self._on_connection(item)
+            elif is_tcp:
+                self._tcp.append(item)
+            else:
+                self._udp.append(item)
 
     def result(self, parts: list[Part]) -> Analysis:
         """One :class:`Analysis` from the parts and the connections handed on."""
